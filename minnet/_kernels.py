@@ -1,0 +1,370 @@
+"""Numba kernels: forward pass, cost, backprop, dropout masks and a training epoch.
+
+Pure functions of arrays and scalars; nothing here validates. Activations
+and outputs travel as integer codes (see HIDDEN and OUTPUT). Parameters are
+the flat vector theta (W1, b1, W2, b2, ..., row-major) and ``dims`` holds
+layer_dims. Per-layer arrays (Z, A, dropout multipliers) live in flat
+buffers: layer l (1-based) occupies ``n_l * m`` entries after layers 1..l-1.
+"""
+import numpy as np
+from numba import njit
+
+HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
+OUTPUT = ("sigmoid", "softmax", "linear")
+OPTIMIZERS = ("gd", "momentum", "adam")
+RELU, LEAKY_RELU, TANH, SIGMOID = 0, 1, 2, 3
+OUT_SIGMOID, OUT_SOFTMAX, OUT_LINEAR = 0, 1, 2
+LEAKY_SLOPE = 0.01
+
+
+# ----------------------------------------------------------------- scalars
+@njit(cache=True)
+def sigmoid(z):
+    """Logistic function without overflow for any float z."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + np.exp(-z))
+    ez = np.exp(z)
+    return ez / (1.0 + ez)
+
+
+@njit(cache=True)
+def activate(z, code):
+    """Hidden activation g(z)."""
+    if code == RELU:
+        return z if z > 0.0 else 0.0
+    if code == LEAKY_RELU:
+        return z if z > 0.0 else LEAKY_SLOPE * z
+    if code == TANH:
+        return np.tanh(z)
+    return sigmoid(z)
+
+
+@njit(cache=True)
+def activate_grad(z, code):
+    """g'(z) for the hidden activation."""
+    if code == RELU:
+        return 1.0 if z > 0.0 else 0.0
+    if code == LEAKY_RELU:
+        return 1.0 if z > 0.0 else LEAKY_SLOPE
+    if code == TANH:
+        t = np.tanh(z)
+        return 1.0 - t * t
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+@njit(cache=True)
+def example_loss(z, y, output):
+    """Loss of one example from its logits.
+
+    z, y : (n_L,) logits and target. Stable for any finite z:
+    binary cross-entropy as softplus, softmax as log-sum-exp.
+    """
+    n = z.shape[0]
+    total = 0.0
+    if output == OUT_SIGMOID:
+        for k in range(n):
+            zk = z[k]
+            total += max(zk, 0.0) - y[k] * zk + np.log1p(np.exp(-abs(zk)))
+    elif output == OUT_SOFTMAX:
+        zmax = z[0]
+        for k in range(1, n):
+            zmax = max(zmax, z[k])
+        s = 0.0
+        for k in range(n):
+            s += np.exp(z[k] - zmax)
+        lse = zmax + np.log(s)
+        for k in range(n):
+            total += y[k] * (lse - z[k])
+    else:
+        for k in range(n):
+            d = z[k] - y[k]
+            total += 0.5 * d * d
+    return total
+
+
+# ---------------------------------------------------------------- layouts
+@njit(cache=True)
+def block_offsets(dims):
+    """Offsets of W_l and b_l in theta, l = 1..L (index l - 1)."""
+    L = dims.shape[0] - 1
+    w_off = np.empty(L, np.int64)
+    b_off = np.empty(L, np.int64)
+    off = 0
+    for l in range(L):
+        w_off[l] = off
+        off += dims[l + 1] * dims[l]
+        b_off[l] = off
+        off += dims[l + 1]
+    return w_off, b_off
+
+
+@njit(cache=True)
+def layer_offsets(dims, m):
+    """Offsets of layer l's (n_l, m) array in a flat per-layer buffer."""
+    L = dims.shape[0] - 1
+    off = np.empty(L + 1, np.int64)
+    off[0] = 0
+    for l in range(L):
+        off[l + 1] = off[l] + dims[l + 1] * m
+    return off
+
+
+# ---------------------------------------------------------------- dropout
+@njit(cache=True)
+def draw_dropout(dims, m, keep_probs, drop):
+    """Fill ``drop`` with inverted-dropout multipliers D_l / keep_prob_l.
+
+    Uses Numba's generator, seeded by the caller with ``seed_rng``. Hidden
+    layers 1..L-1 only, in layer order, each (n_l, m) row-major. A unit is
+    kept when a uniform draw is below keep_prob_l.
+    """
+    off = layer_offsets(dims, m)
+    for l in range(dims.shape[0] - 2):
+        kp = keep_probs[l]
+        for k in range(off[l], off[l + 1]):
+            drop[k] = 1.0 / kp if np.random.random() < kp else 0.0
+
+
+@njit(cache=True)
+def seed_rng(seed):
+    np.random.seed(seed)
+
+
+# ---------------------------------------------------------------- forward
+@njit(cache=True)
+def forward(theta, dims, X, hidden, output, drop, use_drop, Z, A):
+    """Forward pass over all layers.
+
+    X : (n_0, m). Fills Z_l (pre-activations) and A_l (activations, with
+    dropout multipliers on hidden layers when use_drop) in the flat buffers
+    Z and A. A_L is the output activation (sigmoid, softmax or identity).
+    """
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    w_off, b_off = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    A_prev = X
+    for l in range(L):
+        n, n_prev = dims[l + 1], dims[l]
+        W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+        b = theta[b_off[l]:b_off[l] + n]
+        Zl = Z[off[l]:off[l + 1]].reshape(n, m)
+        Al = A[off[l]:off[l + 1]].reshape(n, m)
+        np.dot(W, A_prev, Zl)
+        for i in range(n):
+            bi = b[i]
+            for e in range(m):
+                Zl[i, e] += bi
+        if l < L - 1:
+            for i in range(n):
+                for e in range(m):
+                    Al[i, e] = activate(Zl[i, e], hidden)
+            if use_drop:
+                Dl = drop[off[l]:off[l + 1]].reshape(n, m)
+                for i in range(n):
+                    for e in range(m):
+                        Al[i, e] *= Dl[i, e]
+        else:
+            output_activation(Zl, output, Al)
+        A_prev = Al
+
+
+@njit(cache=True)
+def output_activation(ZL, output, AL):
+    n, m = ZL.shape
+    if output == OUT_SIGMOID:
+        for i in range(n):
+            for e in range(m):
+                AL[i, e] = sigmoid(ZL[i, e])
+    elif output == OUT_SOFTMAX:
+        for e in range(m):
+            zmax = ZL[0, e]
+            for i in range(1, n):
+                zmax = max(zmax, ZL[i, e])
+            s = 0.0
+            for i in range(n):
+                AL[i, e] = np.exp(ZL[i, e] - zmax)
+                s += AL[i, e]
+            for i in range(n):
+                AL[i, e] /= s
+    else:
+        for i in range(n):
+            for e in range(m):
+                AL[i, e] = ZL[i, e]
+
+
+@njit(cache=True)
+def data_loss(ZL, Y, output):
+    """Mean over examples of the per-example loss. ZL, Y : (n_L, m)."""
+    n, m = ZL.shape
+    z = np.empty(n)
+    y = np.empty(n)
+    total = 0.0
+    for e in range(m):
+        for k in range(n):
+            z[k] = ZL[k, e]
+            y[k] = Y[k, e]
+        total += example_loss(z, y, output)
+    return total / m
+
+
+@njit(cache=True)
+def l2_term(theta, dims, lambd, m):
+    """lambd / (2m) * sum_l ||W_l||_F^2."""
+    if lambd == 0.0:
+        return 0.0
+    w_off, b_off = block_offsets(dims)
+    s = 0.0
+    for l in range(dims.shape[0] - 1):
+        for k in range(w_off[l], b_off[l]):
+            s += theta[k] * theta[k]
+    return lambd / (2.0 * m) * s
+
+
+@njit(cache=True)
+def cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A):
+    """J = mean loss + L2 term; also leaves the forward cache in Z and A."""
+    forward(theta, dims, X, hidden, output, drop, use_drop, Z, A)
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    off = layer_offsets(dims, m)
+    ZL = Z[off[L - 1]:off[L]].reshape(dims[L], m)
+    return data_loss(ZL, Y, output) + l2_term(theta, dims, lambd, m)
+
+
+# --------------------------------------------------------------- backward
+@njit(cache=True)
+def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2):
+    """Backprop into ``grad`` (theta's layout) from the cache of ``forward``.
+
+    dZ_L = (A_L - Y) / m for all three outputs; dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
+    db_l = sum over examples of dZ_l; dZ_{l-1} = (W_l^T dZ_l) * D_{l-1}/keep_prob * g'(Z_{l-1}).
+    buf1, buf2 : scratch of at least max(n_l) * m entries.
+    """
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    w_off, b_off = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    nL = dims[L]
+    dZ = buf1[:nL * m].reshape(nL, m)
+    AL = A[off[L - 1]:off[L]].reshape(nL, m)
+    inv_m = 1.0 / m
+    for i in range(nL):
+        for e in range(m):
+            dZ[i, e] = (AL[i, e] - Y[i, e]) * inv_m
+    reg = lambd * inv_m
+    in_buf1 = True
+    for l in range(L - 1, -1, -1):
+        n, n_prev = dims[l + 1], dims[l]
+        W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+        dW = grad[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+        db = grad[b_off[l]:b_off[l] + n]
+        if l == 0:
+            A_prev = X
+        else:
+            A_prev = A[off[l - 1]:off[l]].reshape(n_prev, m)
+        np.dot(dZ, A_prev.T, dW)
+        if reg != 0.0:
+            for i in range(n):
+                for j in range(n_prev):
+                    dW[i, j] += reg * W[i, j]
+        for i in range(n):
+            s = 0.0
+            for e in range(m):
+                s += dZ[i, e]
+            db[i] = s
+        if l > 0:
+            target = buf2 if in_buf1 else buf1
+            in_buf1 = not in_buf1
+            dA = target[:n_prev * m].reshape(n_prev, m)
+            np.dot(W.T, dZ, dA)
+            Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
+            if use_drop:
+                Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m)
+                for i in range(n_prev):
+                    for e in range(m):
+                        dA[i, e] *= Dp[i, e] * activate_grad(Zp[i, e], hidden)
+            else:
+                for i in range(n_prev):
+                    for e in range(m):
+                        dA[i, e] *= activate_grad(Zp[i, e], hidden)
+            dZ = dA
+
+
+# --------------------------------------------------------------- training
+@njit(cache=True)
+def update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s):
+    """One optimizer step on the flat theta; t is the 1-based step count."""
+    n = theta.shape[0]
+    if optimizer == 0:
+        for k in range(n):
+            theta[k] -= lr * grad[k]
+    elif optimizer == 1:
+        for k in range(n):
+            v[k] = beta * v[k] + (1.0 - beta) * grad[k]
+            theta[k] -= lr * v[k]
+    else:
+        c1 = 1.0 - beta1 ** t
+        c2 = 1.0 - beta2 ** t
+        for k in range(n):
+            g = grad[k]
+            v[k] = beta1 * v[k] + (1.0 - beta1) * g
+            s[k] = beta2 * s[k] + (1.0 - beta2) * g * g
+            theta[k] -= lr * (v[k] / c1) / (np.sqrt(s[k] / c2) + eps)
+
+
+@njit(cache=True)
+def train_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, use_drop,
+                perm, batch_size, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev, seed):
+    """One epoch of mini-batch training, entirely compiled.
+
+    perm : (m,) order of the examples for this epoch. Dropout masks are fresh
+    for every mini-batch, drawn from Numba's generator seeded with ``seed``.
+    prev : (n_parameters,) theta before the latest step. When a cost is not
+    finite the epoch stops and theta goes back to ``prev``, the last
+    parameters whose cost was finite.
+    Returns (mean mini-batch cost weighted by batch size, finite flag, step count).
+    """
+    n_x, m = X.shape
+    nL = Y.shape[0]
+    L = dims.shape[0] - 1
+    width = 0
+    for l in range(L + 1):
+        width = max(width, dims[l])
+    size = 0
+    for l in range(1, L + 1):
+        size += dims[l] * batch_size
+    Z = np.empty(size)
+    A = np.empty(size)
+    drop = np.empty(size)
+    grad = np.empty(theta.shape[0])
+    buf1 = np.empty(width * batch_size)
+    buf2 = np.empty(width * batch_size)
+    Xb_all = np.empty(n_x * batch_size)
+    Yb_all = np.empty(nL * batch_size)
+    seed_rng(seed)
+    total = 0.0
+    for start in range(0, m, batch_size):
+        mb = min(batch_size, m - start)
+        Xb = Xb_all[:n_x * mb].reshape(n_x, mb)
+        Yb = Yb_all[:nL * mb].reshape(nL, mb)
+        for e in range(mb):
+            src = perm[start + e]
+            for k in range(n_x):
+                Xb[k, e] = X[k, src]
+            for k in range(nL):
+                Yb[k, e] = Y[k, src]
+        if use_drop:
+            draw_dropout(dims, mb, keep_probs, drop)
+        J = cost(theta, dims, Xb, Yb, hidden, output, lambd, drop, use_drop, Z, A)
+        if not np.isfinite(J):
+            if t > 0:
+                theta[:] = prev
+            return total / m, False, t
+        total += J * mb
+        backward(theta, dims, Xb, Yb, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2)
+        prev[:] = theta
+        t += 1
+        update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s)
+    return total / m, True, t

@@ -1,0 +1,187 @@
+"""One flat parameter vector theta and the table that maps it back to blocks.
+
+theta holds W1, b1, W2, b2, ... one after another, each block row-major.
+A `Layout` knows every block's name, offset and shape, so any index of theta
+can be traced back to (block, row, column) and any block viewed in place.
+"""
+import re
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Block(NamedTuple):
+    """One named block of theta: ``theta[offset:offset + size].reshape(shape)``."""
+
+    name: str
+    offset: int
+    shape: tuple
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class Layout:
+    """Names, offsets and shapes of the blocks of a flat parameter vector.
+
+    Parameters
+    ----------
+    blocks : iterable of (name, shape)
+        In theta order.
+
+    Examples
+    --------
+    >>> layout = Layout.from_layer_dims([2, 3, 1])
+    >>> [b.name for b in layout.blocks]
+    ['W1', 'b1', 'W2', 'b2']
+    >>> layout.locate(9)   # b1[0]
+    ('b1', 0, 0)
+    """
+
+    def __init__(self, blocks):
+        table, offset = [], 0
+        for name, shape in blocks:
+            block = Block(str(name), offset, tuple(int(s) for s in shape))
+            table.append(block)
+            offset += block.size
+        self.blocks = tuple(table)
+        self.size = offset
+        self._starts = np.array([b.offset for b in self.blocks], dtype=np.int64)
+        self._by_name = {b.name: b for b in self.blocks}
+
+    @classmethod
+    def from_layer_dims(cls, layer_dims):
+        blocks = []
+        for l in range(1, len(layer_dims)):
+            blocks.append((f"W{l}", (layer_dims[l], layer_dims[l - 1])))
+            blocks.append((f"b{l}", (layer_dims[l], 1)))
+        return cls(blocks)
+
+    def __len__(self):
+        return self.size
+
+    def __getitem__(self, name):
+        return self._by_name[name]
+
+    def __contains__(self, name):
+        return name in self._by_name
+
+    def __eq__(self, other):
+        return isinstance(other, Layout) and self.blocks == other.blocks
+
+    def __repr__(self):
+        inner = ", ".join(f"{b.name}{b.shape}" for b in self.blocks)
+        return f"Layout({inner}; size={self.size})"
+
+    @property
+    def names(self):
+        return [b.name for b in self.blocks]
+
+    def block_of(self, index):
+        """The block that holds ``theta[index]``."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"index {index} is outside theta of size {self.size}")
+        return self.blocks[int(np.searchsorted(self._starts, index, side="right")) - 1]
+
+    def locate(self, index):
+        """Map an index of theta to ``(block name, row, column)``."""
+        block = self.block_of(index)
+        local = int(index) - block.offset
+        columns = block.shape[-1] if len(block.shape) >= 2 else 1
+        return block.name, local // columns, local % columns
+
+    def views(self, theta):
+        """Dict of block name -> view into theta with the block's shape."""
+        return {b.name: theta[b.offset:b.offset + b.size].reshape(b.shape) for b in self.blocks}
+
+
+_COURSE_KEY = re.compile(r"^d?([Wb])(\d+)$")
+
+
+def _course_order(keys):
+    """Sort course-style keys as W1, b1, W2, b2, ...; keep other keys as given."""
+    matches = [_COURSE_KEY.match(k) if isinstance(k, str) else None for k in keys]
+    if not all(matches):
+        return list(keys)
+    return [k for _, k in sorted(zip(matches, keys), key=lambda mk: (int(mk[0].group(2)), mk[0].group(1) == "b"))]
+
+
+def _as_float_array(value, name):
+    array = np.asarray(value)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
+
+
+def dictionary_to_vector(parameters):
+    """Flatten a course-style parameter dict into one vector.
+
+    Parameters
+    ----------
+    parameters : dict of str -> array
+        "W1", "b1", ... (any depth); other names are kept in the dict's order.
+
+    Returns
+    -------
+    theta : ndarray, shape (n_parameters,)
+        float64, blocks in order W1, b1, W2, b2, ..., each row-major.
+    layout : Layout
+        Maps every index of theta to (block, row, column).
+    """
+    if not isinstance(parameters, dict) or not parameters:
+        raise TypeError("parameters must be a non-empty dict of name -> array")
+    keys = _course_order(list(parameters))
+    arrays = [_as_float_array(parameters[k], f"parameters[{k!r}]") for k in keys]
+    layout = Layout([(k, a.shape) for k, a in zip(keys, arrays)])
+    theta = np.empty(layout.size)
+    for block, array in zip(layout.blocks, arrays):
+        theta[block.offset:block.offset + block.size] = array.ravel()
+    return theta, layout
+
+
+def vector_to_dictionary(theta, layout):
+    """Split theta into a dict of arrays shaped by ``layout`` (views into theta).
+
+    Parameters
+    ----------
+    theta : ndarray, shape (layout.size,)
+    layout : Layout, or a list of layer dims
+    """
+    if not isinstance(layout, Layout):
+        layout = Layout.from_layer_dims(list(layout))
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.ndim != 1 or theta.size != layout.size:
+        raise ValueError(f"theta must be a vector of length {layout.size}, got shape {theta.shape}")
+    return layout.views(theta)
+
+
+def gradients_to_vector(gradients, layout):
+    """Flatten gradients "dW1", "db1", ... (or "W1", "b1", ...) in ``layout``'s order.
+
+    Parameters
+    ----------
+    gradients : dict of str -> array
+        One entry per block of ``layout``, named like the block or with a "d" prefix.
+    layout : Layout
+
+    Returns
+    -------
+    dtheta : ndarray, shape (layout.size,)
+    """
+    if not isinstance(gradients, dict):
+        raise TypeError(f"gradients must be a dict, got {type(gradients).__name__}")
+    dtheta = np.empty(layout.size)
+    for block in layout.blocks:
+        key = "d" + block.name if "d" + block.name in gradients else block.name
+        if key not in gradients:
+            raise ValueError(f"gradients has no entry 'd{block.name}' (or '{block.name}'); keys are {sorted(gradients)}")
+        array = _as_float_array(gradients[key], f"gradients[{key!r}]")
+        if array.shape != block.shape and array.size != block.size:
+            raise ValueError(f"gradients[{key!r}] has shape {array.shape}, expected {block.shape}")
+        if array.shape != block.shape and array.squeeze().shape != tuple(s for s in block.shape if s != 1):
+            raise ValueError(f"gradients[{key!r}] has shape {array.shape}, expected {block.shape}")
+        dtheta[block.offset:block.offset + block.size] = array.ravel()
+    return dtheta

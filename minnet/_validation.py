@@ -1,0 +1,74 @@
+"""Checks at the public boundary: every message names the argument at fault."""
+import numbers
+import warnings
+
+import numpy as np
+
+
+def choice(value, name, options):
+    """Return the index of ``value`` in ``options`` (the integer code kernels use)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, options))}; got {value!r}")
+    if value not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
+    return options.index(value)
+
+
+def integer(value, name, minimum=None):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def real(value, name, low=None, high=None, low_open=False, high_open=False):
+    """A finite float within [low, high] (ends open when asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    bad = not np.isfinite(value)
+    if low is not None:
+        bad |= value <= low if low_open else value < low
+    if high is not None:
+        bad |= value >= high if high_open else value > high
+    if bad:
+        raise ValueError(f"{name} must be a finite number in {span}, got {value!r}")
+    return value
+
+
+def seed(value, name="seed"):
+    if value is None:
+        return None
+    return integer(value, name, minimum=0)
+
+
+def float_array(value, name, ndim=None):
+    """Convert to a C-contiguous float64 array, refusing what is not numbers.
+
+    float32 (and other float types narrower than float64) are converted with
+    a warning, since a gradient check in single precision cannot be trusted.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged nested lists and the like
+        raise TypeError(f"{name} must be a numeric array: {exc}") from None
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} must be real, got complex dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and array.dtype != np.float64:
+        warnings.warn(f"{name} has dtype {array.dtype}; converting to float64 (minnet computes in float64)",
+                      stacklevel=3)
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {array.shape}")
+    array = np.ascontiguousarray(array, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return array

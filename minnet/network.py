@@ -1,0 +1,373 @@
+"""The L-layer network: validates input, owns theta, calls the kernels."""
+import numpy as np
+
+from . import _kernels as K
+from . import _validation as v
+from ._layout import Layout
+
+INITS = ("zeros", "random", "he", "xavier")
+
+
+class TrainingDiverged(FloatingPointError, ValueError):
+    """Training produced a cost that is NaN or infinite."""
+
+
+class Network:
+    """A fully connected L-layer network in the deeplearning.ai course's notation.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_0, n_1, ..., n_L]``: input size, hidden sizes, output size (L >= 1).
+    hidden : {"relu", "leaky_relu", "tanh", "sigmoid"}
+        Activation of layers 1..L-1.
+    output : {"sigmoid", "softmax", "linear"}
+        Output activation and its loss: binary cross-entropy, categorical
+        cross-entropy, or half mean squared error ``1/(2m) sum (A - Y)^2``.
+    lambd : float
+        L2 strength: ``J += lambd/(2m) sum_l ||W_l||^2``.
+    keep_prob : float or sequence of float
+        Inverted-dropout keep probability, one value or one per hidden layer.
+        Dropout acts in training and, with a ``dropout_seed``, in cost and
+        gradients (the deterministic check mode).
+    init : {"zeros", "random", "he", "xavier"}
+        Weights: zeros, normal * 0.01, normal * sqrt(2/n_{l-1}) or normal * sqrt(1/n_{l-1}).
+        Biases start at zero.
+    seed : int
+        Seed of the initialization.
+
+    Attributes
+    ----------
+    theta : ndarray, shape (n_parameters,)
+        All parameters, W1, b1, W2, b2, ..., each block row-major.
+    parameters : dict of str -> ndarray
+        "W1" (n_1, n_0), "b1" (n_1, 1), ...: views into theta.
+    layout : Layout
+        Maps every index of theta to (block, row, column).
+
+    Examples
+    --------
+    >>> net = Network([2, 4, 1], lambd=0.1)
+    >>> net.theta.shape
+    (17,)
+    """
+
+    def __init__(self, layer_dims, hidden="relu", output="sigmoid", lambd=0.0, keep_prob=1.0,
+                 init="he", seed=0):
+        if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__"):
+            raise TypeError(f"layer_dims must be a sequence of positive integers, got {layer_dims!r}")
+        if len(layer_dims) < 2:
+            raise ValueError(f"layer_dims must hold at least 2 sizes (input and output), got {list(layer_dims)!r}")
+        dims = [v.integer(d, f"layer_dims[{i}]", minimum=1) for i, d in enumerate(layer_dims)]
+        self.layer_dims = dims
+        self.L = len(dims) - 1
+        self.hidden = hidden
+        self.output = output
+        self._hidden = v.choice(hidden, "hidden", K.HIDDEN)
+        self._output = v.choice(output, "output", K.OUTPUT)
+        self.lambd = v.real(lambd, "lambd", low=0.0)
+        self.keep_prob = _keep_probs(keep_prob, self.L)
+        self.init = init
+        v.choice(init, "init", INITS)
+        self.seed = v.integer(seed, "seed", minimum=0)
+        self._dims = np.array(dims, dtype=np.int64)
+        self.layout = Layout.from_layer_dims(dims)
+        self._theta = np.zeros(self.layout.size)
+        self.parameters = self.layout.views(self._theta)
+        self._initialize()
+
+    # ------------------------------------------------------------ state
+    def _initialize(self):
+        rng = np.random.default_rng(self.seed)
+        for l in range(1, self.L + 1):
+            W = self.parameters[f"W{l}"]
+            n_prev = self.layer_dims[l - 1]
+            scale = {"zeros": 0.0, "random": 0.01, "he": np.sqrt(2.0 / n_prev),
+                     "xavier": np.sqrt(1.0 / n_prev)}[self.init]
+            W[...] = rng.standard_normal(W.shape) * scale
+            self.parameters[f"b{l}"][...] = 0.0
+
+    @property
+    def theta(self):
+        return self._theta
+
+    @theta.setter
+    def theta(self, value):
+        value = v.float_array(value, "theta", ndim=1)
+        if value.size != self.layout.size:
+            raise ValueError(f"theta must have {self.layout.size} entries, got {value.size}")
+        self._theta[...] = value
+
+    @property
+    def config(self):
+        """The constructor's arguments, JSON-ready."""
+        return {"layer_dims": list(self.layer_dims), "hidden": self.hidden, "output": self.output,
+                "lambd": self.lambd, "keep_prob": list(self.keep_prob), "init": self.init, "seed": self.seed}
+
+    @property
+    def uses_dropout(self):
+        return bool(np.any(self.keep_prob < 1.0))
+
+    def copy(self):
+        net = Network(**self.config)
+        net.theta = self.theta
+        return net
+
+    def __repr__(self):
+        return (f"Network(layer_dims={self.layer_dims}, hidden={self.hidden!r}, output={self.output!r}, "
+                f"lambd={self.lambd}, keep_prob={_short(self.keep_prob)}, n_parameters={self.layout.size})")
+
+    # ------------------------------------------------------- validation
+    def _check_X(self, X, name="X"):
+        X = v.float_array(X, name, ndim=2)
+        if X.shape[0] != self.layer_dims[0]:
+            raise ValueError(f"{name} must have shape (n_x={self.layer_dims[0]}, m), got {X.shape}")
+        if X.shape[1] == 0:
+            raise ValueError(f"{name} has no examples (m = 0)")
+        return X
+
+    def _check_XY(self, X, Y, x_name="X", y_name="Y"):
+        """Validated float64 X (n_0, m) and Y (n_L, m); softmax labels become one-hot."""
+        X = self._check_X(X, x_name)
+        m, n_out = X.shape[1], self.layer_dims[-1]
+        Y = _to_targets(Y, y_name, self.output, n_out, m)
+        return X, Y
+
+    def _dropout(self, m, dropout_seed):
+        """Flat dropout multipliers for m examples, or (dummy, False) when off."""
+        if dropout_seed is None or not self.uses_dropout:
+            return np.empty(0), False
+        dropout_seed = v.seed(dropout_seed, "dropout_seed")
+        drop = np.empty(int(sum(self.layer_dims[1:])) * m)
+        K.seed_rng(dropout_seed)
+        K.draw_dropout(self._dims, m, self.keep_prob, drop)
+        return drop, True
+
+    def _buffers(self, m):
+        size = int(sum(self.layer_dims[1:])) * m
+        return np.empty(size), np.empty(size)
+
+    # ----------------------------------------------------- computations
+    def forward(self, X):
+        """Output activations A_L, shape (n_L, m), without dropout."""
+        X = self._check_X(X)
+        m = X.shape[1]
+        Z, A = self._buffers(m)
+        K.forward(self._theta, self._dims, X, self._hidden, self._output, np.empty(0), False, Z, A)
+        return A[-self.layer_dims[-1] * m:].reshape(self.layer_dims[-1], m).copy()
+
+    def predict(self, X):
+        """Labels: 0/1 (sigmoid, shape (n_L, m)), class index (softmax, shape (m,)), values (linear)."""
+        AL = self.forward(X)
+        if self.output == "sigmoid":
+            return (AL > 0.5).astype(np.int64)
+        if self.output == "softmax":
+            return np.argmax(AL, axis=0)
+        return AL
+
+    def accuracy(self, X, Y):
+        """Fraction of examples whose predicted label matches Y (sigmoid and softmax outputs)."""
+        if self.output == "linear":
+            raise ValueError("accuracy needs a sigmoid or softmax output; this network's output is 'linear'")
+        X, Y = self._check_XY(X, Y)
+        AL = self.forward(X)
+        if self.output == "softmax":
+            return float(np.mean(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
+        return float(np.mean(np.all((AL > 0.5) == (Y > 0.5), axis=0)))
+
+    def cost(self, X, Y, dropout_seed=None):
+        """J = mean loss + lambd/(2m) sum ||W_l||^2.
+
+        With keep_prob < 1 and a ``dropout_seed``, dropout masks drawn from that
+        seed are applied (the same masks as ``gradients`` with that seed).
+        """
+        X, Y = self._check_XY(X, Y)
+        return self._cost(X, Y, *self._dropout(X.shape[1], dropout_seed))
+
+    def _cost(self, X, Y, drop, use_drop, theta=None):
+        Z, A = self._buffers(X.shape[1])
+        theta = self._theta if theta is None else theta
+        return float(K.cost(theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A))
+
+    def gradients(self, X, Y, dropout_seed=None):
+        """Backprop: dict "dW1" (n_1, n_0), "db1" (n_1, 1), ... including lambd/m * W."""
+        X, Y = self._check_XY(X, Y)
+        grad = self._gradient(X, Y, *self._dropout(X.shape[1], dropout_seed))
+        return {"d" + name: view for name, view in self.layout.views(grad).items()}
+
+    def _gradient(self, X, Y, drop, use_drop):
+        m = X.shape[1]
+        Z, A = self._buffers(m)
+        K.cost(self._theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A)
+        grad = np.empty(self.layout.size)
+        width = max(self.layer_dims) * m
+        K.backward(self._theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
+                   grad, np.empty(width), np.empty(width))
+        return grad
+
+    def dropout_masks(self, m, dropout_seed):
+        """The 0/1 masks "D1" .. "D{L-1}", shape (n_l, m), that ``dropout_seed`` selects."""
+        m = v.integer(m, "m", minimum=1)
+        dropout_seed = v.seed(dropout_seed, "dropout_seed")
+        if dropout_seed is None:
+            raise ValueError("dropout_seed must be an integer to select masks, got None")
+        drop = np.empty(int(sum(self.layer_dims[1:])) * m)
+        K.seed_rng(dropout_seed)
+        K.draw_dropout(self._dims, m, self.keep_prob, drop)
+        masks, off = {}, 0
+        for l in range(1, self.L):
+            n = self.layer_dims[l]
+            masks[f"D{l}"] = (drop[off:off + n * m].reshape(n, m) > 0).astype(np.float64)
+            off += n * m
+        return masks
+
+    # ---------------------------------------------------------- training
+    def fit(self, X, Y, optimizer="adam", learning_rate=0.01, epochs=100, batch_size=None, beta=0.9,
+            beta1=0.9, beta2=0.999, epsilon=1e-8, seed=0, verbose=False, check_at=None, check_data=None,
+            progress=False):
+        """Train with gradient descent, momentum or Adam on (shuffled) mini-batches.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_0, m)
+        Y : ndarray, shape (n_L, m); for softmax also integer labels (m,)
+        optimizer : {"gd", "momentum", "adam"}
+        learning_rate : float > 0
+        epochs : int >= 0
+        batch_size : int >= 1 or None
+            None trains on the full batch.
+        beta : float, momentum's coefficient; beta1, beta2, epsilon : Adam's (bias-corrected).
+        seed : int
+            Seeds the shuffling and the dropout masks: same seed, same result, bit for bit.
+        check_at : sequence of int, optional
+            Epochs at which to run ``gradient_check`` (0 = before training) on ``check_data``.
+        check_data : (X, Y), optional
+            Data for those checks (defaults to a slice of at most 64 training examples).
+
+        Returns
+        -------
+        history : dict
+            "cost": list of the epoch's mean mini-batch cost; "checks": {epoch: GradCheckReport}.
+        """
+        X, Y = self._check_XY(X, Y)
+        code = v.choice(optimizer, "optimizer", K.OPTIMIZERS)
+        lr = v.real(learning_rate, "learning_rate", low=0.0, low_open=True)
+        epochs = v.integer(epochs, "epochs", minimum=0)
+        m = X.shape[1]
+        batch = m if batch_size is None else min(v.integer(batch_size, "batch_size", minimum=1), m)
+        beta = v.real(beta, "beta", low=0.0, high=1.0, high_open=True)
+        beta1 = v.real(beta1, "beta1", low=0.0, high=1.0, high_open=True)
+        beta2 = v.real(beta2, "beta2", low=0.0, high=1.0, high_open=True)
+        epsilon = v.real(epsilon, "epsilon", low=0.0, low_open=True)
+        seed = v.integer(seed, "seed", minimum=0)
+        checks = self._check_schedule(check_at, check_data, X, Y, epochs)
+        history = {"cost": [], "checks": {}}
+        rng = np.random.default_rng(seed)
+        velocity, second, prev = np.zeros(self.layout.size), np.zeros(self.layout.size), self._theta.copy()
+        identity = np.arange(m, dtype=np.int64)
+        use_drop = self.uses_dropout
+        t = 0
+        bar = _progress(epochs, progress)
+        for epoch in range(epochs + 1):
+            if epoch in checks:
+                history["checks"][epoch] = checks[epoch]()
+            if epoch == epochs:
+                break
+            perm = rng.permutation(m).astype(np.int64) if batch < m else identity
+            step_seed = int(rng.integers(2**31 - 1))
+            J, finite, t = K.train_epoch(self._theta, self._dims, X, Y, self._hidden, self._output, self.lambd,
+                                         self.keep_prob, use_drop, perm, batch, code, lr, beta, beta1, beta2,
+                                         epsilon, t, velocity, second, prev, step_seed)
+            if not finite:
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch} (step {t + 1}): the cost became NaN or inf with "
+                    f"learning_rate={lr}; the parameters were left at their last finite values. "
+                    f"Try a smaller learning_rate.")
+            history["cost"].append(J)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(cost=f"{J:.4g}", refresh=False)
+            if verbose and (epoch % max(1, epochs // 10) == 0 or epoch == epochs - 1):
+                print(f"epoch {epoch:>6d}  cost {J:.6f}")
+        if bar is not None:
+            bar.close()
+        return history
+
+    def _check_schedule(self, check_at, check_data, X, Y, epochs):
+        """Map epoch -> callable running the gradient check, validated up front."""
+        if check_at is None:
+            if check_data is not None:
+                raise ValueError("check_data was given without check_at; pass the epochs to check at")
+            return {}
+        if isinstance(check_at, (int, np.integer)) and not isinstance(check_at, bool):
+            check_at = (check_at,)
+        if not hasattr(check_at, "__iter__"):
+            raise TypeError(f"check_at must be a sequence of epochs, got {check_at!r}")
+        epochs_at = sorted({v.integer(e, "check_at", minimum=0) for e in check_at})
+        if epochs_at and epochs_at[-1] > epochs:
+            raise ValueError(f"check_at epochs must be <= epochs={epochs}, got {epochs_at[-1]}")
+        if check_data is None:
+            cX, cY = X[:, :64], Y[:, :64]
+        else:
+            if not isinstance(check_data, (tuple, list)) or len(check_data) != 2:
+                raise TypeError("check_data must be a pair (X, Y)")
+            cX, cY = self._check_XY(*check_data, x_name="check_data[0]", y_name="check_data[1]")
+        from .gradcheck import gradient_check
+        return {e: (lambda: gradient_check(self, cX, cY)) for e in epochs_at}
+
+
+def _progress(total, enabled):
+    if not enabled or total == 0:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="epoch", leave=False)
+
+
+def _short(keep_prob):
+    return float(keep_prob[0]) if keep_prob.size and np.all(keep_prob == keep_prob[0]) else keep_prob.tolist()
+
+
+def _keep_probs(keep_prob, L):
+    """One keep probability per hidden layer, each in (0, 1]."""
+    if isinstance(keep_prob, (list, tuple, np.ndarray)):
+        values = list(np.ravel(keep_prob)) if isinstance(keep_prob, np.ndarray) else list(keep_prob)
+        if len(values) != L - 1:
+            raise ValueError(f"keep_prob must be one number or {L - 1} numbers (one per hidden layer), "
+                             f"got {len(values)}")
+    else:
+        values = [keep_prob] * (L - 1)
+        v.real(keep_prob, "keep_prob", low=0.0, high=1.0, low_open=True)
+    return np.array([v.real(k, "keep_prob", low=0.0, high=1.0, low_open=True) for k in values],
+                    dtype=np.float64).reshape(L - 1)
+
+
+def _to_targets(Y, name, output, n_out, m):
+    """Y as float64 (n_out, m); softmax integer labels (m,) become one-hot."""
+    if output == "softmax" and np.ndim(Y) == 1:
+        labels = np.asarray(Y)
+        if labels.dtype == object or not (np.issubdtype(labels.dtype, np.number) or labels.dtype == bool):
+            raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
+        if labels.shape != (m,):
+            raise ValueError(f"{name} must have shape (m={m},) as labels or ({n_out}, {m}), got {labels.shape}")
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"{name} labels must be whole numbers in [0, {n_out - 1}]")
+        if labels.min() < 0 or labels.max() >= n_out:
+            raise ValueError(f"{name} labels must be in [0, {n_out - 1}] for {n_out} classes, "
+                             f"got values from {labels.min()} to {labels.max()}")
+        Y = np.zeros((n_out, m))
+        Y[labels.astype(np.int64), np.arange(m)] = 1.0
+        return Y
+    Y = v.float_array(Y, name)
+    if Y.ndim == 1 and n_out == 1:
+        Y = Y.reshape(1, -1)
+    if Y.shape != (n_out, m):
+        raise ValueError(f"{name} must have shape (n_L={n_out}, m={m}), got {Y.shape}")
+    if output == "sigmoid" and (Y.min() < 0.0 or Y.max() > 1.0):
+        raise ValueError(f"{name} must hold targets in [0, 1] for a sigmoid output")
+    if output == "softmax":
+        if Y.min() < 0.0 or not np.allclose(Y.sum(axis=0), 1.0, rtol=0, atol=1e-9):
+            raise ValueError(f"{name} columns must be one-hot (non-negative, summing to 1) for a softmax output")
+    return np.ascontiguousarray(Y)

@@ -1,11 +1,13 @@
 """minnet: a small neural-network framework with Numba kernels and a fast gradient check."""
 from . import datasets
 from ._layout import Layout, dictionary_to_vector, gradients_to_vector, vector_to_dictionary
+from .gradcheck import BlockReport, GradCheckReport, check_gradients, difference, gradient_check
 from .network import Network, TrainingDiverged
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Network", "TrainingDiverged", "Layout", "datasets",
+    "gradient_check", "check_gradients", "GradCheckReport", "BlockReport", "difference",
     "dictionary_to_vector", "vector_to_dictionary", "gradients_to_vector",
 ]

@@ -83,6 +83,58 @@ def example_loss(z, y, output):
     return total
 
 
+# ---------------------------------------------------------- matrix products
+# Hand loops instead of np.dot: Numba's np.dot needs SciPy's BLAS (not a
+# dependency of minnet), and at these sizes loops whose innermost index walks
+# contiguous memory vectorize well.
+@njit(cache=True)
+def matmul(A, B, out):
+    """out = A @ B. A (n, p), B (p, m), out (n, m)."""
+    n, p = A.shape
+    m = B.shape[1]
+    for i in range(n):
+        for e in range(m):
+            out[i, e] = 0.0
+        for k in range(p):
+            a = A[i, k]
+            if a != 0.0:
+                for e in range(m):
+                    out[i, e] += a * B[k, e]
+
+
+@njit(cache=True)
+def matmul_tn(A, B, out):
+    """out = A.T @ B. A (p, n), B (p, m), out (n, m)."""
+    p, n = A.shape
+    m = B.shape[1]
+    out[:, :] = 0.0
+    for k in range(p):
+        for i in range(n):
+            a = A[k, i]
+            if a != 0.0:
+                for e in range(m):
+                    out[i, e] += a * B[k, e]
+
+
+@njit(cache=True)
+def matmul_nt(A, B, out, scratch):
+    """out = A @ B.T. A (n, m), B (p, m), out (n, p); scratch holds >= m * p floats."""
+    n, m = A.shape
+    p = B.shape[0]
+    Bt = scratch[:m * p].reshape(m, p)
+    for k in range(p):
+        for e in range(m):
+            Bt[e, k] = B[k, e]
+    for i in range(n):
+        for k in range(p):
+            out[i, k] = 0.0
+        for e in range(m):
+            a = A[i, e]
+            if a != 0.0:
+                for k in range(p):
+                    out[i, k] += a * Bt[e, k]
+
+
 # ---------------------------------------------------------------- layouts
 @njit(cache=True)
 def block_offsets(dims):
@@ -151,7 +203,7 @@ def forward(theta, dims, X, hidden, output, drop, use_drop, Z, A):
         b = theta[b_off[l]:b_off[l] + n]
         Zl = Z[off[l]:off[l + 1]].reshape(n, m)
         Al = A[off[l]:off[l + 1]].reshape(n, m)
-        np.dot(W, A_prev, Zl)
+        matmul(W, A_prev, Zl)
         for i in range(n):
             bi = b[i]
             for e in range(m):
@@ -235,12 +287,12 @@ def cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A):
 
 # --------------------------------------------------------------- backward
 @njit(cache=True)
-def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2):
+def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3):
     """Backprop into ``grad`` (theta's layout) from the cache of ``forward``.
 
     dZ_L = (A_L - Y) / m for all three outputs; dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
     db_l = sum over examples of dZ_l; dZ_{l-1} = (W_l^T dZ_l) * D_{l-1}/keep_prob * g'(Z_{l-1}).
-    buf1, buf2 : scratch of at least max(n_l) * m entries.
+    buf1, buf2, buf3 : scratch of at least max(n_l) * m entries.
     """
     L = dims.shape[0] - 1
     m = X.shape[1]
@@ -264,7 +316,7 @@ def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1,
             A_prev = X
         else:
             A_prev = A[off[l - 1]:off[l]].reshape(n_prev, m)
-        np.dot(dZ, A_prev.T, dW)
+        matmul_nt(dZ, A_prev, dW, buf3)
         if reg != 0.0:
             for i in range(n):
                 for j in range(n_prev):
@@ -278,7 +330,7 @@ def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1,
             target = buf2 if in_buf1 else buf1
             in_buf1 = not in_buf1
             dA = target[:n_prev * m].reshape(n_prev, m)
-            np.dot(W.T, dZ, dA)
+            matmul_tn(W, dZ, dA)
             Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
             if use_drop:
                 Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m)
@@ -341,6 +393,7 @@ def train_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, use_drop,
     grad = np.empty(theta.shape[0])
     buf1 = np.empty(width * batch_size)
     buf2 = np.empty(width * batch_size)
+    buf3 = np.empty(width * batch_size)
     Xb_all = np.empty(n_x * batch_size)
     Yb_all = np.empty(nL * batch_size)
     seed_rng(seed)
@@ -363,7 +416,7 @@ def train_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, use_drop,
                 theta[:] = prev
             return total / m, False, t
         total += J * mb
-        backward(theta, dims, Xb, Yb, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2)
+        backward(theta, dims, Xb, Yb, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3)
         prev[:] = theta
         t += 1
         update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s)

@@ -202,7 +202,7 @@ class Network:
         grad = np.empty(self.layout.size)
         width = max(self.layer_dims) * m
         K.backward(self._theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
-                   grad, np.empty(width), np.empty(width))
+                   grad, np.empty(width), np.empty(width), np.empty(width))
         return grad
 
     def dropout_masks(self, m, dropout_seed):

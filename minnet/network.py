@@ -117,6 +117,17 @@ class Network:
         return (f"Network(layer_dims={self.layer_dims}, hidden={self.hidden!r}, output={self.output!r}, "
                 f"lambd={self.lambd}, keep_prob={_short(self.keep_prob)}, n_parameters={self.layout.size})")
 
+    def save(self, path):
+        """Write the configuration and theta to an .npz checkpoint, atomically."""
+        from . import checkpoint
+        checkpoint.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a checkpoint written by ``save``; validates everything, runs no pickle."""
+        from . import checkpoint
+        return checkpoint.load(path)
+
     # ------------------------------------------------------- validation
     def _check_X(self, X, name="X"):
         X = v.float_array(X, name, ndim=2)

@@ -1,22 +1,48 @@
 """Parallel perturbation loops of the gradient check.
 
-Both kernels take a list of parameter indices and chunk boundaries into it,
-run a ``prange`` over the chunks (scratch is allocated once per chunk) and
-write, for every listed index p, one centered difference
-``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)`` and a kink flag.
-Each iteration writes only its own output entries, so results do not depend
-on the number of threads.
+Both kernels write, for every listed parameter index p, one centered
+difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)`` and a kink
+flag (a relu/leaky_relu pre-activation moved across 0). Work is split into
+groups, chunks of groups run in a ``prange`` and scratch is allocated once per
+chunk. Each group writes only its own outputs, in a fixed order, so results
+are bitwise the same for any number of threads.
 
-The incremental kernel reads an example-major copy of the forward cache:
-for layer index k (0-based, layer k + 1 in course notation) the arrays
-Zt, At and Dt hold (m, n_{k+1}) blocks at ``layer_offsets(dims, m)[k]``; Xt is
-X.T (m, n_0); WT holds every W^T (n_{k}, n_{k+1}) at W's offset in theta;
-Yt is Y.T (m, n_L) and Le the per-example losses of the unperturbed net.
+The divisor is the step actually taken, ``(w + eps) - (w - eps)`` in floating
+point, which is 2 eps up to the rounding of w + eps; dividing by it removes
+that rounding (about 1e-10 relative) from every entry.
+
+Layer indices are 0-based here: layer index k is layer k + 1 of the course.
+Per-layer arrays are layer-major (n_{k+1}, m) blocks of flat buffers at
+``layer_offsets(dims, m)[k]``, as ``forward`` fills them.
+
+The incremental kernel
+----------------------
+Perturbing W_k[i, j] or b_k[i] changes row i of Z_k only, by
+``dz = delta * A_{k-1}[j, e]`` (delta = (w +- eps) - w, A_{-1} = X). From there
+the kernel runs the forward pass of the perturbed network for the examples
+whose values change, carrying *changes* rather than values:
+``da = g(z0 + dz) - g(z0)``, ``dZ_{k+1} = W_{k+1} da`` and so on, and at the
+output the change of each example's loss, ``L(z0 + dz) - L(z0)``. Every change
+is computed with an exact identity that avoids subtracting nearly equal
+numbers (for relu ``da = dz`` while the unit stays on; for tanh
+``tanh(dz)(1 - t0^2)/(1 + t0 tanh(dz))``; for softmax
+``log1p(sum_k p_k expm1(dz_k)) - sum_k y_k dz_k``), and expm1, log1p and tanh
+of tiny arguments are evaluated by their series to full double precision.
+Nothing is linearized: these are the values of the perturbed forward pass,
+and J(+) - J(-) is summed example by example. The L2 term's change comes from
+the one perturbed weight. A group is up to ``group_size`` entries of one row
+(same k and i): their columns (entry, sign, example) are processed together
+in loops that run over examples, which the compiler vectorizes.
 """
+from collections import namedtuple
+
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import LEAKY_RELU, RELU, activate, block_offsets, example_loss, forward, layer_offsets
+from ._kernels import (LEAKY_RELU, LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, TANH, activate,
+                       block_offsets, example_loss, forward, layer_offsets)
+
+SERIES_LIMIT = 1e-3  # below it, the truncated series are exact to double precision
 
 
 @njit(cache=True)
@@ -31,156 +57,384 @@ def decode(p, dims, w_off, b_off):
     return l, p - b_off[l], -1
 
 
+# -------------------------------------------------- small-argument functions
 @njit(cache=True)
-def example_major(dims, X, Y, theta, Z, A, drop, use_drop, output):
-    """Build the example-major cache the incremental kernel reads (see module doc)."""
+def expm1_series(x):
+    """exp(x) - 1 for |x| < SERIES_LIMIT (truncation error below 1e-21 relative)."""
+    return x * (1.0 + x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120 + x * (1.0 / 720))))))
+
+
+@njit(cache=True)
+def log1p_series(x):
+    """log(1 + x) for |x| < SERIES_LIMIT (truncation error below 1e-19 relative)."""
+    return x * (1.0 - x * (0.5 - x * (1.0 / 3 - x * (0.25 - x * (0.2 - x * (1.0 / 6 - x / 7.0))))))
+
+
+@njit(cache=True)
+def tanh_series(x):
+    """tanh(x) for |x| < SERIES_LIMIT (truncation error below 1e-24 relative)."""
+    x2 = x * x
+    return x * (1.0 - x2 * (1.0 / 3 - x2 * (2.0 / 15 - x2 * (17.0 / 315))))
+
+
+@njit(cache=True)
+def expm1_exact(x):
+    return expm1_series(x) if abs(x) < SERIES_LIMIT else np.expm1(x)
+
+
+@njit(cache=True)
+def log1p_exact(x):
+    return log1p_series(x) if abs(x) < SERIES_LIMIT else np.log1p(x)
+
+
+@njit(cache=True)
+def tanh_exact(x):
+    return tanh_series(x) if abs(x) < SERIES_LIMIT else np.tanh(x)
+
+
+# ------------------------------------------------------------ changes
+@njit(cache=True)
+def activation_change(hidden, z0, g0, dmul, dz, out, kink, n_runs, n_ex):
+    """out = dmul * (g(z0 + dz) - g(z0)) for n_runs runs of n_ex examples.
+
+    z0, g0, dmul : (n_ex,) pre-activation, activation and dropout multiplier.
+    dz, out : (n_runs * n_ex,). kink[c] is set when unit c crossed 0 (relu kinds).
+    Returns the largest |dz| seen (the series need it below SERIES_LIMIT).
+    """
+    largest = 0.0
+    for run in range(n_runs):
+        base = run * n_ex
+        if hidden == RELU or hidden == LEAKY_RELU:
+            slope = 0.0 if hidden == RELU else LEAKY_SLOPE
+            for t in range(n_ex):
+                z = z0[t]
+                d = dz[base + t]
+                z1 = z + d
+                on0 = z > 0.0
+                on1 = z1 > 0.0
+                crossed = on0 != on1
+                same = d if on0 else slope * d
+                a0 = z if on0 else slope * z
+                a1 = z1 if on1 else slope * z1
+                out[base + t] = dmul[t] * ((a1 - a0) if crossed else same)
+                kink[base + t] |= crossed
+        elif hidden == TANH:
+            for t in range(n_ex):
+                d = dz[base + t]
+                largest = max(largest, abs(d))
+                th = tanh_series(d)
+                t0 = g0[t]
+                out[base + t] = dmul[t] * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
+        else:  # sigmoid: s1 - s0 = (1 - s0) s1 (1 - exp(-dz)), s1 = s0 / (1 + (1 - s0) expm1(-dz))
+            for t in range(n_ex):
+                d = dz[base + t]
+                largest = max(largest, abs(d))
+                em = expm1_series(-d)
+                s0 = g0[t]
+                s1 = s0 / (1.0 + (1.0 - s0) * em)
+                out[base + t] = dmul[t] * ((1.0 - s0) * s1 * (-em))
+    if largest >= SERIES_LIMIT:  # rare: large epsilon or weights; redo with the library functions
+        for run in range(n_runs):
+            base = run * n_ex
+            for t in range(n_ex):
+                d = dz[base + t]
+                if hidden == TANH:
+                    th = tanh_exact(d)
+                    t0 = g0[t]
+                    out[base + t] = dmul[t] * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
+                else:
+                    em = expm1_exact(-d)
+                    s0 = g0[t]
+                    s1 = s0 / (1.0 + (1.0 - s0) * em)
+                    out[base + t] = dmul[t] * ((1.0 - s0) * s1 * (-em))
+
+
+@njit(cache=True)
+def loss_change(output, dz, out_act, y, resid, n_out, n_runs, n_ex, acc, series):
+    """Per column, L(z0 + dz) - L(z0) of one example.
+
+    dz : (n_out, n_runs * n_ex) change of the logits; out_act, y, resid : (n_out, n_ex)
+    the unperturbed output activation, the target and A - Y. acc : (n_runs * n_ex,) out.
+    series : use the series (all |dz| < SERIES_LIMIT) or the library functions.
+    """
+    n_cols = n_runs * n_ex
+    for c in range(n_cols):
+        acc[c] = 0.0
+    if output == OUT_LINEAR:
+        for k in range(n_out):
+            for run in range(n_runs):
+                base = run * n_ex
+                for t in range(n_ex):
+                    d = dz[k, base + t]
+                    acc[base + t] += d * (resid[k, t] + 0.5 * d)
+    elif output == OUT_SIGMOID:
+        for k in range(n_out):
+            for run in range(n_runs):
+                base = run * n_ex
+                for t in range(n_ex):
+                    d = dz[k, base + t]
+                    if series:
+                        acc[base + t] += log1p_series(out_act[k, t] * expm1_series(d)) - y[k, t] * d
+                    else:
+                        acc[base + t] += np.log1p(out_act[k, t] * np.expm1(d)) - y[k, t] * d
+    else:
+        # softmax: log-sum-exp changes by log1p(sum_k p_k expm1(dz_k)); the label term by sum_k y_k dz_k
+        linear = np.empty(n_cols)
+        for c in range(n_cols):
+            linear[c] = 0.0
+        for k in range(n_out):
+            for run in range(n_runs):
+                base = run * n_ex
+                for t in range(n_ex):
+                    d = dz[k, base + t]
+                    if series:
+                        acc[base + t] += out_act[k, t] * expm1_series(d)
+                    else:
+                        acc[base + t] += out_act[k, t] * np.expm1(d)
+                    linear[base + t] += y[k, t] * d
+        for run in range(n_runs):
+            base = run * n_ex
+            for t in range(n_ex):
+                weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in example_loss
+                for k in range(n_out):
+                    weight += y[k, t]
+                s = acc[base + t]
+                lse = log1p_series(s) if abs(s) < SERIES_LIMIT else np.log1p(s)
+                acc[base + t] = weight * lse - linear[base + t]
+
+
+@njit(cache=True)
+def largest_abs(a, rows, cols):
+    largest = 0.0
+    for r in range(rows):
+        for c in range(cols):
+            largest = max(largest, abs(a[r, c]))
+    return largest
+
+
+# ------------------------------------------------------------ one group
+@njit(cache=True)
+def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
+                      Z, G, Dm, A, X, Y, colmax, out_act, resid, approx, kinks, scratch):
+    """Centered differences for ``params``: entries of one row i of one layer."""
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    n_out = dims[L]
+    n_group = params.shape[0]
+    l, i, _ = decode(params[0], dims, w_off, b_off)
+    n_prev = dims[l]
+    n_l = dims[l + 1]
+    delta = scratch.delta[:2 * n_group]
+    column = scratch.column[:n_group]
+    largest_delta = 0.0
+    for g in range(n_group):
+        p = params[g]
+        w = theta[p]
+        delta[2 * g] = (w + epsilon) - w
+        delta[2 * g + 1] = (w - epsilon) - w
+        largest_delta = max(largest_delta, abs(delta[2 * g]), abs(delta[2 * g + 1]))
+        column[g] = decode(p, dims, w_off, b_off)[2]
+    # Examples whose row-i activation can change. For relu, a unit that stays
+    # at or below 0 for the largest possible change contributes nothing.
+    examples = scratch.examples
+    n_ex = 0
+    zl = off[l] + i * m
+    for e in range(m):
+        if l < L - 1:
+            if use_drop and Dm[zl + e] == 0.0:
+                continue
+            if hidden == RELU:
+                bound = largest_delta * max(colmax[l * m + e], 1.0) * 1.000001
+                if Z[zl + e] + bound < 0.0:
+                    continue
+        examples[n_ex] = e
+        n_ex += 1
+    n_runs = 2 * n_group
+    n_cols = n_runs * n_ex
+    total = scratch.total[:n_group]
+    kinked = scratch.kinked[:n_cols]
+    for c in range(n_cols):
+        kinked[c] = False
+    if n_ex > 0:
+        # change of Z_l[i, e] for every (entry, sign, example)
+        dz = scratch.dz[:n_cols]
+        for g in range(n_group):
+            j = column[g]
+            for s in range(2):
+                base = (2 * g + s) * n_ex
+                d = delta[2 * g + s]
+                for t in range(n_ex):
+                    e = examples[t]
+                    if j < 0:
+                        a = 1.0
+                    elif l == 0:
+                        a = X[j, e]
+                    else:
+                        a = A[off[l - 1] + j * m + e]
+                    dz[base + t] = d * a
+        y = scratch.y[:n_out * n_ex].reshape(n_out, n_ex)
+        act = scratch.act[:n_out * n_ex].reshape(n_out, n_ex)
+        res = scratch.res[:n_out * n_ex].reshape(n_out, n_ex)
+        gather_output(examples, n_ex, Y, out_act, resid, y, act, res)
+        cur = scratch.buf_a[:n_out * n_cols].reshape(n_out, n_cols)
+        if l == L - 1:
+            for k in range(n_out):
+                for c in range(n_cols):
+                    cur[k, c] = 0.0
+            for c in range(n_cols):
+                cur[i, c] = dz[c]
+        else:
+            z0 = scratch.z0[:n_ex]
+            g0 = scratch.g0[:n_ex]
+            dmul = scratch.dmul[:n_ex]
+            gather_row(Z, G, Dm, use_drop, zl, examples, n_ex, z0, g0, dmul)
+            da = scratch.da[:n_cols]
+            activation_change(hidden, z0, g0, dmul, dz, da, kinked, n_runs, n_ex)
+            n_next = dims[l + 2]
+            cur = scratch.buf_a[:n_next * n_cols].reshape(n_next, n_cols)
+            for r in range(n_next):
+                w = theta[w_off[l + 1] + r * n_l + i]
+                for c in range(n_cols):
+                    cur[r, c] = w * da[c]
+            in_a = True
+            for k in range(l + 1, L - 1):
+                n_k, n_next = dims[k + 1], dims[k + 2]
+                nxt = (scratch.buf_b if in_a else scratch.buf_a)[:n_next * n_cols].reshape(n_next, n_cols)
+                for q in range(n_next):
+                    for c in range(n_cols):
+                        nxt[q, c] = 0.0
+                zk = off[k]
+                for r in range(n_k):
+                    gather_row(Z, G, Dm, use_drop, zk + r * m, examples, n_ex, z0, g0, dmul)
+                    activation_change(hidden, z0, g0, dmul, cur[r], da, kinked, n_runs, n_ex)
+                    for q in range(n_next):
+                        w = theta[w_off[k + 1] + q * n_k + r]
+                        if w != 0.0:
+                            row = nxt[q]
+                            for c in range(n_cols):
+                                row[c] += w * da[c]
+                cur = nxt
+                in_a = not in_a
+        loss = scratch.loss[:n_cols]
+        series = largest_abs(cur, n_out, n_cols) < SERIES_LIMIT
+        loss_change(output, cur, act, y, res, n_out, n_runs, n_ex, loss, series)
+        for g in range(n_group):
+            plus = 2 * g * n_ex
+            minus = plus + n_ex
+            s = 0.0
+            for t in range(n_ex):
+                s += loss[plus + t] - loss[minus + t]
+            total[g] = s
+    else:
+        for g in range(n_group):
+            total[g] = 0.0
+    for g in range(n_group):
+        dJ = total[g] / m
+        w = theta[params[g]]
+        w_plus, w_minus = w + epsilon, w - epsilon
+        if column[g] >= 0 and lambd != 0.0:
+            dJ += lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+        approx[g] = dJ / (w_plus - w_minus)
+        flag = False
+        for c in range(2 * g * n_ex, 2 * (g + 1) * n_ex):
+            flag |= kinked[c]
+        kinks[g] = flag
+
+
+@njit(cache=True)
+def gather_row(Z, G, Dm, use_drop, start, examples, n_ex, z0, g0, dmul):
+    """Row values Z, g(Z) and the dropout multiplier at the listed examples."""
+    for t in range(n_ex):
+        e = examples[t]
+        z0[t] = Z[start + e]
+        g0[t] = G[start + e]
+        dmul[t] = Dm[start + e] if use_drop else 1.0
+
+
+@njit(cache=True)
+def gather_output(examples, n_ex, Y, out_act, resid, y, act, res):
+    """Targets, output activations and residuals A - Y at the listed examples."""
+    for t in range(n_ex):
+        e = examples[t]
+        for k in range(Y.shape[0]):
+            y[k, t] = Y[k, e]
+            act[k, t] = out_act[k, e]
+            res[k, t] = resid[k, e]
+
+
+Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "kinked", "dz", "y", "act", "res",
+                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss"])
+
+
+@njit(cache=True)
+def make_scratch(width, m, group_size, n_out):
+    """Work arrays of one chunk: (entry, sign, example) columns of one group."""
+    n_cols = 2 * group_size * m
+    return Scratch(np.empty(2 * group_size), np.empty(group_size, np.int64), np.empty(m, np.int64),
+                   np.empty(group_size), np.zeros(n_cols, np.bool_), np.empty(n_cols), np.empty(n_out * m),
+                   np.empty(n_out * m), np.empty(n_out * m), np.empty(m), np.empty(m), np.empty(m),
+                   np.empty(n_cols), np.empty(width * n_cols), np.empty(width * n_cols), np.empty(n_cols))
+
+
+@njit(cache=True)
+def prepare(dims, X, Y, Z, A, hidden):
+    """What the incremental kernel reads besides the forward cache.
+
+    Returns G = g(Z) without dropout (flat, like Z), colmax (L * m,) with
+    max_j |A_{k-1}[j, e]| per layer index k (A_{-1} = X), the output
+    activation A_L (n_L, m) and the residual A_L - Y.
+    """
     L = dims.shape[0] - 1
     m = X.shape[1]
     off = layer_offsets(dims, m)
-    w_off, b_off = block_offsets(dims)
-    Zt = np.empty(off[L])
-    At = np.empty(off[L])
-    Dt = np.ones(off[L])
-    for l in range(L):
-        n = dims[l + 1]
-        for i in range(n):
+    G = np.empty(off[L])
+    for k in range(off[L - 1]):
+        G[k] = activate(Z[k], hidden)
+    for k in range(off[L - 1], off[L]):
+        G[k] = A[k]
+    colmax = np.zeros(L * m)
+    for e in range(m):
+        for j in range(dims[0]):
+            colmax[e] = max(colmax[e], abs(X[j, e]))
+    for l in range(1, L):
+        for j in range(dims[l]):
             for e in range(m):
-                Zt[off[l] + e * n + i] = Z[off[l] + i * m + e]
-                At[off[l] + e * n + i] = A[off[l] + i * m + e]
-                if use_drop and l < L - 1:
-                    Dt[off[l] + e * n + i] = drop[off[l] + i * m + e]
-    WT = np.empty(theta.shape[0])
-    for l in range(L):
-        n, n_prev = dims[l + 1], dims[l]
-        for i in range(n):
-            for j in range(n_prev):
-                WT[w_off[l] + j * n + i] = theta[w_off[l] + i * n_prev + j]
-    Xt = np.ascontiguousarray(X.T)
-    Yt = np.ascontiguousarray(Y.T)
-    Le = np.empty(m)
-    nL = dims[L]
-    for e in range(m):
-        Le[e] = example_loss(Zt[off[L - 1] + e * nL:off[L - 1] + (e + 1) * nL], Yt[e], output)
-    return Zt, At, Dt, WT, Xt, Yt, Le
-
-
-@njit(cache=True)
-def crosses(z, z0, hidden):
-    """True when a relu/leaky_relu pre-activation moved across 0 (a kink)."""
-    return (hidden == RELU or hidden == LEAKY_RELU) and ((z > 0.0) != (z0 > 0.0))
-
-
-@njit(cache=True)
-def tail_loss(l, i, e, z_new, dims, hidden, output, use_drop, off, w_off, Zt, At, Dt, WT, Yt, Le,
-              buf_a, buf_b):
-    """Loss of example e when row i of layer index l has pre-activation z_new.
-
-    Runs the forward pass of that one example from layer l to the output,
-    starting from the cached values and carrying only the units that change.
-    Returns (loss, kink).
-    """
-    L = dims.shape[0] - 1
-    n = dims[l + 1]
-    base = off[l] + e * n
-    nL = dims[L]
-    if l == L - 1:
-        z = buf_a[:n]
-        for r in range(n):
-            z[r] = Zt[base + r]
-        z[i] = z_new
-        return example_loss(z, Yt[e], output), False
-    kink = crosses(z_new, Zt[base + i], hidden)
-    a = activate(z_new, hidden)
-    if use_drop:
-        a *= Dt[base + i]
-    da = a - At[base + i]
-    if da == 0.0:
-        return Le[e], kink
-    nn = dims[l + 2]
-    z = buf_a[:nn]
-    zb = off[l + 1] + e * nn
-    wt = w_off[l + 1] + i * nn
-    for r in range(nn):
-        z[r] = Zt[zb + r] + WT[wt + r] * da
-    in_a = True
-    for k in range(l + 1, L - 1):
-        n, nn = dims[k + 1], dims[k + 2]
-        zb = off[k] + e * n
-        nb = off[k + 1] + e * nn
-        z_next = buf_b[:nn] if in_a else buf_a[:nn]
-        for q in range(nn):
-            z_next[q] = Zt[nb + q]
-        for r in range(n):
-            if crosses(z[r], Zt[zb + r], hidden):
-                kink = True
-            a = activate(z[r], hidden)
-            if use_drop:
-                a *= Dt[zb + r]
-            d = a - At[zb + r]
-            if d != 0.0:
-                wt = w_off[k + 1] + r * nn
-                for q in range(nn):
-                    z_next[q] += WT[wt + q] * d
-        z = z_next
-        in_a = not in_a
-    return example_loss(z[:nL], Yt[e], output), kink
-
-
-@njit(cache=True)
-def incremental_one(p, theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
-                    Zt, At, Dt, WT, Xt, Yt, Le, buf_a, buf_b):
-    """Centered difference for theta[p], reusing the cached forward pass."""
-    m = Xt.shape[0]
-    l, i, j = decode(p, dims, w_off, b_off)
-    n_prev = dims[l]
-    n = dims[l + 1]
-    w = theta[p]
-    w_plus = w + epsilon
-    w_minus = w - epsilon
-    d_plus = w_plus - w
-    d_minus = w_minus - w
-    total = 0.0
-    kink = False
-    for e in range(m):
-        a = 1.0
-        if j >= 0:
-            a = Xt[e, j] if l == 0 else At[off[l - 1] + e * n_prev + j]
-            if a == 0.0:
-                continue  # Z is unchanged for this example, so is its loss
-        z0 = Zt[off[l] + e * n + i]
-        loss_plus, kink_plus = tail_loss(l, i, e, z0 + d_plus * a, dims, hidden, output, use_drop, off,
-                                         w_off, Zt, At, Dt, WT, Yt, Le, buf_a, buf_b)
-        loss_minus, kink_minus = tail_loss(l, i, e, z0 + d_minus * a, dims, hidden, output, use_drop, off,
-                                           w_off, Zt, At, Dt, WT, Yt, Le, buf_a, buf_b)
-        total += loss_plus - loss_minus
-        kink = kink or kink_plus or kink_minus
-    dJ = total / m
-    if j >= 0 and lambd != 0.0:
-        dJ += lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
-    return dJ / (2.0 * epsilon), kink
+                colmax[l * m + e] = max(colmax[l * m + e], abs(A[off[l - 1] + j * m + e]))
+    n_out = dims[L]
+    out_act = A[off[L - 1]:off[L]].reshape(n_out, m).copy()
+    resid = out_act - Y
+    return G, colmax, out_act, resid
 
 
 @njit(cache=True, parallel=True)
-def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Zt, At, Dt, WT, Xt, Yt, Le,
-                indices, bounds, approx, kinks):
-    """Fill approx[q], kinks[q] for p = indices[q]; chunk c is bounds[c]:bounds[c+1].
+def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm, A, X, Y, colmax, out_act,
+                resid, indices, order, groups, chunks, group_size, approx, kinks):
+    """Fill approx[q], kinks[q] for p = indices[q].
 
-    Zt ... Le : the example-major cache from ``example_major``.
+    Group g lists the positions order[groups[g]:groups[g + 1]] (entries of one
+    row, at most group_size); chunk c runs groups chunks[c]:chunks[c + 1].
     """
-    m = Xt.shape[0]
+    m = X.shape[1]
+    L = dims.shape[0] - 1
     off = layer_offsets(dims, m)
     w_off, b_off = block_offsets(dims)
-    width = 0
-    for k in range(dims.shape[0]):
+    width = 1
+    for k in range(1, L + 1):
         width = max(width, dims[k])
-    for c in prange(bounds.shape[0] - 1):
-        buf_a = np.empty(width)
-        buf_b = np.empty(width)
-        for q in range(bounds[c], bounds[c + 1]):
-            value, kink = incremental_one(indices[q], theta, dims, hidden, output, lambd, epsilon, use_drop,
-                                          off, w_off, b_off, Zt, At, Dt, WT, Xt, Yt, Le, buf_a, buf_b)
-            approx[q] = value
-            kinks[q] = kink
+    for c in prange(chunks.shape[0] - 1):
+        scratch = make_scratch(width, m, group_size, dims[L])
+        params = np.empty(group_size, np.int64)
+        values = np.empty(group_size)
+        flags = np.zeros(group_size, np.bool_)
+        for g in range(chunks[c], chunks[c + 1]):
+            start, n = groups[g], groups[g + 1] - groups[g]
+            for q in range(n):
+                params[q] = indices[order[start + q]]
+            incremental_group(params[:n], theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off,
+                              b_off, Z, G, Dm, A, X, Y, colmax, out_act, resid, values, flags, scratch)
+            for q in range(n):
+                approx[order[start + q]] = values[q]
+                kinks[order[start + q]] = flags[q]
 
 
 @njit(cache=True)
@@ -251,7 +505,7 @@ def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A
             l2 = 0.0
             for k in range(n_w):
                 l2 += l2_plus[k] - l2_minus[k]
-            approx[q] = (total / m + lambd / (2.0 * m) * l2) / (2.0 * epsilon)
+            approx[q] = (total / m + lambd / (2.0 * m) * l2) / ((w + epsilon) - (w - epsilon))
             kinks[q] = full_kinks(dims, hidden, Z, Zp, m) or full_kinks(dims, hidden, Z, Zm, m)
 
 

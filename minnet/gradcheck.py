@@ -315,19 +315,46 @@ def _balanced_bounds(costs, n_chunks):
     return np.unique(np.concatenate(([0], np.clip(inner, 0, n), [n]))).astype(np.int64)
 
 
-def _entry_costs(net, indices, X):
-    """Relative cost of checking each entry incrementally (used to balance threads)."""
-    dims = net.layer_dims
-    L = net.L
-    m = X.shape[1]
-    per_layer = np.empty(L)
+def _row_groups(dims, indices, group_size):
+    """Order the entries by (layer, row, column) and cut them into groups.
+
+    A group holds at most group_size entries of one row of one layer (a W row
+    and its bias), which the incremental kernel processes together.
+
+    Returns (order, group bounds into order, layer index of every group).
+    """
+    dims = np.asarray(dims)
+    L = dims.size - 1
+    sizes = dims[1:] * dims[:-1] + dims[1:]
+    w_off = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    b_off = w_off + dims[1:] * dims[:-1]
+    layer = np.searchsorted(b_off + dims[1:], indices, side="right")
+    n_prev = dims[:-1][layer]
+    is_w = indices < b_off[layer]
+    row = np.where(is_w, (indices - w_off[layer]) // n_prev, indices - b_off[layer])
+    column = np.where(is_w, (indices - w_off[layer]) % n_prev, n_prev)
+    row_key = np.concatenate(([0], np.cumsum(dims[1:])))[layer] + row
+    order = np.lexsort((column, row_key)).astype(np.int64)
+    keys = row_key[order]
+    row_start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    rank = np.arange(keys.size) - np.repeat(row_start, np.diff(np.r_[row_start, keys.size]))
+    starts = np.flatnonzero(rank % group_size == 0)
+    return order, np.r_[starts, keys.size].astype(np.int64), layer[order][starts]
+
+
+def _group_costs(dims, groups, group_layers, m, method):
+    """Relative work of every group (used to balance threads and progress steps)."""
+    sizes = np.diff(groups).astype(float)
+    if method == "full":
+        return sizes
+    L = len(dims) - 1
+    per_column = np.empty(L)
     for l in range(L):
-        tail = dims[L] * 8.0
+        work = 4.0 * dims[L]
         if l < L - 1:
-            tail += 2.0 * dims[l + 2] + sum(dims[k + 1] * dims[k + 2] for k in range(l + 1, L - 1))
-        per_layer[l] = 2.0 * m * tail + 10.0
-    ends = np.array([b.offset + b.size for b in net.layout.blocks])
-    return per_layer[np.searchsorted(ends, indices, side="right") // 2]
+            work += 2.0 * dims[l + 1] + dims[l + 2] + sum(dims[k + 1] * (2 + dims[k + 2]) for k in range(l + 1, L - 1))
+        per_column[l] = work
+    return sizes * (2.0 * m * per_column[group_layers] + 20.0)
 
 
 def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", sample=None, dropout_seed=0,
@@ -393,33 +420,39 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     grad = net._gradient(X, Y, drop, use_drop)
     Z, A = net._buffers(m)
     K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
-    cache = _check.example_major(net._dims, X, Y, theta, Z, A, drop, use_drop, net._output) \
-        if method == "incremental" else None
+    if method == "incremental":
+        extra = _check.prepare(net._dims, X, Y, Z, A, net._hidden)
+        group_size = max(1, 1024 // m)
+    else:
+        group_size = 1
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
 
     def entries(indices, progress_enabled):
         approx = np.empty(indices.size)
         kinks = np.zeros(indices.size, dtype=np.bool_)
-        costs = _entry_costs(net, indices, X) if method == "incremental" else np.ones(indices.size)
+        order, groups, layers = _row_groups(net.layer_dims, indices, group_size)
+        costs = _group_costs(net.layer_dims, groups, layers, m, method)
         # One kernel call per segment lets the progress bar move between them.
-        segments = _balanced_bounds(costs, 40 if show else 1)
+        segments = _balanced_bounds(costs, 20 if show else 1)
         bar = _Progress(indices.size, show)
         previous = numba.get_num_threads()
         try:
             if threads is not None:
                 numba.set_num_threads(threads)
             n_chunks = 8 * numba.get_num_threads()
-            for s0, s1 in zip(segments[:-1], segments[1:]):
-                part = indices[s0:s1]
-                bounds = _balanced_bounds(costs[s0:s1], n_chunks)
-                out, flags = approx[s0:s1], kinks[s0:s1]
+            for g0, g1 in zip(segments[:-1], segments[1:]):
+                chunks = _balanced_bounds(costs[g0:g1], n_chunks) + g0
                 if method == "incremental":
                     _check.incremental(theta, net._dims, net._hidden, net._output, net.lambd, epsilon, use_drop,
-                                       *cache, part, bounds, out, flags)
+                                       Z, extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], indices, order,
+                                       groups, chunks, group_size, approx, kinks)
                 else:
+                    part = order[groups[g0]:groups[g1]]
+                    out, flags = np.empty(part.size), np.zeros(part.size, dtype=np.bool_)
                     _check.full(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, epsilon, drop,
-                                use_drop, Z, A, part, bounds, out, flags)
-                bar.update(part.size)
+                                use_drop, Z, A, indices[part], chunks - g0, out, flags)
+                    approx[part], kinks[part] = out, flags
+                bar.update(int(groups[g1] - groups[g0]))
         finally:
             numba.set_num_threads(previous)
             bar.close()
@@ -437,8 +470,10 @@ def _refuse_random_dropout(net, X, Y):
     m = X.shape[1]
     entropy = np.random.SeedSequence().generate_state(2)
     costs = [net._cost(X, Y, *net._dropout(m, int(s) % (2**31))) for s in entropy]
-    if costs[0] != costs[1]:
-        raise ValueError(_nondeterministic_message(costs[0], costs[1]))
+    raise ValueError(_nondeterministic_message(costs[0], costs[1]) if costs[0] != costs[1] else
+                     "dropout_seed=None draws fresh dropout masks for every evaluation of J, so J is random "
+                     "and no gradient check can be trusted. Use the deterministic check mode: pass an integer "
+                     "dropout_seed (the default, 0) to fix the masks, or set keep_prob=1 while checking.")
 
 
 def _nondeterministic_message(J1, J2):
@@ -459,10 +494,13 @@ def _deterministic_cost(cost_fn):
 
 # ------------------------------------------------------------ a learner's code
 def _scalar_cost(value):
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}"
+                        + (" (is a `return` missing?)" if value is None else ""))
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"cost_fn must return a real number, got {type(value).__name__}") from None
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}") from None
     if array.size != 1:
         raise ValueError(f"cost_fn must return a scalar cost, got an array of shape {array.shape}")
     return float(array.reshape(()))

@@ -94,113 +94,120 @@ def tanh_exact(x):
 
 # ------------------------------------------------------------ changes
 @njit(cache=True)
-def activation_change(hidden, z0, g0, dmul, dz, out, kink, n_runs, n_ex):
-    """out = dmul * (g(z0 + dz) - g(z0)) for n_runs runs of n_ex examples.
+def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex, n_runs):
+    """out = dmul * (g(z0 + dz) - g(z0)) with dz = scale * src, column by column.
 
-    z0, g0, dmul : (n_ex,) pre-activation, activation and dropout multiplier.
-    dz, out : (n_runs * n_ex,). kink[c] is set when unit c crossed 0 (relu kinds).
-    Returns the largest |dz| seen (the series need it below SERIES_LIMIT).
+    Columns are ordered (example t, run): column t * n_runs + run belongs to
+    example t. z0, g0, dmul : (n_ex,) pre-activation, activation and dropout
+    multiplier of the unit. kinks[run] counts relu-kind crossings of 0;
+    active[t] is False when no column of example t can have changed.
     """
     largest = 0.0
-    for run in range(n_runs):
-        base = run * n_ex
+    for t in range(n_ex):
+        base = t * n_runs
+        z = z0[t]
+        mul = dmul[t]
         if hidden == RELU or hidden == LEAKY_RELU:
             slope = 0.0 if hidden == RELU else LEAKY_SLOPE
-            for t in range(n_ex):
-                z = z0[t]
-                d = dz[base + t]
+            on0 = z > 0.0
+            a0 = z if on0 else slope * z
+            same = mul if on0 else slope * mul
+            crossings = 0
+            for run in range(n_runs):
+                d = scale * src[base + run]
                 z1 = z + d
-                on0 = z > 0.0
                 on1 = z1 > 0.0
                 crossed = on0 != on1
-                same = d if on0 else slope * d
-                a0 = z if on0 else slope * z
                 a1 = z1 if on1 else slope * z1
-                out[base + t] = dmul[t] * ((a1 - a0) if crossed else same)
-                kink[base + t] |= crossed
-        elif hidden == TANH:
-            for t in range(n_ex):
-                d = dz[base + t]
+                out[base + run] = mul * (a1 - a0) if crossed else same * d
+                kinks[run] += crossed
+                crossings += crossed
+            active[t] = mul != 0.0 and (on0 or hidden == LEAKY_RELU or crossings > 0)
+            continue
+        active[t] = mul != 0.0
+        if hidden == TANH:  # tanh(z + d) - tanh(z) = tanh(d) (1 - t0^2) / (1 + t0 tanh(d))
+            t0 = g0[t]
+            for run in range(n_runs):
+                d = scale * src[base + run]
                 largest = max(largest, abs(d))
                 th = tanh_series(d)
-                t0 = g0[t]
-                out[base + t] = dmul[t] * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
-        else:  # sigmoid: s1 - s0 = (1 - s0) s1 (1 - exp(-dz)), s1 = s0 / (1 + (1 - s0) expm1(-dz))
-            for t in range(n_ex):
-                d = dz[base + t]
+                out[base + run] = mul * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
+        else:  # sigmoid: s1 - s0 = (1 - s0) s1 (1 - exp(-d)), s1 = s0 / (1 + (1 - s0) expm1(-d))
+            s0 = g0[t]
+            for run in range(n_runs):
+                d = scale * src[base + run]
                 largest = max(largest, abs(d))
                 em = expm1_series(-d)
-                s0 = g0[t]
                 s1 = s0 / (1.0 + (1.0 - s0) * em)
-                out[base + t] = dmul[t] * ((1.0 - s0) * s1 * (-em))
+                out[base + run] = mul * ((1.0 - s0) * s1 * (-em))
     if largest >= SERIES_LIMIT:  # rare: large epsilon or weights; redo with the library functions
-        for run in range(n_runs):
-            base = run * n_ex
-            for t in range(n_ex):
-                d = dz[base + t]
+        for t in range(n_ex):
+            base = t * n_runs
+            for run in range(n_runs):
+                d = scale * src[base + run]
                 if hidden == TANH:
                     th = tanh_exact(d)
                     t0 = g0[t]
-                    out[base + t] = dmul[t] * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
+                    out[base + run] = dmul[t] * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
                 else:
                     em = expm1_exact(-d)
                     s0 = g0[t]
                     s1 = s0 / (1.0 + (1.0 - s0) * em)
-                    out[base + t] = dmul[t] * ((1.0 - s0) * s1 * (-em))
+                    out[base + run] = dmul[t] * ((1.0 - s0) * s1 * (-em))
 
 
 @njit(cache=True)
-def loss_change(output, dz, out_act, y, resid, n_out, n_runs, n_ex, acc, series):
-    """Per column, L(z0 + dz) - L(z0) of one example.
+def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, linear, series):
+    """Per column, L(z0 + dz) - L(z0) of its example.
 
-    dz : (n_out, n_runs * n_ex) change of the logits; out_act, y, resid : (n_out, n_ex)
-    the unperturbed output activation, the target and A - Y. acc : (n_runs * n_ex,) out.
-    series : use the series (all |dz| < SERIES_LIMIT) or the library functions.
+    dz : (n_out, n_ex * n_runs) change of the logits; out_act, y, resid : (n_out, n_ex)
+    the unperturbed output activation, the target and A - Y. acc, linear : (n_cols,)
+    out and scratch. series : all |dz| < SERIES_LIMIT, so the series are exact.
     """
-    n_cols = n_runs * n_ex
+    n_cols = n_ex * n_runs
     for c in range(n_cols):
         acc[c] = 0.0
-    if output == OUT_LINEAR:
-        for k in range(n_out):
+        linear[c] = 0.0
+    for k in range(n_out):
+        row = dz[k]
+        for t in range(n_ex):
+            base = t * n_runs
+            p = out_act[k, t]
+            yk = y[k, t]
+            r = resid[k, t]
+            if output == OUT_LINEAR:
+                for run in range(n_runs):
+                    d = row[base + run]
+                    acc[base + run] += d * (r + 0.5 * d)
+            elif output == OUT_SIGMOID:  # softplus(z + d) - softplus(z) = log1p(s expm1(d))
+                if series:
+                    for run in range(n_runs):
+                        d = row[base + run]
+                        acc[base + run] += log1p_series(p * expm1_series(d)) - yk * d
+                else:
+                    for run in range(n_runs):
+                        d = row[base + run]
+                        acc[base + run] += log1p_exact(p * np.expm1(d)) - yk * d
+            else:  # softmax: log-sum-exp changes by log1p(sum_k p_k expm1(d_k))
+                if series:
+                    for run in range(n_runs):
+                        d = row[base + run]
+                        acc[base + run] += p * expm1_series(d)
+                        linear[base + run] += yk * d
+                else:
+                    for run in range(n_runs):
+                        d = row[base + run]
+                        acc[base + run] += p * np.expm1(d)
+                        linear[base + run] += yk * d
+    if output == OUT_SOFTMAX:
+        for t in range(n_ex):
+            weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in example_loss
+            for k in range(n_out):
+                weight += y[k, t]
+            base = t * n_runs
             for run in range(n_runs):
-                base = run * n_ex
-                for t in range(n_ex):
-                    d = dz[k, base + t]
-                    acc[base + t] += d * (resid[k, t] + 0.5 * d)
-    elif output == OUT_SIGMOID:
-        for k in range(n_out):
-            for run in range(n_runs):
-                base = run * n_ex
-                for t in range(n_ex):
-                    d = dz[k, base + t]
-                    if series:
-                        acc[base + t] += log1p_series(out_act[k, t] * expm1_series(d)) - y[k, t] * d
-                    else:
-                        acc[base + t] += np.log1p(out_act[k, t] * np.expm1(d)) - y[k, t] * d
-    else:
-        # softmax: log-sum-exp changes by log1p(sum_k p_k expm1(dz_k)); the label term by sum_k y_k dz_k
-        linear = np.empty(n_cols)
-        for c in range(n_cols):
-            linear[c] = 0.0
-        for k in range(n_out):
-            for run in range(n_runs):
-                base = run * n_ex
-                for t in range(n_ex):
-                    d = dz[k, base + t]
-                    if series:
-                        acc[base + t] += out_act[k, t] * expm1_series(d)
-                    else:
-                        acc[base + t] += out_act[k, t] * np.expm1(d)
-                    linear[base + t] += y[k, t] * d
-        for run in range(n_runs):
-            base = run * n_ex
-            for t in range(n_ex):
-                weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in example_loss
-                for k in range(n_out):
-                    weight += y[k, t]
-                s = acc[base + t]
-                lse = log1p_series(s) if abs(s) < SERIES_LIMIT else np.log1p(s)
-                acc[base + t] = weight * lse - linear[base + t]
+                s = acc[base + run]
+                acc[base + run] = weight * log1p_exact(s) - linear[base + run]
 
 
 @njit(cache=True)
@@ -216,15 +223,18 @@ def largest_abs(a, rows, cols):
 @njit(cache=True)
 def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
                       Z, G, Dm, A, X, Y, colmax, out_act, resid, approx, kinks, scratch):
-    """Centered differences for ``params``: entries of one row i of one layer."""
+    """Centered differences for ``params``: entries of one row i of one layer.
+
+    Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
+    """
     L = dims.shape[0] - 1
     m = X.shape[1]
     n_out = dims[L]
     n_group = params.shape[0]
+    n_runs = 2 * n_group
     l, i, _ = decode(params[0], dims, w_off, b_off)
-    n_prev = dims[l]
     n_l = dims[l + 1]
-    delta = scratch.delta[:2 * n_group]
+    delta = scratch.delta[:n_runs]
     column = scratch.column[:n_group]
     largest_delta = 0.0
     for g in range(n_group):
@@ -234,8 +244,8 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
         delta[2 * g + 1] = (w - epsilon) - w
         largest_delta = max(largest_delta, abs(delta[2 * g]), abs(delta[2 * g + 1]))
         column[g] = decode(p, dims, w_off, b_off)[2]
-    # Examples whose row-i activation can change. For relu, a unit that stays
-    # at or below 0 for the largest possible change contributes nothing.
+    # Examples whose row-i activation can change. A relu unit that stays below 0
+    # for the largest possible change, or a dropped unit, changes nothing.
     examples = scratch.examples
     n_ex = 0
     zl = off[l] + i * m
@@ -243,91 +253,86 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
         if l < L - 1:
             if use_drop and Dm[zl + e] == 0.0:
                 continue
-            if hidden == RELU:
-                bound = largest_delta * max(colmax[l * m + e], 1.0) * 1.000001
-                if Z[zl + e] + bound < 0.0:
-                    continue
+            if hidden == RELU and Z[zl + e] + largest_delta * max(colmax[l * m + e], 1.0) * 1.000001 < 0.0:
+                continue
         examples[n_ex] = e
         n_ex += 1
-    n_runs = 2 * n_group
-    n_cols = n_runs * n_ex
+    n_cols = n_ex * n_runs
+    kinked = scratch.kinked[:n_runs]
+    for run in range(n_runs):
+        kinked[run] = 0
     total = scratch.total[:n_group]
-    kinked = scratch.kinked[:n_cols]
-    for c in range(n_cols):
-        kinked[c] = False
+    for g in range(n_group):
+        total[g] = 0.0
     if n_ex > 0:
-        # change of Z_l[i, e] for every (entry, sign, example)
-        dz = scratch.dz[:n_cols]
-        for g in range(n_group):
-            j = column[g]
-            for s in range(2):
-                base = (2 * g + s) * n_ex
-                d = delta[2 * g + s]
-                for t in range(n_ex):
-                    e = examples[t]
-                    if j < 0:
-                        a = 1.0
-                    elif l == 0:
-                        a = X[j, e]
-                    else:
-                        a = A[off[l - 1] + j * m + e]
-                    dz[base + t] = d * a
+        dz = scratch.dz[:n_cols]  # change of Z_l[i, e] per column
+        for t in range(n_ex):
+            e = examples[t]
+            for g in range(n_group):
+                j = column[g]
+                if j < 0:
+                    a = 1.0
+                elif l == 0:
+                    a = X[j, e]
+                else:
+                    a = A[off[l - 1] + j * m + e]
+                dz[t * n_runs + 2 * g] = delta[2 * g] * a
+                dz[t * n_runs + 2 * g + 1] = delta[2 * g + 1] * a
         y = scratch.y[:n_out * n_ex].reshape(n_out, n_ex)
         act = scratch.act[:n_out * n_ex].reshape(n_out, n_ex)
         res = scratch.res[:n_out * n_ex].reshape(n_out, n_ex)
         gather_output(examples, n_ex, Y, out_act, resid, y, act, res)
+        z0, g0, dmul = scratch.z0[:n_ex], scratch.g0[:n_ex], scratch.dmul[:n_ex]
+        active = scratch.active[:n_ex]
         cur = scratch.buf_a[:n_out * n_cols].reshape(n_out, n_cols)
         if l == L - 1:
             for k in range(n_out):
                 for c in range(n_cols):
-                    cur[k, c] = 0.0
-            for c in range(n_cols):
-                cur[i, c] = dz[c]
+                    cur[k, c] = dz[c] if k == i else 0.0
         else:
-            z0 = scratch.z0[:n_ex]
-            g0 = scratch.g0[:n_ex]
-            dmul = scratch.dmul[:n_ex]
-            gather_row(Z, G, Dm, use_drop, zl, examples, n_ex, z0, g0, dmul)
             da = scratch.da[:n_cols]
-            activation_change(hidden, z0, g0, dmul, dz, da, kinked, n_runs, n_ex)
-            n_next = dims[l + 2]
-            cur = scratch.buf_a[:n_next * n_cols].reshape(n_next, n_cols)
-            for r in range(n_next):
-                w = theta[w_off[l + 1] + r * n_l + i]
-                for c in range(n_cols):
-                    cur[r, c] = w * da[c]
-            in_a = True
-            for k in range(l + 1, L - 1):
-                n_k, n_next = dims[k + 1], dims[k + 2]
-                nxt = (scratch.buf_b if in_a else scratch.buf_a)[:n_next * n_cols].reshape(n_next, n_cols)
-                for q in range(n_next):
+            gather_row(Z, G, Dm, use_drop, zl, examples, n_ex, z0, g0, dmul)
+            activation_change(hidden, z0, g0, dmul, dz, 1.0, da, kinked, active, n_ex, n_runs)
+            k = l + 1  # the layer whose pre-activation changes by W_k[:, i] * da
+            if k == L - 1:
+                for q in range(n_out):
+                    w = theta[w_off[k] + q * n_l + i]
                     for c in range(n_cols):
-                        nxt[q, c] = 0.0
-                zk = off[k]
-                for r in range(n_k):
-                    gather_row(Z, G, Dm, use_drop, zk + r * m, examples, n_ex, z0, g0, dmul)
-                    activation_change(hidden, z0, g0, dmul, cur[r], da, kinked, n_runs, n_ex)
-                    for q in range(n_next):
-                        w = theta[w_off[k + 1] + q * n_k + r]
-                        if w != 0.0:
-                            row = nxt[q]
-                            for c in range(n_cols):
-                                row[c] += w * da[c]
-                cur = nxt
-                in_a = not in_a
+                        cur[q, c] = w * da[c]
+            else:
+                unit = scratch.unit[:n_cols]
+                prev = scratch.buf_b[:n_cols].reshape(1, n_cols)
+                in_a = True
+                while k < L - 1:
+                    n_k, n_next = dims[k + 1], dims[k + 2]
+                    nxt = (scratch.buf_a if in_a else scratch.buf_b)[:n_next * n_cols].reshape(n_next, n_cols)
+                    nxt[:, :] = 0.0
+                    for r in range(n_k):
+                        gather_row(Z, G, Dm, use_drop, off[k] + r * m, examples, n_ex, z0, g0, dmul)
+                        if k == l + 1:
+                            activation_change(hidden, z0, g0, dmul, da, theta[w_off[k] + r * n_l + i], unit,
+                                              kinked, active, n_ex, n_runs)
+                        else:
+                            activation_change(hidden, z0, g0, dmul, prev[r], 1.0, unit, kinked, active, n_ex,
+                                              n_runs)
+                        for q in range(n_next):
+                            w = theta[w_off[k + 1] + q * n_k + r]
+                            for t in range(n_ex):
+                                if active[t]:  # a unit that did not change adds nothing
+                                    base = t * n_runs
+                                    for run in range(n_runs):
+                                        nxt[q, base + run] += w * unit[base + run]
+                    prev = nxt
+                    in_a = not in_a
+                    k += 1
+                cur = prev
         loss = scratch.loss[:n_cols]
         series = largest_abs(cur, n_out, n_cols) < SERIES_LIMIT
-        loss_change(output, cur, act, y, res, n_out, n_runs, n_ex, loss, series)
-        for g in range(n_group):
-            plus = 2 * g * n_ex
-            minus = plus + n_ex
-            s = 0.0
-            for t in range(n_ex):
-                s += loss[plus + t] - loss[minus + t]
-            total[g] = s
-    else:
-        for g in range(n_group):
-            total[g] = 0.0
+        loss_change(output, cur, act, y, res, n_out, n_ex, n_runs, loss, scratch.linear[:n_cols], series)
+        for t in range(n_ex):
+            base = t * n_runs
+            for g in range(n_group):
+                total[g] += loss[base + 2 * g] - loss[base + 2 * g + 1]
     for g in range(n_group):
         dJ = total[g] / m
         w = theta[params[g]]
@@ -335,10 +340,7 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
         if column[g] >= 0 and lambd != 0.0:
             dJ += lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
         approx[g] = dJ / (w_plus - w_minus)
-        flag = False
-        for c in range(2 * g * n_ex, 2 * (g + 1) * n_ex):
-            flag |= kinked[c]
-        kinks[g] = flag
+        kinks[g] = kinked[2 * g] + kinked[2 * g + 1] > 0
 
 
 @njit(cache=True)
@@ -363,7 +365,7 @@ def gather_output(examples, n_ex, Y, out_act, resid, y, act, res):
 
 
 Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "kinked", "dz", "y", "act", "res",
-                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss"])
+                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss", "active", "unit", "linear"])
 
 
 @njit(cache=True)
@@ -371,9 +373,10 @@ def make_scratch(width, m, group_size, n_out):
     """Work arrays of one chunk: (entry, sign, example) columns of one group."""
     n_cols = 2 * group_size * m
     return Scratch(np.empty(2 * group_size), np.empty(group_size, np.int64), np.empty(m, np.int64),
-                   np.empty(group_size), np.zeros(n_cols, np.bool_), np.empty(n_cols), np.empty(n_out * m),
+                   np.empty(group_size), np.zeros(2 * group_size, np.int64), np.empty(n_cols), np.empty(n_out * m),
                    np.empty(n_out * m), np.empty(n_out * m), np.empty(m), np.empty(m), np.empty(m),
-                   np.empty(n_cols), np.empty(width * n_cols), np.empty(width * n_cols), np.empty(n_cols))
+                   np.empty(n_cols), np.empty(width * n_cols), np.empty(width * n_cols), np.empty(n_cols),
+                   np.zeros(m, np.bool_), np.empty(n_cols), np.empty(n_cols))
 
 
 @njit(cache=True)

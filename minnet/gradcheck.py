@@ -422,7 +422,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
     if method == "incremental":
         extra = _check.prepare(net._dims, X, Y, Z, A, net._hidden)
-        group_size = max(1, 1024 // m)
+        group_size = max(1, min(32, 2048 // m))
     else:
         group_size = 1
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))

@@ -317,11 +317,12 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
                                               n_runs)
                         for q in range(n_next):
                             w = theta[w_off[k + 1] + q * n_k + r]
+                            row = nxt[q]
                             for t in range(n_ex):
                                 if active[t]:  # a unit that did not change adds nothing
                                     base = t * n_runs
                                     for run in range(n_runs):
-                                        nxt[q, base + run] += w * unit[base + run]
+                                        row[base + run] += w * unit[base + run]
                     prev = nxt
                     in_a = not in_a
                     k += 1

@@ -67,15 +67,20 @@ def example_loss(z, y, output):
             zk = z[k]
             total += max(zk, 0.0) - y[k] * zk + np.log1p(np.exp(-abs(zk)))
     elif output == OUT_SOFTMAX:
-        zmax = z[0]
+        # lse - z_k = (zmax - z_k) + log1p(sum over k != kmax of exp(z_k - zmax)):
+        # exact to rounding of the (small) loss itself, however large the logits
+        kmax = 0
         for k in range(1, n):
-            zmax = max(zmax, z[k])
+            if z[k] > z[kmax]:
+                kmax = k
+        zmax = z[kmax]
         s = 0.0
         for k in range(n):
-            s += np.exp(z[k] - zmax)
-        lse = zmax + np.log(s)
+            if k != kmax:
+                s += np.exp(z[k] - zmax)
+        tail = np.log1p(s)
         for k in range(n):
-            total += y[k] * (lse - z[k])
+            total += y[k] * ((zmax - z[k]) + tail)
     else:
         for k in range(n):
             d = z[k] - y[k]
@@ -420,4 +425,8 @@ def train_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, use_drop,
         prev[:] = theta
         t += 1
         update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s)
+        for k in range(theta.shape[0]):
+            if not np.isfinite(theta[k]):
+                theta[:] = prev
+                return total / m, False, t
     return total / m, True, t

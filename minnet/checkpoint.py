@@ -1,0 +1,376 @@
+"""Save and load a Network as an .npz checkpoint: no pickle, validated, written atomically.
+
+A checkpoint is a NumPy ``.npz`` archive (``np.savez``) with exactly three arrays:
+
+``format_version``
+    int64 scalar, the layout of the file (currently 1).
+``config``
+    uint8 vector: the UTF-8 JSON of ``Network.config`` (a NumPy unicode
+    scalar holding the JSON is accepted too).
+``theta``
+    float64 vector, all parameters in theta order.
+
+``save`` writes to a temporary file in the target's folder, flushes and fsyncs
+it, then renames it onto the target (``os.replace``), so a crash or an error
+mid-save leaves any previous checkpoint intact. ``load`` reads the archive with
+pickling disabled and checks every key, dtype, shape and config field before it
+builds the network; anything unexpected raises ``ValueError`` naming the file.
+
+Examples
+--------
+>>> import os, tempfile
+>>> from minnet import Network, checkpoint
+>>> net = Network([2, 3, 1], lambd=0.5)
+>>> with tempfile.TemporaryDirectory() as folder:
+...     checkpoint.save(net, os.path.join(folder, "net.npz"))
+...     loaded = checkpoint.load(os.path.join(folder, "net.npz"))
+>>> bool((loaded.theta == net.theta).all()) and loaded.config == net.config
+True
+"""
+import json
+import numbers
+import os
+import stat
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+KEYS = ("format_version", "config", "theta")
+CONFIG_FIELDS = ("layer_dims", "hidden", "output", "lambd", "keep_prob", "init", "seed")
+_MAX_SMALL_MEMBER = 1 << 20  # bytes: generous bound for format_version and config
+_NPY_HEADER_SLACK = 1 << 16  # bytes: bound on an .npy header
+
+
+# ------------------------------------------------------------------ saving
+def save(net, path):
+    """Write ``net``'s configuration and theta to ``path`` atomically.
+
+    Parameters
+    ----------
+    net : Network
+    path : str or os.PathLike
+        The file to write, used exactly as given (no suffix is added). An
+        existing file is replaced only once the new one is completely on disk.
+
+    Raises
+    ------
+    TypeError
+        ``net`` is not a minnet Network, or ``path`` is not a path.
+    ValueError
+        ``net.theta`` is not finite (such a checkpoint could not be loaded).
+    IsADirectoryError, FileNotFoundError, NotADirectoryError, PermissionError, OSError
+        ``path`` is a directory, its folder does not exist, is a file, or is not writable.
+    """
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}")
+    path = _as_path(path)
+    theta = np.ascontiguousarray(net.theta, dtype=np.float64)
+    if not np.all(np.isfinite(theta)):
+        raise ValueError("net.theta contains NaN or inf; refusing to write a checkpoint that load would reject")
+    config = json.dumps(net.config, allow_nan=False, sort_keys=True)
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "config": np.frombuffer(config.encode("utf-8"), dtype=np.uint8),
+        "theta": theta,
+    }
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save the checkpoint to {path!r}: it is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise NotADirectoryError(f"cannot save the checkpoint to {path!r}: {folder!r} is not a directory")
+        raise FileNotFoundError(f"cannot save the checkpoint to {path!r}: the folder {folder!r} does not exist")
+    mode = _file_mode(path)
+    try:
+        handle = tempfile.NamedTemporaryFile(dir=folder, prefix="." + os.path.basename(path) + ".",
+                                             suffix=".tmp", delete=False)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot save the checkpoint to {path!r}: cannot create a file in "
+                                 f"{folder!r} ({exc.strerror or exc})") from exc
+    tmp = handle.name
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.chmod(tmp, mode)
+        except OSError:  # file systems without POSIX modes: keep what the folder gives
+            pass
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(folder)
+
+
+def _as_path(path):
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError("path must not be empty")
+    return path
+
+
+def _file_mode(path):
+    """Permissions for the new file: the old file's, else 0o666 minus the umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        pass
+    umask = None
+    try:  # Linux: read the umask without changing it (os.umask is process-wide)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    except (OSError, ValueError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_directory(folder):
+    """Make the rename durable where the platform allows it (not on Windows)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    try:
+        fd = os.open(folder, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------- loading
+def load(path):
+    """Read a checkpoint written by ``save`` and return a new Network.
+
+    Nothing in the file is unpickled or executed: object arrays are refused.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Network
+        With the saved configuration and exactly the saved theta.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    IsADirectoryError
+        ``path`` is a directory.
+    ValueError
+        The file is not a valid minnet checkpoint: not an .npz archive
+        (empty, truncated, corrupted), other keys than format_version, config
+        and theta, an unsupported version, a pickled object array, a config
+        that is not the JSON of a valid Network configuration, or a theta that
+        is not a finite float64 vector of the size the configuration implies.
+    """
+    from .network import Network
+    path = _as_path(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot load a checkpoint from {path!r}: it is a directory")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no minnet checkpoint at {path!r}: the file does not exist")
+    bad = f"{path!r} is not a minnet checkpoint"
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise ValueError(f"{bad}: it is not an .npz archive (empty or wrong file type)")
+        f.seek(0)
+        try:
+            archive = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+            raise ValueError(f"{bad}: the .npz archive is truncated or corrupted ({exc})") from None
+        with archive:
+            members = _members(archive, bad)
+            version = _read_small(archive, members["format_version"], "format_version", bad)
+            _check_version(version, bad)
+            config = _parse_config(_read_small(archive, members["config"], "config", bad), bad)
+            # theta's header is checked against layer_dims before anything of that size is allocated
+            _check_theta_header(archive, members["theta"], config["layer_dims"], bad)
+            try:
+                net = Network(**config)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{bad}: its config is not a valid Network configuration: {exc}") from None
+            theta = _read_theta(archive, members["theta"], net.layout.size, bad)
+    net.theta = theta
+    return net
+
+
+def _members(archive, bad):
+    """Map each key to its ZipInfo; exactly KEYS, each once, as .npy members."""
+    infos = archive.infolist()
+    names = [info.filename for info in infos]
+    keys = [name[:-4] if name.endswith(".npy") else name for name in names]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"{bad}: the archive holds duplicate entries {sorted(keys)}")
+    missing = [k for k in KEYS if k not in keys]
+    extra = sorted(k for k in keys if k not in KEYS)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected {', '.join(map(repr, extra))}")
+        raise ValueError(f"{bad}: expected exactly the keys {', '.join(KEYS)} ({'; '.join(parts)})")
+    by_key = dict(zip(keys, infos))
+    for key in KEYS:
+        if not by_key[key].filename.endswith(".npy"):
+            raise ValueError(f"{bad}: entry {key!r} is not a .npy array")
+    return by_key
+
+
+def _header(archive, info, key, bad):
+    """(shape, fortran_order, dtype) of one member, refusing object dtypes before any data is read."""
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                header = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                header = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+    except ValueError as exc:
+        raise ValueError(f"{bad}: entry {key!r} is not a readable .npy array ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+        raise ValueError(f"{bad}: entry {key!r} is truncated or corrupted ({exc})") from None
+    shape, fortran_order, dtype = header
+    if dtype.hasobject:
+        raise ValueError(f"{bad}: entry {key!r} is a pickled object array; minnet checkpoints never contain "
+                         f"pickles and load refuses them (nothing was unpickled)")
+    return shape, dtype
+
+
+def _read_array(archive, info, key, bad):
+    try:
+        with archive.open(info) as member:
+            return np.lib.format.read_array(member, allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ValueError(f"{bad}: entry {key!r} holds pickled data; minnet checkpoints never contain "
+                             f"pickles and load refuses them (nothing was unpickled)") from None
+        raise ValueError(f"{bad}: entry {key!r} is truncated or corrupted ({exc})") from None
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+        raise ValueError(f"{bad}: entry {key!r} is truncated or corrupted ({exc})") from None
+
+
+def _read_small(archive, info, key, bad):
+    if info.file_size > _MAX_SMALL_MEMBER:
+        raise ValueError(f"{bad}: entry {key!r} is implausibly large ({info.file_size} bytes)")
+    _header(archive, info, key, bad)
+    return _read_array(archive, info, key, bad)
+
+
+def _check_version(version, bad):
+    if version.dtype.kind not in "iu" or version.size != 1 or version.ndim > 1:
+        raise ValueError(f"{bad}: format_version must be one integer, got dtype {version.dtype} "
+                         f"and shape {version.shape}")
+    value = int(version.reshape(()))
+    if value not in SUPPORTED_VERSIONS:
+        raise ValueError(f"{bad}: format_version {value} is not supported (this minnet reads version "
+                         f"{', '.join(map(str, SUPPORTED_VERSIONS))}); was it written by a newer minnet?")
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_pairs(pairs):
+    keys = [k for k, _ in pairs]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate field(s) {', '.join(map(repr, duplicates))}")
+    return dict(pairs)
+
+
+def _parse_config(array, bad):
+    """The config dict, with exactly CONFIG_FIELDS."""
+    if array.dtype == np.uint8 and array.ndim == 1:
+        try:
+            text = array.tobytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{bad}: config is not UTF-8 text ({exc})") from None
+    elif array.dtype.kind == "U" and array.size == 1 and array.ndim <= 1:
+        text = str(array.reshape(()))
+    else:
+        raise ValueError(f"{bad}: config must be a uint8 byte vector or a unicode string holding JSON, "
+                         f"got dtype {array.dtype} and shape {array.shape}")
+    try:
+        config = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_pairs)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{bad}: config is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{bad}: config must be a JSON object, got {type(config).__name__}")
+    missing = [k for k in CONFIG_FIELDS if k not in config]
+    extra = sorted(k for k in config if k not in CONFIG_FIELDS)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected {', '.join(map(repr, extra))}")
+        raise ValueError(f"{bad}: config must have exactly the fields {', '.join(CONFIG_FIELDS)} "
+                         f"({'; '.join(parts)})")
+    if not isinstance(config["layer_dims"], list):
+        raise ValueError(f"{bad}: its config is not a valid Network configuration: layer_dims must be a "
+                         f"list, got {config['layer_dims']!r}")
+    if not isinstance(config["keep_prob"], (list, numbers.Real)) or isinstance(config["keep_prob"], bool):
+        raise ValueError(f"{bad}: its config is not a valid Network configuration: keep_prob must be a "
+                         f"number or a list, got {config['keep_prob']!r}")
+    return config
+
+
+def _expected_size(layer_dims):
+    """Parameters that layer_dims implies, or None when they are not all positive integers."""
+    if len(layer_dims) < 2 or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in layer_dims):
+        return None
+    return sum(layer_dims[l] * (layer_dims[l - 1] + 1) for l in range(1, len(layer_dims)))
+
+
+def _check_theta_header(archive, info, layer_dims, bad):
+    shape, dtype = _header(archive, info, "theta", bad)
+    if dtype.kind != "f" or dtype.itemsize != 8:
+        raise ValueError(f"{bad}: theta must be float64, got dtype {dtype}")
+    if len(shape) != 1:
+        raise ValueError(f"{bad}: theta must be a 1-D vector, got shape {shape}")
+    size = _expected_size(layer_dims)
+    if size is not None:
+        if shape[0] != size:
+            raise ValueError(f"{bad}: theta has {shape[0]} entries but the config's layer_dims "
+                             f"{layer_dims} imply {size}")
+        if info.file_size > 8 * size + _NPY_HEADER_SLACK:
+            raise ValueError(f"{bad}: entry 'theta' is larger than its header says ({info.file_size} bytes)")
+    return size
+
+
+def _read_theta(archive, info, size, bad):
+    theta = _read_array(archive, info, "theta", bad)
+    if theta.shape != (size,):
+        raise ValueError(f"{bad}: theta has shape {theta.shape}, expected ({size},)")
+    if not np.all(np.isfinite(theta)):
+        bad_entries = np.flatnonzero(~np.isfinite(theta))
+        raise ValueError(f"{bad}: theta contains NaN or inf ({bad_entries.size} entries, first at index "
+                         f"{int(bad_entries[0])})")
+    return np.ascontiguousarray(theta, dtype=np.float64)

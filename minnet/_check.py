@@ -102,9 +102,13 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
     multiplier of the unit. kinks[run] counts relu-kind crossings of 0;
     active[t] is False when no column of example t can have changed.
     """
-    largest = 0.0
+    over = 0  # changes too large for the series (counted, so the loops vectorize)
     for t in range(n_ex):
+        # slices per example: indexing them with the loop counter lets the
+        # compiler drop negative-index checks and vectorize
         base = t * n_runs
+        src_t = src[base:base + n_runs]
+        out_t = out[base:base + n_runs]
         z = z0[t]
         mul = dmul[t]
         if hidden == RELU or hidden == LEAKY_RELU:
@@ -114,12 +118,12 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
             same = mul if on0 else slope * mul
             crossings = 0
             for run in range(n_runs):
-                d = scale * src[base + run]
+                d = scale * src_t[run]
                 z1 = z + d
                 on1 = z1 > 0.0
                 crossed = on0 != on1
                 a1 = z1 if on1 else slope * z1
-                out[base + run] = mul * (a1 - a0) if crossed else same * d
+                out_t[run] = mul * (a1 - a0) if crossed else same * d
                 kinks[run] += crossed
                 crossings += crossed
             active[t] = mul != 0.0 and (on0 or hidden == LEAKY_RELU or crossings > 0)
@@ -128,19 +132,19 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
         if hidden == TANH:  # tanh(z + d) - tanh(z) = tanh(d) (1 - t0^2) / (1 + t0 tanh(d))
             t0 = g0[t]
             for run in range(n_runs):
-                d = scale * src[base + run]
-                largest = max(largest, abs(d))
+                d = scale * src_t[run]
+                over += abs(d) >= SERIES_LIMIT
                 th = tanh_series(d)
-                out[base + run] = mul * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
+                out_t[run] = mul * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
         else:  # sigmoid: s1 - s0 = (1 - s0) s1 (1 - exp(-d)), s1 = s0 / (1 + (1 - s0) expm1(-d))
             s0 = g0[t]
             for run in range(n_runs):
-                d = scale * src[base + run]
-                largest = max(largest, abs(d))
+                d = scale * src_t[run]
+                over += abs(d) >= SERIES_LIMIT
                 em = expm1_series(-d)
                 s1 = s0 / (1.0 + (1.0 - s0) * em)
-                out[base + run] = mul * ((1.0 - s0) * s1 * (-em))
-    if largest >= SERIES_LIMIT:  # rare: large epsilon or weights; redo with the library functions
+                out_t[run] = mul * ((1.0 - s0) * s1 * (-em))
+    if over > 0:  # rare: large epsilon or weights; redo with the library functions
         for t in range(n_ex):
             base = t * n_runs
             for run in range(n_runs):
@@ -172,51 +176,57 @@ def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, linear,
         row = dz[k]
         for t in range(n_ex):
             base = t * n_runs
+            d_t = row[base:base + n_runs]
+            acc_t = acc[base:base + n_runs]
+            lin_t = linear[base:base + n_runs]
             p = out_act[k, t]
             yk = y[k, t]
             r = resid[k, t]
             if output == OUT_LINEAR:
                 for run in range(n_runs):
-                    d = row[base + run]
-                    acc[base + run] += d * (r + 0.5 * d)
+                    d = d_t[run]
+                    acc_t[run] += d * (r + 0.5 * d)
             elif output == OUT_SIGMOID:  # softplus(z + d) - softplus(z) = log1p(s expm1(d))
                 if series:
                     for run in range(n_runs):
-                        d = row[base + run]
-                        acc[base + run] += log1p_series(p * expm1_series(d)) - yk * d
+                        d = d_t[run]
+                        acc_t[run] += log1p_series(p * expm1_series(d)) - yk * d
                 else:
                     for run in range(n_runs):
-                        d = row[base + run]
-                        acc[base + run] += log1p_exact(p * np.expm1(d)) - yk * d
+                        d = d_t[run]
+                        acc_t[run] += log1p_exact(p * np.expm1(d)) - yk * d
             else:  # softmax: log-sum-exp changes by log1p(sum_k p_k expm1(d_k))
                 if series:
                     for run in range(n_runs):
-                        d = row[base + run]
-                        acc[base + run] += p * expm1_series(d)
-                        linear[base + run] += yk * d
+                        d = d_t[run]
+                        acc_t[run] += p * expm1_series(d)
+                        lin_t[run] += yk * d
                 else:
                     for run in range(n_runs):
-                        d = row[base + run]
-                        acc[base + run] += p * np.expm1(d)
-                        linear[base + run] += yk * d
+                        d = d_t[run]
+                        acc_t[run] += p * np.expm1(d)
+                        lin_t[run] += yk * d
     if output == OUT_SOFTMAX:
         for t in range(n_ex):
             weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in example_loss
             for k in range(n_out):
                 weight += y[k, t]
             base = t * n_runs
+            acc_t = acc[base:base + n_runs]
+            lin_t = linear[base:base + n_runs]
             for run in range(n_runs):
-                s = acc[base + run]
-                acc[base + run] = weight * log1p_exact(s) - linear[base + run]
+                acc_t[run] = weight * log1p_exact(acc_t[run]) - lin_t[run]
 
 
 @njit(cache=True)
-def largest_abs(a, rows, cols):
-    largest = 0.0
+def all_small(a, rows, cols):
+    """True when every |a[r, c]| < SERIES_LIMIT (a count, so the loop vectorizes)."""
+    over = 0
     for r in range(rows):
+        row = a[r]
         for c in range(cols):
-            largest = max(largest, abs(a[r, c]))
-    return largest
+            over += abs(row[c]) >= SERIES_LIMIT
+    return over == 0
 
 
 # ------------------------------------------------------------ one group
@@ -301,6 +311,7 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
                         cur[q, c] = w * da[c]
             else:
                 unit = scratch.unit[:n_cols]
+                changed = scratch.changed
                 prev = scratch.buf_b[:n_cols].reshape(1, n_cols)
                 in_a = True
                 while k < L - 1:
@@ -315,20 +326,26 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
                         else:
                             activation_change(hidden, z0, g0, dmul, prev[r], 1.0, unit, kinked, active, n_ex,
                                               n_runs)
-                        for q in range(n_next):
-                            w = theta[w_off[k + 1] + q * n_k + r]
-                            row = nxt[q]
-                            for t in range(n_ex):
-                                if active[t]:  # a unit that did not change adds nothing
-                                    base = t * n_runs
-                                    for run in range(n_runs):
-                                        row[base + run] += w * unit[base + run]
+                        n_active = 0  # a unit that did not change for an example adds nothing there
+                        for t in range(n_ex):
+                            if active[t]:
+                                changed[n_active] = t * n_runs
+                                n_active += 1
+                        weights = theta[w_off[k + 1] + r:w_off[k + 1] + n_next * n_k:n_k]  # W_{k+1}[:, r]
+                        for a in range(n_active):
+                            base = changed[a]
+                            unit_t = unit[base:base + n_runs]
+                            for q in range(n_next):
+                                w = weights[q]
+                                out_t = nxt[q, base:base + n_runs]
+                                for run in range(n_runs):
+                                    out_t[run] += w * unit_t[run]
                     prev = nxt
                     in_a = not in_a
                     k += 1
                 cur = prev
         loss = scratch.loss[:n_cols]
-        series = largest_abs(cur, n_out, n_cols) < SERIES_LIMIT
+        series = all_small(cur, n_out, n_cols)
         loss_change(output, cur, act, y, res, n_out, n_ex, n_runs, loss, scratch.linear[:n_cols], series)
         for t in range(n_ex):
             base = t * n_runs
@@ -366,7 +383,8 @@ def gather_output(examples, n_ex, Y, out_act, resid, y, act, res):
 
 
 Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "kinked", "dz", "y", "act", "res",
-                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss", "active", "unit", "linear"])
+                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss", "active", "unit", "linear",
+                                 "changed"])
 
 
 @njit(cache=True)
@@ -377,7 +395,7 @@ def make_scratch(width, m, group_size, n_out):
                    np.empty(group_size), np.zeros(2 * group_size, np.int64), np.empty(n_cols), np.empty(n_out * m),
                    np.empty(n_out * m), np.empty(n_out * m), np.empty(m), np.empty(m), np.empty(m),
                    np.empty(n_cols), np.empty(width * n_cols), np.empty(width * n_cols), np.empty(n_cols),
-                   np.zeros(m, np.bool_), np.empty(n_cols), np.empty(n_cols))
+                   np.zeros(m, np.bool_), np.empty(n_cols), np.empty(n_cols), np.empty(m, np.int64))
 
 
 @njit(cache=True)

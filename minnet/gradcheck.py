@@ -321,7 +321,7 @@ def _row_groups(dims, indices, group_size):
     A group holds at most group_size entries of one row of one layer (a W row
     and its bias), which the incremental kernel processes together.
 
-    Returns (order, group bounds into order, layer index of every group).
+    Returns (order, group bounds into order, row of every group counted over all layers).
     """
     dims = np.asarray(dims)
     L = dims.size - 1
@@ -339,22 +339,29 @@ def _row_groups(dims, indices, group_size):
     row_start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     rank = np.arange(keys.size) - np.repeat(row_start, np.diff(np.r_[row_start, keys.size]))
     starts = np.flatnonzero(rank % group_size == 0)
-    return order, np.r_[starts, keys.size].astype(np.int64), layer[order][starts]
+    return order, np.r_[starts, keys.size].astype(np.int64), row_key[order][starts]
 
 
-def _group_costs(dims, groups, group_layers, m, method):
-    """Relative work of every group (used to balance threads and progress steps)."""
+def _group_costs(dims, groups, group_rows, m, method, active=None):
+    """Relative work of every group (used to balance threads and progress steps).
+
+    active : (sum n_l,) optional, the number of examples for which each unit's
+    activation can change (relu units that are off for an example skip it).
+    """
     sizes = np.diff(groups).astype(float)
     if method == "full":
         return sizes
     L = len(dims) - 1
+    row_layer = np.repeat(np.arange(L), dims[1:])
     per_column = np.empty(L)
     for l in range(L):
         work = 4.0 * dims[L]
         if l < L - 1:
             work += 2.0 * dims[l + 1] + dims[l + 2] + sum(dims[k + 1] * (2 + dims[k + 2]) for k in range(l + 1, L - 1))
         per_column[l] = work
-    return sizes * (2.0 * m * per_column[group_layers] + 20.0)
+    examples = np.full(len(row_layer), float(m)) if active is None else active.astype(float)
+    rows = group_rows
+    return sizes * (2.0 * examples[rows] * per_column[row_layer[rows]] + 20.0)
 
 
 def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", sample=None, dropout_seed=0,
@@ -423,6 +430,8 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     if method == "incremental":
         extra = _check.prepare(net._dims, X, Y, Z, A, net._hidden)
         group_size = max(1, min(32, 2048 // m))
+        units = Z.reshape(-1, m)  # every unit's pre-activations, layer after layer
+        active = np.sum(units > 0, axis=1) if net.hidden == "relu" else None
     else:
         group_size = 1
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
@@ -430,8 +439,8 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     def entries(indices, progress_enabled):
         approx = np.empty(indices.size)
         kinks = np.zeros(indices.size, dtype=np.bool_)
-        order, groups, layers = _row_groups(net.layer_dims, indices, group_size)
-        costs = _group_costs(net.layer_dims, groups, layers, m, method)
+        order, groups, rows = _row_groups(net.layer_dims, indices, group_size)
+        costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
         # One kernel call per segment lets the progress bar move between them.
         segments = _balanced_bounds(costs, 20 if show else 1)
         bar = _Progress(indices.size, show)

@@ -334,7 +334,7 @@ def _progress(total, enabled):
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="epoch", leave=False)
+    return tqdm(total=total, unit="epoch", leave=False, desc="training")
 
 
 def _short(keep_prob):

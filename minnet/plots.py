@@ -1,0 +1,256 @@
+"""Plots of training and gradient checks (needs matplotlib: ``pip install "minnet[plot]"``).
+
+Every function draws on ``ax`` when given, else on a new figure, saves to
+``path`` when given, and returns the matplotlib ``Figure``.  With a ``path``
+and no ``ax`` the figure is drawn off screen with the Agg backend, without
+touching pyplot's global state, so saving works on machines with no display.
+matplotlib is imported inside the functions: importing minnet never needs it.
+"""
+import numpy as np
+
+__all__ = ["plot_cost", "plot_decision_boundary", "plot_check", "VERDICT_COLORS"]
+
+VERDICT_COLORS = {"correct": "#1a7f37", "suspicious": "#bf8700", "bug": "#cf222e"}
+_INSTALL = 'pip install "minnet[plot]"'
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ImportError(f"minnet's plots need matplotlib: {_INSTALL} (or pip install matplotlib)") from exc
+    return matplotlib
+
+
+def _figure_and_axes(ax, path, figsize):
+    """(figure, axes): the given axes, an off-screen Agg figure when saving, else a pyplot figure."""
+    _matplotlib()
+    if ax is not None:
+        return ax.figure, ax
+    if path is not None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=figsize, layout="constrained")
+        FigureCanvasAgg(fig)
+        return fig, fig.add_subplot()
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, ax
+
+
+def _finish(fig, path):
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_cost(history_or_costs, path=None, ax=None, title="Training cost", log=None):
+    """The cost per epoch, with the epochs of any gradient checks marked.
+
+    Parameters
+    ----------
+    history_or_costs : dict or sequence of float
+        The history ``Network.fit`` returns ("cost", and "checks" whose
+        epochs are marked with their verdict), or the costs themselves.
+    path : str or path-like, optional
+        Save the figure there (format from the extension: .png, .pdf, .svg).
+    ax : matplotlib Axes, optional
+    title : str
+    log : bool, optional
+        Log-scale cost axis; by default when the largest cost exceeds the smallest 20 times.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    checks = {}
+    if isinstance(history_or_costs, dict):
+        if "cost" not in history_or_costs:
+            raise ValueError('history_or_costs must be fit()\'s history (with a "cost" list) or a sequence of costs')
+        costs, checks = history_or_costs["cost"], history_or_costs.get("checks") or {}
+    else:
+        costs = history_or_costs
+    costs = np.asarray(costs, dtype=np.float64).ravel()
+    if costs.size == 0:
+        raise ValueError("there are no costs to plot (was the network trained for 0 epochs?)")
+    fig, ax = _figure_and_axes(ax, path, (6.4, 4.0))
+    epochs = np.arange(1, costs.size + 1)
+    window = costs.size // 100 if costs.size >= 500 else 0
+    wiggly = np.all(np.isfinite(costs)) and np.sum(np.abs(np.diff(costs))) > 3 * abs(costs[-1] - costs[0])
+    if window >= 5 and wiggly:  # noisy (dropout, mini-batches): show a moving average on top
+        ax.plot(epochs, costs, color="#54aeff", linewidth=0.8, alpha=0.55, label="cost J per epoch")
+        kernel = np.ones(window) / window
+        ax.plot(epochs[window - 1:], np.convolve(costs, kernel, mode="valid"), color="#0550ae", linewidth=1.6,
+                label=f"moving average over {window} epochs")
+    else:
+        ax.plot(epochs, costs, color="#0969da", linewidth=1.4, marker="o" if costs.size < 30 else None,
+                markersize=3, label="cost J per epoch")
+    finite = costs[np.isfinite(costs)]
+    if log is None:
+        log = finite.size > 0 and finite.min() > 0 and finite.max() / finite.min() > 20
+    if log:
+        ax.set_yscale("log")
+    last = max(costs.size, 2)
+    for epoch, report in sorted(checks.items()):
+        verdict = getattr(report, "verdict", None)
+        when = ("before training" if epoch == 0 else "after training" if epoch == costs.size
+                else f"after epoch {epoch}")
+        ax.axvline(min(epoch, last), color=VERDICT_COLORS.get(verdict, "0.4"),
+                   linestyle=":" if epoch == 0 else "--", linewidth=1.6, label=f"gradient check {when}: {verdict}" if verdict else f"check {when}")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.02 * last, 1.02 * last)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cost J" + (" (log scale)" if log else ""))
+    if title:
+        ax.set_title(f"{title}\n{costs[0]:.4g} \u2192 {costs[-1]:.4g} in {costs.size:,} epochs", fontsize=11)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    return _finish(fig, path)
+
+
+def _labels(net, Y, m):
+    """Class index per example from (1, m) 0/1, (m,) integers or (n_L, m) one-hot."""
+    Y = np.asarray(Y)
+    if Y.ndim == 1:
+        labels = Y
+    elif Y.shape[0] == 1:
+        labels = Y[0] > 0.5
+    else:
+        labels = np.argmax(Y, axis=0)
+    labels = np.asarray(labels).astype(np.int64).ravel()
+    if labels.size != m:
+        raise ValueError(f"Y must have one label per example (m = {m}), got shape {np.shape(Y)}")
+    return labels
+
+
+def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution=300):
+    """The regions a network assigns to each class, with the data on top (2-D inputs only).
+
+    Parameters
+    ----------
+    net : minnet.Network
+        With 2 inputs and a sigmoid or softmax output.
+    X : ndarray, shape (2, m)
+    Y : ndarray, shape (1, m) of 0/1, (m,) class labels, or (n_L, m) one-hot
+    path : str or path-like, optional
+    ax : matplotlib Axes, optional
+    title : str, optional
+        Default: "Decision boundary" with the training accuracy.
+    resolution : int
+        Grid points along each axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[0] != 2:
+        raise ValueError(f"plot_decision_boundary needs 2-D inputs, X of shape (2, m); got {X.shape}")
+    if net.layer_dims[0] != 2:
+        raise ValueError(f"plot_decision_boundary needs a network with 2 inputs, got {net.layer_dims[0]}")
+    if net.output not in ("sigmoid", "softmax"):
+        raise ValueError(f"plot_decision_boundary needs a sigmoid or softmax output, got {net.output!r}")
+    labels = _labels(net, Y, X.shape[1])
+    n_classes = max(int(net.layer_dims[-1]), 2, int(labels.max()) + 1)
+    palette = ["#d1242f", "#0969da", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#cf222e", "#57606a",
+               "#bc4c00", "#116329"]
+    colors = [palette[k % len(palette)] for k in range(n_classes)]
+    pad_x = 0.08 * (np.ptp(X[0]) or 1.0)
+    pad_y = 0.08 * (np.ptp(X[1]) or 1.0)
+    xs = np.linspace(X[0].min() - pad_x, X[0].max() + pad_x, resolution)
+    ys = np.linspace(X[1].min() - pad_y, X[1].max() + pad_y, resolution)
+    spans = (xs[-1] - xs[0], ys[-1] - ys[0])
+    equal = max(spans) <= 3 * min(spans)  # same units on both axes unless that squashes the plot
+    height = float(np.clip(5.2 * spans[1] / spans[0], 3.2, 6.0)) + 0.9 if equal else 4.6
+    fig, ax = _figure_and_axes(ax, path, (6.0, height))
+    from matplotlib.colors import ListedColormap
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.vstack([gx.ravel(), gy.ravel()])
+    predicted = np.asarray(net.predict(grid)).reshape(-1)[: grid.shape[1]].astype(np.int64)
+    regions = predicted.reshape(gx.shape)
+    cmap = ListedColormap(colors)
+    ax.contourf(gx, gy, regions, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.22)
+    if n_classes == 2 and net.output == "sigmoid":
+        ax.contour(gx, gy, net.forward(grid).reshape(gx.shape), levels=[0.5], colors="0.25", linewidths=1)
+    for k in range(n_classes):
+        sel = labels == k
+        if np.any(sel):
+            ax.scatter(X[0, sel], X[1, sel], s=14, color=colors[k], edgecolors="white", linewidths=0.4,
+                       label=f"class {k} ({int(sel.sum())})")
+    if title is None:
+        predicted_data = np.asarray(net.predict(X)).reshape(-1)[: X.shape[1]].astype(np.int64)
+        title = f"Decision boundary: {np.mean(predicted_data == labels):.1%} of {X.shape[1]} points right"
+    ax.set_title(title)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[0], ys[-1])
+    if equal:
+        ax.set_aspect("equal", adjustable="box")
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    return _finish(fig, path)
+
+
+def plot_check(report, path=None, ax=None, title=None):
+    """Each block's difference as a bar on a log scale, over the verdict bands.
+
+    The bands come from ``report.thresholds``: correct below the first, bug
+    from the second, suspicious between.  Bars are coloured by the block's
+    verdict; the dashed line is the whole check's difference.  A difference
+    of exactly 0 is drawn at the bottom of the axis and labelled "0".
+
+    Parameters
+    ----------
+    report : GradCheckReport
+    path : str or path-like, optional
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    blocks = getattr(report, "blocks", None)
+    if not isinstance(blocks, dict) or not blocks:
+        raise TypeError(f"report must be a GradCheckReport with blocks, got {type(report).__name__}")
+    low, high = report.thresholds
+    names = list(blocks)
+    diffs = np.array([blocks[n].difference for n in names], dtype=np.float64)
+    positive = diffs[diffs > 0]
+    bottom = 10.0 ** np.floor(np.log10(min(positive.min() if positive.size else low, low) / 10.0))
+    bottom = max(bottom, 1e-20)
+    top = 10.0  # a difference is at most 1; the room above holds the labels
+    fig, ax = _figure_and_axes(ax, path, (max(5.0, 0.7 * len(names) + 2.5), 4.2))
+    ax.set_yscale("log")
+    ax.set_ylim(bottom, top)
+    bands = (("correct", bottom, low), ("suspicious", low, high), ("bug", high, top))
+    for verdict, y0, y1 in bands:
+        ax.axhspan(y0, y1, color=VERDICT_COLORS[verdict], alpha=0.10, linewidth=0)
+        ax.text(1.01, np.sqrt(y0 * y1), verdict, transform=ax.get_yaxis_transform(), va="center", ha="left",
+                color=VERDICT_COLORS[verdict], fontsize=9, fontweight="bold")
+    for y in (low, high):
+        ax.axhline(y, color="0.35", linewidth=0.8)
+    shown = np.where(diffs > 0, diffs, bottom)
+    colors = [VERDICT_COLORS.get(blocks[n].verdict, "0.4") for n in names]
+    x = np.arange(len(names))
+    ax.bar(x, shown - bottom, bottom=bottom, color=colors, width=0.6, edgecolor="0.2", linewidth=0.5)
+    for k, d in enumerate(diffs):
+        label = "0" if d == 0 else f"{d:.1e}"
+        ax.annotate(label, xy=(x[k], shown[k]), xytext=(0, 3), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=8)
+    if report.difference > 0:
+        ax.axhline(report.difference, color="0.1", linestyle="--", linewidth=1,
+                   label=f"whole check: {report.difference:.2e} ({report.verdict})")
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    ax.set_xticks(x, names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_xlabel("block of theta")
+    ax.set_ylabel(r"difference  $\|a - g\| / (\|a\| + \|g\|)$")
+    if title is None:
+        title = f"Gradient check: {report.verdict}"
+        if report.verdict != "correct":
+            title += f", look first at {report.worst_block}"
+    ax.set_title(title)
+    ax.grid(True, axis="y", which="major", alpha=0.25)
+    return _finish(fig, path)

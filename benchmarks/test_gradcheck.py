@@ -138,3 +138,20 @@ def test_speed_targets():
     assert seconds[("mnist", "numpy loop")] / seconds[("mnist", "minnet incremental")] >= 150
     if ("medium", "torch gradcheck") in seconds:
         assert seconds[("medium", "torch gradcheck")] / seconds[("medium", "minnet incremental")] >= 100
+
+
+def test_progress_bar_costs_under_3_percent(benchmark):
+    """The check with a progress bar (20 kernel calls) against one call without."""
+    pytest.importorskip("tqdm")
+    net, X, labels = workload("mnist")
+    minnet.gradient_check(net, X, labels, sample=2)
+    quiet = []
+    for _ in range(5):  # interleaved, so a slow moment of the machine hits both
+        quiet.append(_time(lambda: minnet.gradient_check(net, X, labels, progress=False)))
+        quiet_best = min(quiet)
+    shown, _ = timed(benchmark, lambda: minnet.gradient_check(net, X, labels, progress=True), rounds=5)
+    quiet_best = min(quiet_best, *(_time(lambda: minnet.gradient_check(net, X, labels, progress=False))
+                                   for _ in range(3)))
+    print(f"\nmnist: with progress {shown:.3f} s, without {quiet_best:.3f} s: {shown / quiet_best - 1:+.1%}")
+    record("mnist", "minnet with progress", shown, net.theta.size)
+    assert shown <= 1.03 * quiet_best

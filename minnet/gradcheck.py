@@ -252,7 +252,7 @@ class _Progress:
 
 
 def _run(layout, theta, grad, cost, entries, cost_at, epsilon, mode, sample, thresholds, include_kinks,
-         method, seed, progress):
+         method, seed):
     """Shared driver: pick entries, evaluate, escalate failing directions, build the report."""
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -282,7 +282,7 @@ def _run(layout, theta, grad, cost, entries, cost_at, epsilon, mode, sample, thr
                 escalate.append(np.arange(block.offset, block.offset + block.size, dtype=np.int64))
         todo = np.concatenate(escalate) if escalate else todo
     if todo.size:
-        values, kinks = entries(todo, progress)
+        values, kinks = entries(todo)
         approx[todo], kink_mask[todo], checked[todo] = values, kinks, True
     return GradCheckReport(layout, approx, grad, checked, kink_mask, cost, epsilon, thresholds, include_kinks,
                            method, mode, time.perf_counter() - start, directional)
@@ -436,7 +436,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
         group_size = 1
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
 
-    def entries(indices, progress_enabled):
+    def entries(indices):
         approx = np.empty(indices.size)
         kinks = np.zeros(indices.size, dtype=np.bool_)
         order, groups, rows = _row_groups(net.layer_dims, indices, group_size)
@@ -471,7 +471,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
         return net._cost(X, Y, drop, use_drop, shifted)
 
     return _run(net.layout, theta, grad, cost, entries, cost_at, epsilon, mode, sample, thresholds,
-                include_kinks, method, seed, show)
+                include_kinks, method, seed)
 
 
 def _refuse_random_dropout(net, X, Y):
@@ -573,7 +573,7 @@ def check_gradients(cost_fn, grads_fn, parameters, epsilon=1e-7, mode="full", sa
     n_entries = layout.size if sample is None else sample * len(layout.blocks)
     show = _show_progress(progress, 20 * n_entries)  # Python calls: slow, so show sooner
 
-    def entries(indices, progress_enabled):
+    def entries(indices):
         approx = np.empty(indices.size)
         bar = _Progress(indices.size, show)
         try:
@@ -592,4 +592,4 @@ def check_gradients(cost_fn, grads_fn, parameters, epsilon=1e-7, mode="full", sa
         return approx, np.zeros(indices.size, dtype=bool)
 
     return _run(layout, theta, grad, cost, entries, cost_at, epsilon, mode, sample, thresholds, True,
-                "python loop", seed, show)
+                "python loop", seed)

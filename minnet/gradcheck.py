@@ -454,7 +454,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
         try:
             if threads is not None:
                 numba.set_num_threads(threads)
-            n_chunks = 8 * numba.get_num_threads()
+            n_chunks = 2 * numba.get_num_threads()
             for g0, g1 in zip(segments[:-1], segments[1:]):
                 chunks = _balanced_bounds(costs[g0:g1], n_chunks) + g0
                 if method == "incremental":

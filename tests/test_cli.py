@@ -114,6 +114,7 @@ def test_train_binary_as_softmax_without_hidden_layer(capsys):
     assert "[2, 2]" in out and "no hidden layer" in out
 
 
+@pytest.mark.slow_without_jit
 def test_train_digits(capsys):
     pytest.importorskip("sklearn")
     status, out, _ = run(capsys, "train", "--dataset", "digits", "--layers", "16", "--epochs", "3",
@@ -151,7 +152,7 @@ def test_train_plots(capsys, tmp_path):
 
 # ---------------------------------------------------------------------- demo
 def test_demo(capsys, tmp_path):
-    status, out, err = run(capsys, "demo", "--quiet", "--epochs", "100", "--out", str(tmp_path))
+    status, out, err = run(capsys, "demo", "--quiet", "--epochs", "5", "--out", str(tmp_path))
     assert status == 0
     assert out.count("CORRECT") == 2
     assert "Training accuracy" in out
@@ -171,6 +172,7 @@ def test_demo_without_matplotlib_says_how_to_get_plots(capsys, tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow_without_jit
 def test_demo_settings_reach_95_percent():
     """The demo's advertised result, with its own settings (takes about a second)."""
     d = cli.DEMO
@@ -182,6 +184,7 @@ def test_demo_settings_reach_95_percent():
 
 
 # --------------------------------------------------------------------- bench
+@pytest.mark.slow_without_jit
 def test_bench_digits(capsys):
     status, out, _ = run(capsys, "bench", "--workloads", "digits", "--baselines", "numpy", "--repeat", "1",
                          "--quiet")
@@ -192,6 +195,7 @@ def test_bench_digits(capsys):
     assert all(r[-1].endswith("x") for r in rows)
 
 
+@pytest.mark.slow_without_jit
 def test_bench_large_workload_estimates_and_skips(capsys):
     status, out, _ = run(capsys, "bench", "--workloads", "mnist", "--repeat", "1", "--quiet")
     assert status == 0
@@ -199,6 +203,7 @@ def test_bench_large_workload_estimates_and_skips(capsys):
     assert "minnet incremental" in out
 
 
+@pytest.mark.slow_without_jit
 def test_bench_with_torch(capsys):
     pytest.importorskip("torch")
     status, out, _ = run(capsys, "bench", "--workloads", "digits", "--baselines", "numpy,torch", "--methods",
@@ -209,6 +214,7 @@ def test_bench_with_torch(capsys):
     assert "vs torch" in out
 
 
+@pytest.mark.slow_without_jit
 def test_bench_without_torch(capsys, monkeypatch):
     monkeypatch.setattr(baselines, "torch_available", lambda: False)
     status, out, _ = run(capsys, "bench", "--workloads", "digits", "--baselines", "torch", "--methods",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow_without_jit  # subprocesses and whole training runs
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HAVE_SKLEARN = importlib.util.find_spec("sklearn") is not None
 

@@ -108,6 +108,7 @@ def test_keep_prob_per_layer():
     assert np.all(masks["D2"] == 1.0) and 0.4 < masks["D1"].mean() < 0.6
 
 
+@pytest.mark.slow_without_jit
 @pytest.mark.parametrize("name", ["flower", "moons"])
 def test_training_reaches_95_percent(name):
     X, Y = datasets.load(name)
@@ -127,6 +128,7 @@ def test_every_optimizer_lowers_the_cost(optimizer, lr):
     assert history["cost"][-1] == pytest.approx(net.cost(X, Y), rel=0.05)
 
 
+@pytest.mark.slow_without_jit
 def test_softmax_training_on_spirals():
     X, labels = datasets.spirals(m=300)
     net = minnet.Network([2, 64, 32, 3], output="softmax", seed=1)

@@ -326,3 +326,42 @@ def test_plot_target_that_is_a_folder(capsys, tmp_path):
     folder.mkdir()
     status, _, err = run(capsys, "check", "--layers", "3,4,1", "--plot", str(folder))
     assert status == 2 and "is a folder" in err and err.count("\n") == 1
+
+
+# The bench's logic on a workload small enough for any machine (and for the coverage pass).
+@pytest.fixture
+def tiny_workload(monkeypatch):
+    monkeypatch.setitem(cli.WORKLOADS, "tiny", ([5, 4, 3], 6))
+    return "tiny"
+
+
+def test_bench_table_on_a_tiny_workload(capsys, tiny_workload):
+    baselines = "numpy,torch" if minnet.baselines.torch_available() else "numpy"
+    status, out, _ = run(capsys, "bench", "--workloads", tiny_workload, "--baselines", baselines,
+                         "--methods", "incremental,full", "--repeat", "2", "--quiet")
+    assert status == 0
+    rows = [line.split() for line in out.splitlines() if line.startswith("tiny")]
+    methods = [" ".join(r[3:5]) for r in rows]
+    assert "numpy loop" in methods and "minnet incremental" in methods and "minnet full" in methods
+    minnet_rows = [r for r in rows if r[3] == "minnet"]
+    assert all(r[7] == "correct" and r[8].endswith("x") for r in minnet_rows)
+
+
+def test_bench_estimates_and_skips_above_the_limit(capsys, tiny_workload, monkeypatch):
+    monkeypatch.setattr(cli, "SLOW_ABOVE", 10)
+    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 8)
+    monkeypatch.setattr(cli, "TORCH_LIMIT", 20)
+    status, out, _ = run(capsys, "bench", "--workloads", tiny_workload, "--baselines", "numpy,torch",
+                         "--methods", "incremental,full", "--repeat", "1", "--quiet")
+    assert status == 0
+    assert "(est.)" in out and "scaled up" in out
+    assert "skipped (slow; add --full-baselines)" in out
+    if minnet.baselines.torch_available():
+        assert "runs out of memory" in out
+    else:
+        assert "PyTorch is not installed" in out
+
+
+def test_bench_refuses_none_with_other_baselines(capsys):
+    status, _, err = run(capsys, "bench", "--baselines", "none,numpy")
+    assert status == 2 and err.startswith("minnet: error:")

@@ -388,14 +388,37 @@ Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "kinked
 
 
 @njit(cache=True)
-def make_scratch(width, m, group_size, n_out):
-    """Work arrays of one chunk: (entry, sign, example) columns of one group."""
+def work_width(dims):
+    """Widest layer after the first hidden one: what the change buffers must hold."""
+    L = dims.shape[0] - 1
+    width = dims[L]
+    for k in range(2, L + 1):
+        width = max(width, dims[k])
+    return width
+
+
+@njit(cache=True)
+def work_size(width, m, group_size):
+    """Floats of one chunk's large work arrays (see ``make_scratch``)."""
+    return (2 * width + 5) * 2 * group_size * m
+
+
+@njit(cache=True)
+def make_scratch(width, m, group_size, n_out, work):
+    """Work arrays of one chunk: (example, entry, sign) columns of one group.
+
+    The large ones are cut from ``work`` (``work_size`` floats), which the
+    caller allocates once per check and reuses for every kernel call.
+    """
     n_cols = 2 * group_size * m
+    big = width * n_cols
     return Scratch(np.empty(2 * group_size), np.empty(group_size, np.int64), np.empty(m, np.int64),
-                   np.empty(group_size), np.zeros(2 * group_size, np.int64), np.empty(n_cols), np.empty(n_out * m),
-                   np.empty(n_out * m), np.empty(n_out * m), np.empty(m), np.empty(m), np.empty(m),
-                   np.empty(n_cols), np.empty(width * n_cols), np.empty(width * n_cols), np.empty(n_cols),
-                   np.zeros(m, np.bool_), np.empty(n_cols), np.empty(n_cols), np.empty(m, np.int64))
+                   np.empty(group_size), np.zeros(2 * group_size, np.int64), work[2 * big:2 * big + n_cols],
+                   np.empty(n_out * m), np.empty(n_out * m), np.empty(n_out * m), np.empty(m), np.empty(m),
+                   np.empty(m), work[2 * big + n_cols:2 * big + 2 * n_cols], work[:big], work[big:2 * big],
+                   work[2 * big + 2 * n_cols:2 * big + 3 * n_cols], np.zeros(m, np.bool_),
+                   work[2 * big + 3 * n_cols:2 * big + 4 * n_cols], work[2 * big + 4 * n_cols:2 * big + 5 * n_cols],
+                   np.empty(m, np.int64))
 
 
 @njit(cache=True)
@@ -428,23 +451,23 @@ def prepare(dims, X, Y, Z, A, hidden):
     return G, colmax, out_act, resid
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm, A, X, Y, colmax, out_act,
-                resid, indices, order, groups, chunks, group_size, approx, kinks):
+                resid, indices, order, groups, chunks, group_size, work, approx, kinks, done):
     """Fill approx[q], kinks[q] for p = indices[q].
 
     Group g lists the positions order[groups[g]:groups[g + 1]] (entries of one
-    row, at most group_size); chunk c runs groups chunks[c]:chunks[c + 1].
+    row, at most group_size); chunk c runs groups chunks[c]:chunks[c + 1] with
+    the work row work[c] (``work_size`` floats for the width ``work_width``)
+    and counts its finished entries in done[c] (read by a progress bar).
     """
     m = X.shape[1]
     L = dims.shape[0] - 1
     off = layer_offsets(dims, m)
     w_off, b_off = block_offsets(dims)
-    width = 1
-    for k in range(1, L + 1):
-        width = max(width, dims[k])
+    width = work_width(dims)
     for c in prange(chunks.shape[0] - 1):
-        scratch = make_scratch(width, m, group_size, dims[L])
+        scratch = make_scratch(width, m, group_size, dims[L], work[c])
         params = np.empty(group_size, np.int64)
         values = np.empty(group_size)
         flags = np.zeros(group_size, np.bool_)
@@ -457,6 +480,7 @@ def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm,
             for q in range(n):
                 approx[order[start + q]] = values[q]
                 kinks[order[start + q]] = flags[q]
+            done[c] += n
 
 
 @njit(cache=True)
@@ -486,14 +510,15 @@ def full_kinks(dims, hidden, Z0, Z1, m):
     return False
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, nogil=True)
 def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A,
-         indices, bounds, approx, kinks):
+         indices, bounds, approx, kinks, done):
     """The notes' algorithm: two whole forward passes per listed parameter.
 
     J(+) - J(-) is taken term by term (per example, per squared weight), the
     same summation the incremental kernel uses, so the two differ only by the
-    rounding of the forward values.
+    rounding of the forward values. Chunk c of ``bounds`` counts its finished
+    entries in done[c].
     """
     m = X.shape[1]
     nL = dims[dims.shape[0] - 1]
@@ -529,6 +554,7 @@ def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A
                 l2 += l2_plus[k] - l2_minus[k]
             approx[q] = (total / m + lambd / (2.0 * m) * l2) / ((w + epsilon) - (w - epsilon))
             kinks[q] = full_kinks(dims, hidden, Z, Zp, m) or full_kinks(dims, hidden, Z, Zm, m)
+            done[c] += 1
 
 
 @njit(cache=True)

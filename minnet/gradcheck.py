@@ -5,6 +5,7 @@
 ``grads_fn``. Both return a ``GradCheckReport`` that says how far apart the
 two gradients are and which block (W1, b1, ...) to look at first.
 """
+import concurrent.futures
 import html
 import json
 import sys
@@ -435,7 +436,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
     if method == "incremental":
         extra = _check.prepare(net._dims, X, Y, Z, A, net._hidden)
-        group_size = max(1, min(32, 2048 // m))
+        group_size = max(1, min(128, 8192 // m))
         units = Z.reshape(-1, m)  # every unit's pre-activations, layer after layer
         active = np.sum(units > 0, axis=1) if net.hidden == "relu" else None
     else:
@@ -447,30 +448,23 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
         kinks = np.zeros(indices.size, dtype=np.bool_)
         order, groups, rows = _row_groups(net.layer_dims, indices, group_size)
         costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
-        # One kernel call per segment lets the progress bar move between them.
-        segments = _balanced_bounds(costs, 20 if show else 1)
-        bar = _Progress(indices.size, show)
-        previous = numba.get_num_threads()
-        try:
-            if threads is not None:
-                numba.set_num_threads(threads)
-            n_chunks = 2 * numba.get_num_threads()
-            for g0, g1 in zip(segments[:-1], segments[1:]):
-                chunks = _balanced_bounds(costs[g0:g1], n_chunks) + g0
-                if method == "incremental":
-                    _check.incremental(theta, net._dims, net._hidden, net._output, net.lambd, epsilon, use_drop,
-                                       Z, extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], indices, order,
-                                       groups, chunks, group_size, approx, kinks)
-                else:
-                    part = order[groups[g0]:groups[g1]]
-                    out, flags = np.empty(part.size), np.zeros(part.size, dtype=np.bool_)
-                    _check.full(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, epsilon, drop,
-                                use_drop, Z, A, indices[part], chunks - g0, out, flags)
-                    approx[part], kinks[part] = out, flags
-                bar.update(int(groups[g1] - groups[g0]))
-        finally:
-            numba.set_num_threads(previous)
-            bar.close()
+        n_threads = threads or numba.get_num_threads()
+        chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
+        done = np.zeros(chunks.size - 1, np.int64)  # entries finished in each chunk (for the progress bar)
+
+        def kernel():
+            if method == "incremental":
+                work = np.empty((chunks.size - 1, _check.work_size(_check.work_width(net._dims), m, group_size)))
+                _check.incremental(theta, net._dims, net._hidden, net._output, net.lambd, epsilon, use_drop, Z,
+                                   extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], indices, order, groups,
+                                   chunks, group_size, work, approx, kinks, done)
+            else:  # groups of one entry: chunk bounds are positions in order
+                out, flags = np.empty(indices.size), np.zeros(indices.size, dtype=np.bool_)
+                _check.full(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, epsilon, drop, use_drop,
+                            Z, A, indices[order], chunks, out, flags, done)
+                approx[order], kinks[order] = out, flags
+
+        _run_kernel(kernel, n_threads, done, indices.size, show)
         return approx, kinks
 
     def cost_at(shifted):
@@ -478,6 +472,45 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
 
     return _run(net.layout, theta, grad, cost, entries, cost_at, epsilon, mode, sample, thresholds,
                 include_kinks, method, seed)
+
+
+_WORKER = []  # one long-lived thread for checks with a progress bar (see _run_kernel)
+
+
+def _run_kernel(kernel, n_threads, done, total, show):
+    """Run a parallel kernel on n_threads Numba threads, with a progress bar when asked.
+
+    With the bar, the kernel (which releases the GIL) runs in a helper thread
+    while this one reads ``done``, where each chunk counts its finished
+    entries: one kernel call either way. The helper thread lives as long as
+    the process, because Numba's OpenMP threads belong to the thread that
+    calls the kernel: a new caller every time would start new ones.
+    """
+    def call():
+        previous = numba.get_num_threads()  # Numba's thread count belongs to the calling thread
+        numba.set_num_threads(n_threads)
+        try:
+            kernel()
+        finally:
+            numba.set_num_threads(previous)
+
+    if not show:
+        call()
+        return
+    if not _WORKER:
+        _WORKER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="minnet-check"))
+    future = _WORKER[0].submit(call)
+    bar = _Progress(total, True)
+    shown = 0
+    try:
+        while not future.done():
+            concurrent.futures.wait([future], timeout=0.1)
+            finished = int(done.sum())
+            bar.update(finished - shown)
+            shown = finished
+    finally:
+        bar.close()
+    future.result()  # re-raises what the kernel raised
 
 
 def _refuse_random_dropout(net, X, Y):

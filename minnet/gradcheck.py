@@ -245,7 +245,8 @@ class _Progress:
         if enabled:
             try:
                 from tqdm.auto import tqdm
-                self.bar = tqdm(total=total, unit=unit, unit_scale=True, leave=False, desc="gradient check")
+                self.bar = tqdm(total=total, unit=unit, unit_scale=total >= 10000, leave=False,
+                                desc="gradient check")
             except ImportError:
                 pass
 
@@ -503,11 +504,13 @@ def _run_kernel(kernel, n_threads, done, total, show):
     bar = _Progress(total, True)
     shown = 0
     try:
-        while not future.done():
+        while True:
             concurrent.futures.wait([future], timeout=0.1)
             finished = int(done.sum())
             bar.update(finished - shown)
             shown = finished
+            if future.done():
+                break
     finally:
         bar.close()
     future.result()  # re-raises what the kernel raised

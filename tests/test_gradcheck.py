@@ -756,3 +756,33 @@ def test_fit_runs_the_scheduled_checks():
     assert checks[0].cost == start.cost(Xc, Yc, dropout_seed=0)
     assert checks[3].cost == net.cost(Xc, Yc, dropout_seed=0)
     assert checks[0].cost != checks[3].cost
+
+
+@pytest.mark.parametrize("method", ["incremental", "full"])
+def test_progress_bar_changes_nothing_but_shows_progress(method, monkeypatch):
+    """With a bar the kernel runs in a helper thread: same numbers, bar filled, threads restored."""
+    from minnet import gradcheck
+
+    updates = []
+
+    class Recorder:
+        def __init__(self, total, enabled, unit="entry"):
+            self.total = total
+
+        def update(self, n):
+            updates.append(n)
+
+        def close(self):
+            updates.append("closed")
+
+    monkeypatch.setattr(gradcheck, "_Progress", Recorder)
+    rng = np.random.default_rng(5)
+    net = minnet.Network([6, 5, 4, 3], hidden="tanh", output="softmax", lambd=0.4)
+    X, labels = rng.standard_normal((6, 9)), rng.integers(0, 3, 9)
+    before = numba.get_num_threads()
+    quiet = minnet.gradient_check(net, X, labels, method=method, progress=False)
+    assert updates == []
+    shown = minnet.gradient_check(net, X, labels, method=method, progress=True, threads=1)
+    assert np.array_equal(quiet.approx, shown.approx) and np.array_equal(quiet.kink_mask, shown.kink_mask)
+    assert numba.get_num_threads() == before
+    assert sum(updates[:-1]) == net.theta.size and updates[-1] == "closed"

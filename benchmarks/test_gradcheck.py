@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 import minnet
-from minnet import baselines
 
 from .conftest import RESULTS, record
 
@@ -111,15 +110,20 @@ def test_torch_gradcheck(benchmark, name):
 
 
 def test_two_threads_against_one(benchmark):
+    """Median of 7 runs each, interleaved, so that a slow or fast moment of the machine hits both."""
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs 2 cores")
     net, X, labels = workload("mnist")
     minnet.gradient_check(net, X, labels, sample=2)
-    one, _ = timed(benchmark, lambda: minnet.gradient_check(net, X, labels, threads=1), rounds=3)
-    two = min(_time(lambda: minnet.gradient_check(net, X, labels, threads=2)) for _ in range(3))
-    record("mnist", "minnet 1 thread", one, net.theta.size)
-    record("mnist", "minnet 2 threads", two, net.theta.size)
-    print(f"\nmnist: 1 thread {one:.3f} s, 2 threads {two:.3f} s: {one / two:.2f}x")
+    runs = {1: [], 2: []}
+    for _ in range(7):
+        for threads in (1, 2):
+            runs[threads].append(_time(lambda: minnet.gradient_check(net, X, labels, threads=threads)))
+    one, two = float(np.median(runs[1])), float(np.median(runs[2]))
+    benchmark.pedantic(lambda: minnet.gradient_check(net, X, labels, threads=2), rounds=1, iterations=1)
+    record("mnist", "minnet 1 thread", one, net.theta.size, "median of 7")
+    record("mnist", "minnet 2 threads", two, net.theta.size, "median of 7")
+    print(f"\nmnist: 1 thread {one:.3f} s, 2 threads {two:.3f} s (medians of 7): {one / two:.2f}x")
     assert one / two >= 1.8
 
 

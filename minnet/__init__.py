@@ -7,7 +7,7 @@ from .network import Network, TrainingDiverged
 __version__ = "0.1.0"
 
 __all__ = [
-    "Network", "TrainingDiverged", "Layout", "datasets",
+    "Network", "TrainingDiverged", "Layout", "datasets", "checkpoint",
     "gradient_check", "check_gradients", "GradCheckReport", "BlockReport", "difference",
     "dictionary_to_vector", "vector_to_dictionary", "gradients_to_vector",
 ]

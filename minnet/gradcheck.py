@@ -332,7 +332,6 @@ def _row_groups(dims, indices, group_size):
     Returns (order, group bounds into order, row of every group counted over all layers).
     """
     dims = np.asarray(dims)
-    L = dims.size - 1
     sizes = dims[1:] * dims[:-1] + dims[1:]
     w_off = np.concatenate(([0], np.cumsum(sizes)[:-1]))
     b_off = w_off + dims[1:] * dims[:-1]
@@ -437,7 +436,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
     if method == "incremental":
         extra = _check.prepare(net._dims, X, Y, Z, A, net._hidden)
-        group_size = max(1, min(128, 8192 // m))
+        group_size = max(1, min(64, 4096 // m))  # columns of a group: 2 * group_size * m <= 8192
         units = Z.reshape(-1, m)  # every unit's pre-activations, layer after layer
         active = np.sum(units > 0, axis=1) if net.hidden == "relu" else None
     else:

@@ -1,7 +1,6 @@
 """minnet.checkpoint: bit-exact round trips, atomic writes, and refusal of every malformed file."""
 import json
 import os
-import pathlib
 import shutil
 import stat
 import subprocess

@@ -311,3 +311,38 @@ def test_all_bad_inputs_in_one_interpreter(tmp_path):
     assert summary is not None, result.stdout + result.stderr
     assert int(summary.group(1)) == int(summary.group(2)) == len(CASES)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------ the command line
+CLI_CASES = [  # argv, a word the one-line message must contain
+    (["check", "--layers", "2,x,1"], "--layers"),
+    (["check", "--layers", "2"], "--layers"),
+    (["check", "--hidden", "swish"], "--hidden"),
+    (["check", "--keep-prob", "1.5"], "--keep-prob"),
+    (["check", "--epsilon", "-1"], "--epsilon"),
+    (["check", "--examples", "0"], "--examples"),
+    (["check", "--threads", "0"], "--threads"),
+    (["train", "--dataset", "mnist"], "--dataset"),
+    (["train", "--epochs", "-3"], "--epochs"),
+    (["train", "--lr", "0"], "--lr"),
+    (["train", "--optimizer", "sgd"], "--optimizer"),
+    (["bench", "--workloads", "imagenet"], "--workloads"),
+]
+
+
+@pytest.mark.parametrize("argv,word", CLI_CASES, ids=[" ".join(a) for a, _ in CLI_CASES])
+def test_bad_command_line(argv, word, capsys):
+    from minnet.cli import main
+    status = main(argv)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("minnet: error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert word in err, err
+
+
+def test_bad_command_lines_in_a_real_process():
+    """Each bad command line in its own interpreter: one line on stderr, status 2, no crash."""
+    for argv, word in CLI_CASES[:4]:
+        run = subprocess.run([sys.executable, "-m", "minnet", *argv], capture_output=True, text=True)
+        assert run.returncode == 2, (argv, run.stderr)
+        assert run.stderr.count("\n") == 1 and word in run.stderr and "Traceback" not in run.stderr

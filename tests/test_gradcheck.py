@@ -786,3 +786,19 @@ def test_progress_bar_changes_nothing_but_shows_progress(method, monkeypatch):
     assert np.array_equal(quiet.approx, shown.approx) and np.array_equal(quiet.kink_mask, shown.kink_mask)
     assert numba.get_num_threads() == before
     assert sum(updates[:-1]) == net.theta.size and updates[-1] == "closed"
+
+
+@pytest.mark.parametrize("hidden", ["tanh", "sigmoid", "relu", "leaky_relu"])
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_large_epsilon_takes_the_library_functions_and_still_agrees(hidden, output):
+    """With eps = 0.05 the changes are too large for the short series: both methods must still agree."""
+    rng = np.random.default_rng(17)
+    net = minnet.Network([4, 6, 5, 3], hidden=hidden, output=output, lambd=0.3, keep_prob=0.8)
+    net.theta = rng.standard_normal(net.theta.size)
+    X = rng.standard_normal((4, 12)) * 3
+    Y = rng.integers(0, 3, 12) if output == "softmax" else (
+        rng.integers(0, 2, (3, 12)).astype(float) if output == "sigmoid" else rng.standard_normal((3, 12)))
+    full = minnet.gradient_check(net, X, Y, epsilon=0.05, method="full", dropout_seed=2)
+    incremental = minnet.gradient_check(net, X, Y, epsilon=0.05, method="incremental", dropout_seed=2)
+    assert np.array_equal(full.kink_mask, incremental.kink_mask)
+    assert minnet.difference(full.approx, incremental.approx) <= 1e-12

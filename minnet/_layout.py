@@ -179,8 +179,7 @@ def gradients_to_vector(gradients, layout):
         if key not in gradients:
             raise ValueError(f"gradients has no entry 'd{block.name}' (or '{block.name}'); keys are {sorted(gradients)}")
         array = _as_float_array(gradients[key], f"gradients[{key!r}]")
-        if array.shape != block.shape and array.size != block.size:
-            raise ValueError(f"gradients[{key!r}] has shape {array.shape}, expected {block.shape}")
+        # the block's shape, or the same entries in the same order without its length-1 axes
         if array.shape != block.shape and array.squeeze().shape != tuple(s for s in block.shape if s != 1):
             raise ValueError(f"gradients[{key!r}] has shape {array.shape}, expected {block.shape}")
         dtheta[block.offset:block.offset + block.size] = array.ravel()

@@ -218,6 +218,17 @@ def load(path):
     return net
 
 
+def _exactly(found, expected, message):
+    """Raise ValueError(message ...) unless ``found`` holds exactly the names ``expected``."""
+    missing = [k for k in expected if k not in found]
+    extra = sorted(k for k in found if k not in expected)
+    if missing or extra:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        if extra:
+            parts.append(f"unexpected {', '.join(map(repr, extra))}")
+        raise ValueError(f"{message} {', '.join(expected)} ({'; '.join(parts)})")
+
+
 def _members(archive, bad):
     """Map each key to its ZipInfo; exactly KEYS, each once, as .npy members."""
     infos = archive.infolist()
@@ -225,15 +236,7 @@ def _members(archive, bad):
     keys = [name[:-4] if name.endswith(".npy") else name for name in names]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{bad}: the archive holds duplicate entries {sorted(keys)}")
-    missing = [k for k in KEYS if k not in keys]
-    extra = sorted(k for k in keys if k not in KEYS)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(map(repr, extra))}")
-        raise ValueError(f"{bad}: expected exactly the keys {', '.join(KEYS)} ({'; '.join(parts)})")
+    _exactly(keys, KEYS, f"{bad}: expected exactly the keys")
     by_key = dict(zip(keys, infos))
     for key in KEYS:
         if not by_key[key].filename.endswith(".npy"):
@@ -323,16 +326,7 @@ def _parse_config(array, bad):
         raise ValueError(f"{bad}: config is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{bad}: config must be a JSON object, got {type(config).__name__}")
-    missing = [k for k in CONFIG_FIELDS if k not in config]
-    extra = sorted(k for k in config if k not in CONFIG_FIELDS)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing)}")
-        if extra:
-            parts.append(f"unexpected {', '.join(map(repr, extra))}")
-        raise ValueError(f"{bad}: config must have exactly the fields {', '.join(CONFIG_FIELDS)} "
-                         f"({'; '.join(parts)})")
+    _exactly(config, CONFIG_FIELDS, f"{bad}: config must have exactly the fields")
     if not isinstance(config["layer_dims"], list):
         raise ValueError(f"{bad}: its config is not a valid Network configuration: layer_dims must be a "
                          f"list, got {config['layer_dims']!r}")

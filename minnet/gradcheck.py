@@ -15,7 +15,6 @@ import numba
 import numpy as np
 
 from . import _check
-from . import _kernels as K
 from . import _validation as v
 from ._layout import dictionary_to_vector, gradients_to_vector
 
@@ -106,16 +105,14 @@ class GradCheckReport:
             entries = counted[part]
             report.n_checked = int(checked[part].sum())
             report.kinks = [layout.locate(block.offset + k) for k in np.flatnonzero(kink_mask[part] & checked[part])]
-            if block.name in directional and report.n_checked == 0:
+            if block.name in directional:
                 numerical, backprop = directional[block.name]
                 report.directional = {"numerical": numerical, "backprop": backprop}
+            if report.directional is not None and report.n_checked == 0:  # only a direction was checked
                 a, g = np.array([numerical]), np.array([backprop])
                 approx_parts.append(a)
                 grad_parts.append(g)
             else:
-                if block.name in directional:
-                    numerical, backprop = directional[block.name]
-                    report.directional = {"numerical": numerical, "backprop": backprop}
                 a, g = approx[part][entries], grad[part][entries]
                 errors = np.abs(approx[part] - grad[part])
                 errors[~entries] = -1.0
@@ -431,9 +428,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     drop, use_drop = net._dropout(m, dropout_seed)
     theta = net.theta.copy()
     cost = _deterministic_cost(lambda: net._cost(X, Y, drop, use_drop, theta))
-    grad = net._gradient(X, Y, drop, use_drop)
-    Z, A = net._buffers(m)
-    K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
+    grad, Z, A = net._gradient(X, Y, drop, use_drop)  # and the forward cache the kernels start from
     if method == "incremental":
         extra = _check.prepare(net._dims, X, Y, Z, A, net._hidden)
         group_size = max(1, min(64, 4096 // m))  # columns of a group: 2 * group_size * m <= 8192

@@ -148,11 +148,14 @@ class Network:
         """Flat dropout multipliers for m examples, or (dummy, False) when off."""
         if dropout_seed is None or not self.uses_dropout:
             return np.empty(0), False
-        dropout_seed = v.seed(dropout_seed, "dropout_seed")
+        return self._draw_dropout(m, v.seed(dropout_seed, "dropout_seed")), True
+
+    def _draw_dropout(self, m, dropout_seed):
+        """Flat multipliers D_l / keep_prob_l for layers 1..L-1, each (n_l, m), from the seed."""
         drop = np.empty(int(sum(self.layer_dims[1:])) * m)
         K.seed_rng(dropout_seed)
         K.draw_dropout(self._dims, m, self.keep_prob, drop)
-        return drop, True
+        return drop
 
     def _buffers(self, m):
         size = int(sum(self.layer_dims[1:])) * m
@@ -203,10 +206,11 @@ class Network:
     def gradients(self, X, Y, dropout_seed=None):
         """Backprop: dict "dW1" (n_1, n_0), "db1" (n_1, 1), ... including lambd/m * W."""
         X, Y = self._check_XY(X, Y)
-        grad = self._gradient(X, Y, *self._dropout(X.shape[1], dropout_seed))
+        grad = self._gradient(X, Y, *self._dropout(X.shape[1], dropout_seed))[0]
         return {"d" + name: view for name, view in self.layout.views(grad).items()}
 
     def _gradient(self, X, Y, drop, use_drop):
+        """Backprop as a flat vector, with the forward cache (Z, A) it was computed from."""
         m = X.shape[1]
         Z, A = self._buffers(m)
         K.cost(self._theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A)
@@ -214,7 +218,7 @@ class Network:
         width = max(self.layer_dims) * m
         K.backward(self._theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
                    grad, np.empty(width), np.empty(width), np.empty(width))
-        return grad
+        return grad, Z, A
 
     def dropout_masks(self, m, dropout_seed):
         """The 0/1 masks "D1" .. "D{L-1}", shape (n_l, m), that ``dropout_seed`` selects."""
@@ -222,9 +226,7 @@ class Network:
         dropout_seed = v.seed(dropout_seed, "dropout_seed")
         if dropout_seed is None:
             raise ValueError("dropout_seed must be an integer to select masks, got None")
-        drop = np.empty(int(sum(self.layer_dims[1:])) * m)
-        K.seed_rng(dropout_seed)
-        K.draw_dropout(self._dims, m, self.keep_prob, drop)
+        drop = self._draw_dropout(m, dropout_seed)
         masks, off = {}, 0
         for l in range(1, self.L):
             n = self.layer_dims[l]

@@ -469,17 +469,18 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
                 include_kinks, method, seed)
 
 
-_WORKER = []  # one long-lived thread for checks with a progress bar (see _run_kernel)
+_WORKER = []  # the one thread that runs the parallel kernels (see _run_kernel)
 
 
 def _run_kernel(kernel, n_threads, done, total, show):
     """Run a parallel kernel on n_threads Numba threads, with a progress bar when asked.
 
-    With the bar, the kernel (which releases the GIL) runs in a helper thread
-    while this one reads ``done``, where each chunk counts its finished
-    entries: one kernel call either way. The helper thread lives as long as
-    the process, because Numba's OpenMP threads belong to the thread that
-    calls the kernel: a new caller every time would start new ones.
+    The kernel always runs in the same long-lived helper thread: Numba's
+    OpenMP threads belong to the thread that calls a parallel kernel, and two
+    such teams (one idle but still spinning) would compete for the cores. The
+    kernel releases the GIL, so meanwhile this thread can read ``done``, where
+    each chunk counts its finished entries, and move the bar: one kernel call
+    either way, so the bar costs no speed.
     """
     def call():
         previous = numba.get_num_threads()  # Numba's thread count belongs to the calling thread
@@ -489,25 +490,23 @@ def _run_kernel(kernel, n_threads, done, total, show):
         finally:
             numba.set_num_threads(previous)
 
-    if not show:
-        call()
-        return
     if not _WORKER:
         _WORKER.append(concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="minnet-check"))
     future = _WORKER[0].submit(call)
-    bar = _Progress(total, True)
-    shown = 0
-    try:
-        while True:
-            concurrent.futures.wait([future], timeout=0.1)
-            finished = int(done.sum())
-            bar.update(finished - shown)
-            shown = finished
-            if future.done():
-                break
-    finally:
-        bar.close()
-    future.result()  # re-raises what the kernel raised
+    if show:
+        bar = _Progress(total, True)
+        shown = 0
+        try:
+            while True:
+                concurrent.futures.wait([future], timeout=0.1)
+                finished = int(done.sum())
+                bar.update(finished - shown)
+                shown = finished
+                if future.done():
+                    break
+        finally:
+            bar.close()
+    future.result()  # waits, and re-raises what the kernel raised
 
 
 def _refuse_random_dropout(net, X, Y):

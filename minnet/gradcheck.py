@@ -116,7 +116,9 @@ class GradCheckReport:
                 a, g = approx[part][entries], grad[part][entries]
                 errors = np.abs(approx[part] - grad[part])
                 errors[~entries] = -1.0
-                for k in np.argsort(-errors, kind="stable")[:N_WORST]:
+                top = np.argpartition(-errors, N_WORST - 1)[:N_WORST] if errors.size > N_WORST else \
+                    np.arange(errors.size)
+                for k in top[np.lexsort((top, -errors[top]))]:  # largest first, ties by position
                     if errors[k] < 0:
                         break
                     _, row, column = layout.locate(block.offset + int(k))

@@ -1,7 +1,7 @@
 """minnet: a small neural-network framework with Numba kernels and a fast gradient check."""
 from . import checkpoint, datasets
 from ._layout import Layout, dictionary_to_vector, gradients_to_vector, vector_to_dictionary
-from .gradcheck import BlockReport, GradCheckReport, check_gradients, difference, gradient_check
+from .check import BlockReport, GradCheckReport, check_gradients, difference, gradient_check
 from .network import Network, TrainingDiverged
 
 __version__ = "0.1.0"

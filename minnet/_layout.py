@@ -116,8 +116,8 @@ def _as_float_array(value, name):
     return array.astype(np.float64, copy=False)
 
 
-def dictionary_to_vector(parameters):
-    """Flatten a course-style parameter dict into one vector.
+def flatten(parameters):
+    """Flatten a course-style parameter dict into one vector and its layout.
 
     Parameters
     ----------
@@ -158,7 +158,7 @@ def vector_to_dictionary(theta, layout):
     return layout.views(theta)
 
 
-def gradients_to_vector(gradients, layout):
+def flatten_gradients(gradients, layout):
     """Flatten gradients "dW1", "db1", ... (or "W1", "b1", ...) in ``layout``'s order.
 
     Parameters
@@ -184,3 +184,7 @@ def gradients_to_vector(gradients, layout):
             raise ValueError(f"gradients[{key!r}] has shape {array.shape}, expected {block.shape}")
         dtheta[block.offset:block.offset + block.size] = array.ravel()
     return dtheta
+
+
+dictionary_to_vector = flatten  # TODO course-compatible
+gradients_to_vector = flatten_gradients

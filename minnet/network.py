@@ -209,14 +209,15 @@ class Network:
         grad = self._gradient(X, Y, *self._dropout(X.shape[1], dropout_seed))[0]
         return {"d" + name: view for name, view in self.layout.views(grad).items()}
 
-    def _gradient(self, X, Y, drop, use_drop):
-        """Backprop as a flat vector, with the forward cache (Z, A) it was computed from."""
+    def _gradient(self, X, Y, drop, use_drop, theta=None):
+        """Backprop as a flat vector (at theta, default the network's), with its forward cache (Z, A)."""
+        theta = self._theta if theta is None else theta
         m = X.shape[1]
         Z, A = self._buffers(m)
-        K.cost(self._theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A)
+        K.cost(theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A)
         grad = np.empty(self.layout.size)
         width = max(self.layer_dims) * m
-        K.backward(self._theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
+        K.backward(theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
                    grad, np.empty(width), np.empty(width), np.empty(width))
         return grad, Z, A
 
@@ -325,7 +326,7 @@ class Network:
             if not isinstance(check_data, (tuple, list)) or len(check_data) != 2:
                 raise TypeError("check_data must be a pair (X, Y)")
             cX, cY = self._check_XY(*check_data, x_name="check_data[0]", y_name="check_data[1]")
-        from .gradcheck import gradient_check
+        from .check import gradient_check
         return {e: (lambda: gradient_check(self, cX, cY)) for e in epochs_at}
 
 

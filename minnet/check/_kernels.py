@@ -1,8 +1,13 @@
 """Parallel perturbation loops of the gradient check.
 
 Both kernels write, for every listed parameter index p, one centered
-difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)`` and a kink
-flag (a relu/leaky_relu pre-activation moved across 0). Work is split into
+difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)``, a kink
+flag (a relu/leaky_relu pre-activation moved across 0) and the size of what
+was subtracted, ``sum_e (|a_e| + |b_e|) / m`` over the per-example terms
+a_e - b_e that J(+) - J(-) was summed from (whole losses for ``full``,
+loss changes for ``incremental``, plus the L2 terms). The judge turns that
+size into the entry's own rounding error. Both kernels look at ``stop[0]``
+between groups and leave the rest undone when it is set (Ctrl-C). Work is split into
 groups, chunks of groups run in a ``prange`` and scratch is allocated once per
 chunk. Each group writes only its own outputs, in a fixed order, so results
 are bitwise the same for any number of threads.
@@ -39,7 +44,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import (LEAKY_RELU, LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, TANH, activate,
+from .._kernels import (LEAKY_RELU, LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, TANH, activate,
                        block_offsets, example_loss, forward, layer_offsets)
 
 SERIES_LIMIT = 1e-3  # below it, the truncated series are exact to double precision
@@ -232,7 +237,7 @@ def all_small(a, rows, cols):
 # ------------------------------------------------------------ one group
 @njit(cache=True)
 def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
-                      Z, G, Dm, A, X, Y, colmax, out_act, resid, approx, kinks, scratch):
+                      Z, G, Dm, A, X, Y, colmax, out_act, resid, approx, kinks, scales, scratch):
     """Centered differences for ``params``: entries of one row i of one layer.
 
     Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
@@ -272,8 +277,10 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
     for run in range(n_runs):
         kinked[run] = 0
     total = scratch.total[:n_group]
+    size = scratch.size[:n_group]
     for g in range(n_group):
         total[g] = 0.0
+        size[g] = 0.0
     if n_ex > 0:
         dz = scratch.dz[:n_cols]  # change of Z_l[i, e] per column
         for t in range(n_ex):
@@ -351,13 +358,18 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
             base = t * n_runs
             for g in range(n_group):
                 total[g] += loss[base + 2 * g] - loss[base + 2 * g + 1]
+                size[g] += abs(loss[base + 2 * g]) + abs(loss[base + 2 * g + 1])
     for g in range(n_group):
         dJ = total[g] / m
+        subtracted = size[g] / m
         w = theta[params[g]]
         w_plus, w_minus = w + epsilon, w - epsilon
         if column[g] >= 0 and lambd != 0.0:
-            dJ += lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+            l2 = lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+            dJ += l2
+            subtracted += abs(l2)
         approx[g] = dJ / (w_plus - w_minus)
+        scales[g] = subtracted
         kinks[g] = kinked[2 * g] + kinked[2 * g + 1] > 0
 
 
@@ -382,7 +394,7 @@ def gather_output(examples, n_ex, Y, out_act, resid, y, act, res):
             res[k, t] = resid[k, e]
 
 
-Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "kinked", "dz", "y", "act", "res",
+Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "size", "kinked", "dz", "y", "act", "res",
                                  "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss", "active", "unit", "linear",
                                  "changed"])
 
@@ -413,7 +425,7 @@ def make_scratch(width, m, group_size, n_out, work):
     n_cols = 2 * group_size * m
     big = width * n_cols
     return Scratch(np.empty(2 * group_size), np.empty(group_size, np.int64), np.empty(m, np.int64),
-                   np.empty(group_size), np.zeros(2 * group_size, np.int64), work[2 * big:2 * big + n_cols],
+                   np.empty(group_size), np.empty(group_size), np.zeros(2 * group_size, np.int64), work[2 * big:2 * big + n_cols],
                    np.empty(n_out * m), np.empty(n_out * m), np.empty(n_out * m), np.empty(m), np.empty(m),
                    np.empty(m), work[2 * big + n_cols:2 * big + 2 * n_cols], work[:big], work[big:2 * big],
                    work[2 * big + 2 * n_cols:2 * big + 3 * n_cols], np.zeros(m, np.bool_),
@@ -453,8 +465,8 @@ def prepare(dims, X, Y, Z, A, hidden):
 
 @njit(cache=True, parallel=True, nogil=True)
 def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm, A, X, Y, colmax, out_act,
-                resid, indices, order, groups, chunks, group_size, work, approx, kinks, done):
-    """Fill approx[q], kinks[q] for p = indices[q].
+                resid, indices, order, groups, chunks, group_size, work, approx, kinks, scales, done, stop):
+    """Fill approx[q], kinks[q], scales[q] for p = indices[q].
 
     Group g lists the positions order[groups[g]:groups[g + 1]] (entries of one
     row, at most group_size); chunk c runs groups chunks[c]:chunks[c + 1] with
@@ -470,16 +482,20 @@ def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm,
         scratch = make_scratch(width, m, group_size, dims[L], work[c])
         params = np.empty(group_size, np.int64)
         values = np.empty(group_size)
+        sizes = np.empty(group_size)
         flags = np.zeros(group_size, np.bool_)
         for g in range(chunks[c], chunks[c + 1]):
+            if stop[0]:
+                break
             start, n = groups[g], groups[g + 1] - groups[g]
             for q in range(n):
                 params[q] = indices[order[start + q]]
             incremental_group(params[:n], theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off,
-                              b_off, Z, G, Dm, A, X, Y, colmax, out_act, resid, values, flags, scratch)
+                              b_off, Z, G, Dm, A, X, Y, colmax, out_act, resid, values, flags, sizes, scratch)
             for q in range(n):
                 approx[order[start + q]] = values[q]
                 kinks[order[start + q]] = flags[q]
+                scales[order[start + q]] = sizes[q]
             done[c] += n
 
 
@@ -512,7 +528,7 @@ def full_kinks(dims, hidden, Z0, Z1, m):
 
 @njit(cache=True, parallel=True, nogil=True)
 def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A,
-         indices, bounds, approx, kinks, done):
+         indices, bounds, approx, kinks, scales, done, stop):
     """The notes' algorithm: two whole forward passes per listed parameter.
 
     J(+) - J(-) is taken term by term (per example, per squared weight), the
@@ -537,6 +553,8 @@ def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A
         l2_plus = np.empty(theta.shape[0])
         l2_minus = np.empty(theta.shape[0])
         for q in range(bounds[c], bounds[c + 1]):
+            if stop[0]:
+                break
             p = indices[q]
             w = local[p]
             local[p] = w + epsilon
@@ -547,12 +565,18 @@ def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A
             l2_terms(local, dims, w_off, b_off, l2_minus)
             local[p] = w
             total = 0.0
+            subtracted = 0.0
             for e in range(m):
                 total += loss_plus[e] - loss_minus[e]
+                subtracted += abs(loss_plus[e]) + abs(loss_minus[e])
             l2 = 0.0
+            l2_size = 0.0
             for k in range(n_w):
                 l2 += l2_plus[k] - l2_minus[k]
+                if l2_plus[k] != l2_minus[k]:  # only the perturbed weight's terms differ
+                    l2_size += l2_plus[k] + l2_minus[k]
             approx[q] = (total / m + lambd / (2.0 * m) * l2) / ((w + epsilon) - (w - epsilon))
+            scales[q] = subtracted / m + lambd / (2.0 * m) * l2_size
             kinks[q] = full_kinks(dims, hidden, Z, Zp, m) or full_kinks(dims, hidden, Z, Zm, m)
             done[c] += 1
 

@@ -1,0 +1,634 @@
+"""Gradient check: validate, evaluate, judge, report.
+
+``gradient_check`` checks a minnet ``Network`` with the parallel kernels of
+``_kernels``; ``check_gradients`` checks a learner's own ``cost_fn`` and
+``grads_fn`` (or the course's ``forward_propagation_n`` and
+``backward_propagation_n``). Both evaluate every checked entry at the
+user's epsilon, hand the values with their own rounding errors to
+``judge.referee``, which evaluates doubtful entries again at other steps,
+and return a ``GradCheckReport``.
+"""
+import os
+import queue
+import sys
+import threading
+import time
+import warnings
+
+import numba
+import numpy as np
+
+from .. import _validation as v
+from .._layout import flatten, flatten_gradients
+from . import _kernels, judge
+from .judge import Estimates
+from .report import GradCheckReport
+
+THRESHOLDS = (1e-7, 1e-3)
+METHODS = ("incremental", "full")
+MODES = ("full", "directional")
+
+
+# ------------------------------------------------------------ the driver
+def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
+         method, seed, unit):
+    """Pick entries, evaluate them at epsilon, referee the doubtful ones, build the report.
+
+    evaluate(indices, step) -> Estimates for those entries of theta;
+    cost_at(vector) -> J at another theta (the directional mode).
+    """
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    n = layout.size
+    approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
+    kink_mask, checked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    todo = _selection(layout, mode, sample, rng)
+    directional = None
+    if mode == "directional":
+        todo, directional = _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit)
+    referee = None
+    if todo.size:
+        first = evaluate(todo, epsilon)
+        verdict = judge.referee(first, grad[todo], epsilon, lambda positions, step: evaluate(todo[positions], step),
+                                thresholds, include_kinks)
+        approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
+        kink_mask[todo], checked[todo] = verdict.kink, True
+        if verdict.summary is not None:
+            referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
+    return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
+                           include_kinks, method, mode, time.perf_counter() - start, referee, directional)
+
+
+def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
+    """One random unit direction u per block: (J(theta + h u) - J(theta - h u)) / 2h against u . grad.
+
+    The directions are judged and refereed like entries; a block whose
+    direction is not judged correct is checked entry by entry.
+    Returns (entries to check one by one, {block: directional record}).
+    """
+    blocks = layout.blocks
+    directions = []
+    for block in blocks:
+        u = rng.standard_normal(block.size)
+        directions.append(u / np.sqrt(np.sum(u * u)))
+    backprop = np.array([float(u @ grad[b.offset:b.offset + b.size]) for b, u in zip(blocks, directions)])
+
+    def along(positions, step):
+        values, errors = np.full(positions.size, np.nan), np.full(positions.size, np.inf)
+        for q, k in enumerate(positions):
+            part = slice(blocks[k].offset, blocks[k].offset + blocks[k].size)
+            shifted = theta.copy()
+            shifted[part] = theta[part] + step * directions[k]
+            J_plus = cost_at(shifted)
+            shifted[part] = theta[part] - step * directions[k]
+            J_minus = cost_at(shifted)
+            taken = 2.0 * step if np.any(theta[part] + step * directions[k] != theta[part]) else 0.0
+            if taken:
+                values[q] = (J_plus - J_minus) / taken
+                errors[q] = judge.rounding_error(abs(J_plus) + abs(J_minus), taken, "full", unit)
+        return Estimates(values, errors, np.zeros(positions.size, bool), None)
+
+    everything = np.arange(len(blocks))
+    first = along(everything, epsilon)
+    verdict = judge.referee(first, backprop, epsilon, along, thresholds, True)
+    record, escalate = {}, []
+    for k, block in enumerate(blocks):
+        record[block.name] = {"numerical": float(verdict.value[k]), "numerical_at_epsilon": float(first.value[k]),
+                              "backprop": float(backprop[k]), "error": float(verdict.error[k])}
+        one = judge.measure(verdict.value[k:k + 1], backprop[k:k + 1], verdict.error[k:k + 1], thresholds)
+        if one.verdict != judge.CORRECT:
+            escalate.append(np.arange(block.offset, block.offset + block.size, dtype=np.int64))
+    return (np.concatenate(escalate) if escalate else np.empty(0, np.int64)), record
+
+
+def _steps_taken(theta, indices, step):
+    """(w + h) - (w - h) for every listed entry: 0 where h cannot move w."""
+    w = theta[indices]
+    return (w + step) - (w - step)
+
+
+def _finite_parameters(layout, theta, what="parameter"):
+    """Refuse NaN or inf in theta, naming the block and entry."""
+    if np.all(np.isfinite(theta)):
+        return
+    p = int(np.flatnonzero(~np.isfinite(theta))[0])
+    name, row, column = layout.locate(p)
+    where = f"{name}[{row}]" if column < 0 else f"{name}[{row}, {column}]"
+    raise ValueError(f"{what} {where} is {theta[p]}; a gradient check needs finite parameters")
+
+
+def _thresholds(thresholds):
+    if not isinstance(thresholds, (tuple, list)) or len(thresholds) != 2:
+        raise TypeError(f"thresholds must be a pair (correct_below, bug_from), got {thresholds!r}")
+    low = v.real(thresholds[0], "thresholds[0]", low=0.0, low_open=True)
+    high = v.real(thresholds[1], "thresholds[1]", low=0.0, low_open=True)
+    if low > high:
+        raise ValueError(f"thresholds must be increasing, got {thresholds!r}")
+    return low, high
+
+
+def _selection(layout, mode, sample, rng):
+    """Which entries to check one by one: all, k per block, or none (directional)."""
+    if mode == "directional":
+        return np.empty(0, np.int64)
+    if sample is None:
+        return np.arange(layout.size, dtype=np.int64)
+    picks = [b.offset + np.sort(rng.choice(b.size, size=min(sample, b.size), replace=False))
+             for b in layout.blocks]
+    return np.concatenate(picks).astype(np.int64)
+
+
+def _show_progress(progress, n_entries):
+    if progress is None:
+        return n_entries >= 20000 and sys.stderr.isatty()
+    return bool(progress)
+
+
+class _Progress:
+    def __init__(self, total, enabled, unit="entry"):
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+                self.bar = tqdm(total=total, unit=unit, unit_scale=total >= 10000, leave=False,
+                                desc="gradient check")
+            except ImportError:
+                pass
+
+    def update(self, n):
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _common_args(epsilon, method, mode, sample, threads, thresholds, seed):
+    epsilon = v.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True)
+    v.choice(method, "method", METHODS)
+    v.choice(mode, "mode", MODES)
+    if sample is not None:
+        sample = v.integer(sample, "sample", minimum=1)
+        if mode == "directional":
+            raise ValueError("sample cannot be combined with mode='directional'; use one or the other")
+    if threads is not None:
+        threads = v.integer(threads, "threads", minimum=1)
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"threads must be <= {numba.config.NUMBA_NUM_THREADS} "
+                             f"(Numba's thread pool on this machine), got {threads}")
+    return epsilon, sample, threads, _thresholds(thresholds), v.seed(seed)
+
+# ------------------------------------------------------------ minnet networks
+def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", sample=None, dropout_seed=0,
+                   threads=None, include_kinks=False, thresholds=THRESHOLDS, seed=0, progress=None):
+    """Compare a network's backprop with centered differences of its cost.
+
+    Parameters
+    ----------
+    net : Network
+    X : ndarray, shape (n_0, m)
+    Y : ndarray, shape (n_L, m); for softmax also integer labels (m,)
+    epsilon : float
+        The perturbation: ``(J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)``.
+        Doubtful entries are evaluated again at other steps (see ``judge``).
+    method : {"incremental", "full"}
+        "full" runs the whole forward pass for every perturbation (the notes'
+        algorithm); "incremental" starts from the cached forward pass at the
+        perturbed layer and carries only the examples whose values change.
+    mode : {"full", "directional"}
+        "directional" checks one random direction per block (2 cost evaluations)
+        and checks a block that is not judged correct entry by entry.
+    sample : int, optional
+        Check only this many random entries of every block.
+    dropout_seed : int or None
+        With keep_prob < 1: the seed of the fixed masks used for every J and for
+        backprop (the deterministic check mode). None draws fresh masks, which
+        makes J random, and is refused.
+    threads : int, optional
+        Numba threads for this call (restored afterwards).
+    include_kinks : bool
+        Count entries whose perturbation crosses a relu kink in the verdict.
+    thresholds : (float, float)
+        Verdict bands: correct below the first, bug from the second.
+    seed : int
+        Seeds the sampled entries and the random directions.
+    progress : bool or None
+        Show a progress bar (None: on a terminal, for long checks).
+
+    Returns
+    -------
+    GradCheckReport
+        Its verdict is "correct", "suspicious", "bug" or "inconclusive".
+
+    Notes
+    -----
+    theta is read once, at the start. Ctrl-C stops the kernels within a group
+    of entries and raises KeyboardInterrupt.
+
+    Examples
+    --------
+    >>> from minnet import Network, datasets, gradient_check
+    >>> X, Y = datasets.flower(m=64)
+    >>> gradient_check(Network([2, 5, 1], lambd=0.7), X, Y).verdict
+    'correct'
+    """
+    from ..network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}; "
+                        f"for your own functions use minnet.check_gradients")
+    epsilon, sample, threads, thresholds, seed = _common_args(epsilon, method, mode, sample, threads,
+                                                              thresholds, seed)
+    include_kinks = bool(include_kinks)
+    X, Y = net._check_XY(X, Y)
+    theta = net.theta.copy()  # read once: a network trained meanwhile in another thread changes nothing here
+    _finite_parameters(net.layout, theta)
+    m = X.shape[1]
+    if net.uses_dropout and dropout_seed is None:
+        _refuse_random_dropout(net, X, Y)
+    drop, use_drop = net._dropout(m, dropout_seed)
+    cost = _deterministic_cost(lambda: net._cost(X, Y, drop, use_drop, theta))
+    grad, Z, A = net._gradient(X, Y, drop, use_drop, theta)  # and the forward cache the kernels start from
+    if method == "incremental":
+        extra = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
+        group_size = max(1, min(64, 4096 // m))  # columns of a group: 2 * group_size * m <= 8192
+        units = Z.reshape(-1, m)  # every unit's pre-activations, layer after layer
+        active = np.sum(units > 0, axis=1) if net.hidden == "relu" else None
+    else:
+        group_size = 1
+    show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
+    n_threads = threads or numba.get_num_threads()
+    work = []  # the incremental kernel's work arrays, allocated once per check
+
+    def evaluate(indices, step):
+        taken = _steps_taken(theta, indices, step)
+        movable = np.flatnonzero(taken != 0)  # a step that cannot move w gives no difference at all
+        values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
+        if movable.size:
+            part = indices[movable]
+            approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
+            order, groups, rows = _row_groups(net.layer_dims, part, group_size)
+            costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
+            chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
+            done = np.zeros(chunks.size - 1, np.int64)  # entries finished in each chunk (for the progress bar)
+
+            def kernel(stop):
+                if method == "incremental":
+                    size = _kernels.work_size(_kernels.work_width(net._dims), m, group_size)
+                    if not work or work[0].shape[0] < chunks.size - 1:
+                        work[:] = [np.empty((chunks.size - 1, size))]
+                    _kernels.incremental(theta, net._dims, net._hidden, net._output, net.lambd, step, use_drop, Z,
+                                         extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], part, order, groups,
+                                         chunks, group_size, work[0], approx, flags, sizes, done, stop)
+                else:  # groups of one entry: chunk bounds are positions in order
+                    out, out_flags, out_sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
+                    _kernels.full(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
+                                  Z, A, part[order], chunks, out, out_flags, out_sizes, done, stop)
+                    approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
+
+            _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
+            values[movable], kinks[movable], scales[movable] = approx, flags, sizes
+        errors = judge.rounding_error(scales, taken, method, judge.UNIT_ROUNDOFF)
+        return Estimates(values, errors, kinks, None)
+
+    def cost_at(shifted):
+        return net._cost(X, Y, drop, use_drop, shifted)
+
+    return _run(net.layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds,
+                include_kinks, method, seed, judge.UNIT_ROUNDOFF)
+
+
+class _KernelThread:
+    """The one long-lived thread that runs the parallel kernels.
+
+    Numba's OpenMP threads belong to the thread that calls a parallel kernel,
+    and two such teams (one idle but still spinning) would compete for the
+    cores, so every kernel runs here. A daemon thread fed by a queue: it
+    works from any thread, also one that outlives the main script, and a
+    forked child makes its own (``os.register_at_fork``).
+    """
+
+    def __init__(self):
+        self.jobs = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._serve, name="minnet-check", daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            call, finished, outcome = self.jobs.get()
+            try:
+                call()
+            except BaseException as exc:  # handed to the caller
+                outcome.append(exc)
+            finished.set()
+
+    def submit(self, call):
+        finished, outcome = threading.Event(), []
+        self.jobs.put((call, finished, outcome))
+        return finished, outcome
+
+
+_KERNEL_THREAD = []
+_KERNEL_LOCK = threading.Lock()
+
+
+def _forget_kernel_thread():  # in a forked child: the parent's thread does not exist here
+    global _KERNEL_LOCK
+    _KERNEL_THREAD.clear()
+    _KERNEL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_kernel_thread)
+
+
+def _run_kernel(kernel, n_threads, done, total, show):
+    """Run ``kernel(stop)`` on n_threads Numba threads in the kernel thread, with a progress bar when asked.
+
+    The kernel releases the GIL, so meanwhile this thread can read ``done``,
+    where each chunk counts its finished entries, and move the bar. On Ctrl-C
+    it sets ``stop[0]``, which the kernels look at between groups, waits for
+    them to leave, and raises KeyboardInterrupt: the next call starts at once.
+    """
+    stop = np.zeros(1, np.bool_)
+
+    def call():
+        previous = numba.get_num_threads()  # Numba's thread count belongs to the calling thread
+        numba.set_num_threads(n_threads)
+        try:
+            kernel(stop)
+        finally:
+            numba.set_num_threads(previous)
+
+    with _KERNEL_LOCK:
+        if not _KERNEL_THREAD or not _KERNEL_THREAD[0].thread.is_alive():
+            _KERNEL_THREAD[:] = [_KernelThread()]
+        worker = _KERNEL_THREAD[0]
+    finished, outcome = worker.submit(call)
+    bar = _Progress(total, show)
+    shown = 0
+    try:
+        while not finished.wait(0.1 if show else 0.5):
+            count = int(done.sum())
+            bar.update(count - shown)
+            shown = count
+        bar.update(int(done.sum()) - shown)
+    except KeyboardInterrupt:
+        stop[0] = True
+        while not finished.is_set():  # the kernels leave at their next group
+            try:
+                finished.wait(0.05)
+            except KeyboardInterrupt:
+                pass
+        raise
+    finally:
+        bar.close()
+    if outcome:
+        raise outcome[0]
+
+
+def _balanced_bounds(costs, n_chunks):
+    """Chunk boundaries so that every chunk carries about the same total cost."""
+    n = costs.size
+    n_chunks = max(1, min(n_chunks, n))
+    cumulative = np.cumsum(costs)
+    targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
+    inner = np.searchsorted(cumulative, targets, side="left") + 1
+    return np.unique(np.concatenate(([0], np.clip(inner, 0, n), [n]))).astype(np.int64)
+
+
+def _row_groups(dims, indices, group_size):
+    """Order the entries by (layer, row, column) and cut them into groups.
+
+    A group holds at most group_size entries of one row of one layer (a W row
+    and its bias), which the incremental kernel processes together.
+
+    Returns (order, group bounds into order, row of every group counted over all layers).
+    """
+    dims = np.asarray(dims)
+    sizes = dims[1:] * dims[:-1] + dims[1:]
+    w_off = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    b_off = w_off + dims[1:] * dims[:-1]
+    layer = np.searchsorted(b_off + dims[1:], indices, side="right")
+    n_prev = dims[:-1][layer]
+    is_w = indices < b_off[layer]
+    row = np.where(is_w, (indices - w_off[layer]) // n_prev, indices - b_off[layer])
+    column = np.where(is_w, (indices - w_off[layer]) % n_prev, n_prev)
+    row_key = np.concatenate(([0], np.cumsum(dims[1:])))[layer] + row
+    order = np.lexsort((column, row_key)).astype(np.int64)
+    keys = row_key[order]
+    row_start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    rank = np.arange(keys.size) - np.repeat(row_start, np.diff(np.r_[row_start, keys.size]))
+    starts = np.flatnonzero(rank % group_size == 0)
+    return order, np.r_[starts, keys.size].astype(np.int64), row_key[order][starts]
+
+
+def _group_costs(dims, groups, group_rows, m, method, active=None):
+    """Relative work of every group (used to balance threads and progress steps).
+
+    active : (sum n_l,) optional, the number of examples for which each unit's
+    activation can change (relu units that are off for an example skip it).
+    """
+    sizes = np.diff(groups).astype(float)
+    if method == "full":
+        return sizes
+    L = len(dims) - 1
+    row_layer = np.repeat(np.arange(L), dims[1:])
+    per_column = np.empty(L)
+    for l in range(L):
+        work = 4.0 * dims[L]
+        if l < L - 1:
+            work += 2.0 * dims[l + 1] + dims[l + 2] + sum(dims[k + 1] * (2 + dims[k + 2]) for k in range(l + 1, L - 1))
+        per_column[l] = work
+    examples = np.full(len(row_layer), float(m)) if active is None else active.astype(float)
+    rows = group_rows
+    return sizes * (2.0 * examples[rows] * per_column[row_layer[rows]] + 20.0)
+
+
+def _refuse_random_dropout(net, X, Y):
+    """J with fresh dropout masks per call is not a function of theta: say so."""
+    m = X.shape[1]
+    entropy = np.random.SeedSequence().generate_state(2)
+    costs = [net._cost(X, Y, *net._dropout(m, int(s) % (2**31))) for s in entropy]
+    raise ValueError(_nondeterministic_message(costs[0], costs[1]) if costs[0] != costs[1] else
+                     "dropout_seed=None draws fresh dropout masks for every evaluation of J, so J is random "
+                     "and no gradient check can be trusted. Use the deterministic check mode: pass an integer "
+                     "dropout_seed (the default, 0) to fix the masks, or set keep_prob=1 while checking.")
+
+
+def _nondeterministic_message(J1, J2):
+    return (f"the cost is not deterministic: J evaluated twice at the same theta gave {J1!r} and {J2!r}. "
+            "A gradient check needs one consistent J(theta); with dropout every call drops different units. "
+            "Use the deterministic check mode: fix the dropout masks (gradient_check(..., dropout_seed=0), or "
+            "draw the masks once and reuse them in your cost and gradients), or set keep_prob=1 while checking.")
+
+
+def _deterministic_cost(cost_fn):
+    first, second = cost_fn(), cost_fn()
+    if first != second and not (np.isnan(first) and np.isnan(second)):
+        raise ValueError(_nondeterministic_message(first, second))
+    if not np.isfinite(first):
+        raise ValueError(f"the cost at theta is {first}; a gradient check needs a finite J")
+    return first
+
+
+def _scalar_cost(value):
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}"
+                        + (" (is a `return` missing?)" if value is None else ""))
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}") from None
+    if array.size != 1:
+        raise ValueError(f"cost_fn must return a scalar cost, got an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+# ------------------------------------------------------------ a learner's code
+def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, mode="full", sample=None,
+                    thresholds=THRESHOLDS, seed=0, progress=None, include_kinks=False, *, forward=None,
+                    backward=None, X=None, Y=None):
+    """Gradient-check your own cost and backprop, written in course notation.
+
+    Give either ``cost_fn`` and ``grads_fn``, or the course's own pair
+    ``forward`` and ``backward`` with ``X`` and ``Y``.
+
+    Parameters
+    ----------
+    cost_fn : callable
+        ``cost_fn(parameters) -> float``: J at the given parameters.
+    grads_fn : callable
+        ``grads_fn(parameters) -> dict`` with "dW1", "db1", ... (or "W1", "b1", ...),
+        each shaped like its parameter; other keys ("dZ1", "dA1", ...) are ignored.
+    parameters : dict of str -> ndarray
+        "W1" (n_1, n_0), "b1" (n_1, 1), ... for any depth, or any block names.
+        Not modified: the functions receive views into minnet's own copy.
+    epsilon, mode, sample, thresholds, seed, progress
+        As in ``gradient_check``.
+    include_kinks : bool
+        Count entries found to straddle a kink in the verdict. A kink shows
+        as one-sided differences (J(theta) is known) whose asymmetry does not
+        shrink with the step, as it would for a smooth J.
+    forward : callable, optional
+        The course's ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``.
+    backward : callable, optional
+        The course's ``backward_propagation_n(X, Y, cache) -> gradients``.
+    X, Y : ndarray, optional
+        The data both are called with.
+
+    Returns
+    -------
+    GradCheckReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"W1": np.array([[1.0, -2.0]]), "b1": np.array([[0.5]])}
+    >>> cost = lambda p: float(np.sum(p["W1"] ** 2) + p["b1"][0, 0] ** 2)
+    >>> grads = lambda p: {"dW1": 2 * p["W1"], "db1": 2 * p["b1"]}
+    >>> check_gradients(cost, grads, params).verdict
+    'correct'
+    """
+    cost_fn, grads_fn = _course_functions(cost_fn, grads_fn, forward, backward, X, Y)
+    epsilon, sample, _, thresholds, seed = _common_args(epsilon, "full", mode, sample, None, thresholds, seed)
+    include_kinks = bool(include_kinks)
+    if parameters is None:
+        raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
+    if isinstance(parameters, dict):
+        for key, value in parameters.items():
+            if not isinstance(key, str):
+                raise TypeError(f"parameters keys must be strings such as 'W1' and 'b1', got {key!r}")
+            v.float_array(value, f"parameters[{key!r}]")  # numeric, finite; warns about float32
+    theta, layout = flatten(parameters)
+    views = layout.views(theta)
+    original = theta.copy()
+
+    def cost_at(vector):
+        theta[...] = vector
+        try:
+            return _scalar_cost(cost_fn(views))
+        finally:
+            theta[...] = original
+
+    first_cost = cost_fn(views)
+    unit = _precision(first_cost)
+    cost = _deterministic_cost(lambda: _scalar_cost(cost_fn(views)))
+    grads = grads_fn(views)
+    theta[...] = original  # in case grads_fn wrote into its input
+    grad = flatten_gradients(grads, layout)
+    if not np.all(np.isfinite(grad)):
+        raise ValueError("grads_fn returned NaN or inf")
+    n_entries = layout.size if sample is None else sample * len(layout.blocks)
+    show = _show_progress(progress, 20 * n_entries)  # Python calls: slow, so show sooner
+
+    def evaluate(indices, step):
+        values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
+        asymmetry, noise = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
+        taken = _steps_taken(original, indices, step)
+        bar = _Progress(indices.size, show and step == epsilon)
+        try:
+            for q, p in enumerate(indices):
+                if taken[q] == 0:  # the step cannot move this parameter
+                    continue
+                w = original[p]
+                theta[p] = w + step
+                J_plus = _scalar_cost(cost_fn(views))
+                theta[p] = w - step
+                J_minus = _scalar_cost(cost_fn(views))
+                theta[p] = w
+                values[q] = (J_plus - J_minus) / taken[q]
+                asymmetry[q] = (J_plus - 2 * cost + J_minus) / (taken[q] / 2)
+                size = abs(J_plus) + abs(J_minus)
+                errors[q] = judge.rounding_error(size, taken[q], "python", unit)
+                noise[q] = judge.rounding_error(size + 2 * abs(cost), taken[q] / 2, "python", unit)
+                bar.update(1)
+        finally:
+            theta[...] = original
+            bar.close()
+        return Estimates(values, errors, np.zeros(indices.size, bool), (asymmetry, noise))
+
+    return _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
+                "python loop", seed, unit)
+
+
+def _course_functions(cost_fn, grads_fn, forward, backward, X, Y):
+    """cost_fn and grads_fn, from themselves or from the course's forward/backward pair."""
+    course = (forward, backward, X, Y)
+    if any(x is not None for x in course):
+        if cost_fn is not None or grads_fn is not None:
+            raise TypeError("give either cost_fn and grads_fn, or forward, backward, X and Y; not both")
+        for name, value in zip(("forward", "backward", "X", "Y"), course):
+            if value is None:
+                raise TypeError(f"{name} is required with the course's functions (forward, backward, X, Y)")
+        if not callable(forward):
+            raise TypeError(f"forward must be callable, got {type(forward).__name__}")
+        if not callable(backward):
+            raise TypeError(f"backward must be callable, got {type(backward).__name__}")
+
+        def forward_pass(parameters):
+            result = forward(X, Y, parameters)
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise TypeError("forward must return (cost, cache) as the course's forward_propagation_n does, "
+                                f"got {type(result).__name__}")
+            return result
+
+        return (lambda p: forward_pass(p)[0]), (lambda p: backward(X, Y, forward_pass(p)[1]))
+    if not callable(cost_fn):
+        raise TypeError(f"cost_fn must be callable, got {type(cost_fn).__name__}")
+    if not callable(grads_fn):
+        raise TypeError(f"grads_fn must be callable, got {type(grads_fn).__name__}")
+    return cost_fn, grads_fn
+
+
+def _precision(value):
+    """The unit roundoff of the type a cost came in: float32 resolves far less than float64."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, np.ndarray):
+        dtype = value.dtype
+    if dtype is not None and np.issubdtype(dtype, np.floating) and np.finfo(dtype).eps > judge.UNIT_ROUNDOFF:
+        warnings.warn(f"cost_fn returns {dtype}: its rounding (about {np.finfo(dtype).eps:.1e} relative) limits "
+                      f"what the check can resolve; compute the cost in float64", stacklevel=3)
+        return float(np.finfo(dtype).eps)
+    return judge.UNIT_ROUNDOFF
+
+

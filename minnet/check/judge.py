@@ -1,0 +1,289 @@
+"""Judge: each numerical derivative's own error, a referee for doubtful entries, the verdict.
+
+Plain NumPy, no kernels: the evaluators (``api``) hand in centered
+differences with their rounding errors, and a callable that evaluates more
+steps for the entries the referee wants to look at again.
+
+The error model
+---------------
+A centered difference ``D(h) = (J(theta + h e_p) - J(theta - h e_p)) / (2h)``
+misses the derivative by
+
+* rounding: J(+) - J(-) is a difference of two computed numbers, each off by
+  a few units in the last place of what was subtracted. For two whole passes
+  (the ``full`` kernel, a learner's ``cost_fn``) that is the size of J; for
+  the incremental kernel it is the size of the per-example *changes* of the
+  loss, which is why it resolves far smaller differences. The evaluators
+  report ``ROUNDING[path] * u * size / (2h)`` per entry (u = 2**-52);
+* truncation: ``h**2 J'''(theta) / 6 + O(h**4)``, unknown from one step, so
+  it is estimated, where it matters, from how D moves with the step.
+
+An entry's disagreement ``|D - g|`` counts only beyond its own error.
+
+The referee
+-----------
+Entries that would make the verdict anything but "correct" are evaluated
+again at ``epsilon * REFEREE_STEPS``. Every value is a candidate with an
+error bound: a step's D with ``rounding + |D(h) - D(4h)|`` (the next step
+up tells how D moves; conservative, as it carries that step's truncation
+too), and the Richardson value ``R(h) = (16 D(h) - D(4h)) / 15``, whose h**2
+term cancels, with its rounding and ``|R(h) - R(4h)|``. The candidate with
+the smallest error bound wins. The choice looks only at error bounds, never
+at agreement with backprop, so the referee cannot pick the step that happens
+to agree. A disagreement that vanishes at the better-conditioned step was
+numerical; one that persists is a bug.
+
+Kinks in a learner's code show in the one-sided differences: with J(theta)
+known, ``(J(+) - 2 J(theta) + J(-)) / h`` is ``h J''`` for a smooth J, so it
+shrinks with the step; across a kink it stays the jump of the slope. An
+entry whose asymmetry does not shrink with the step (more than smooth
+curvature allows) and stands above its rounding is a kink.
+
+The verdict
+-----------
+Over the counted entries: the refereed difference
+``||excess|| / (||approx|| + ||grad||)`` with ``excess = max(|D - g| - error, 0)``
+and the resolution ``||error|| / (||approx|| + ||grad||)``, the smallest
+difference the check could have seen. Bands as in the notes: "bug" from
+thresholds[1], "suspicious" from thresholds[0]; below that "correct" only if
+the resolution is below thresholds[0] too, and otherwise "inconclusive": J
+could not resolve the gradient at any step tried. A block whose own
+refereed difference proves suspicious or bug makes the whole check so.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE = "correct", "suspicious", "bug", "inconclusive"
+VERDICTS = (CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE)
+SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
+UNIT_ROUNDOFF = np.finfo(np.float64).eps
+# Rounding error of one centered difference, in units of u * size / (2h), per path.
+ROUNDING = {"incremental": 64.0, "full": 64.0, "python": 64.0}
+REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0)  # multiples of epsilon; 1.0 is the user's own
+MAX_REFEREED = 4096  # entries re-evaluated in one check (largest contributions first)
+
+Estimates = namedtuple("Estimates", ["value", "error", "kink", "asymmetry"])
+Estimates.__doc__ = """Centered differences of some entries at one step.
+
+value : (k,) D(h), NaN where the step could not move the parameter.
+error : (k,) its rounding error bound.
+kink : (k,) bool, a kink flagged by the evaluator itself (relu kernels).
+asymmetry : (k,) or None, ``(J(+) - 2 J(theta) + J(-)) / h`` and its rounding
+    (a learner's functions, where kinks are found from the one-sided differences).
+"""
+
+
+def rounding_error(size, step, path, unit=UNIT_ROUNDOFF):
+    """Rounding error bound of (a - b) / step where |a| + |b| = size.
+
+    size, step : arrays of the same shape (or floats); step is the step
+    actually taken ``(w + h) - (w - h)``. unit : the unit roundoff of the
+    type J was computed in (float64's unless a learner's cost is narrower).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = ROUNDING[path] * unit * np.asarray(size, float) / np.abs(step)
+    return np.where(np.asarray(step) == 0, np.inf, error)
+
+
+def _norm(x):
+    return float(np.sqrt(np.sum(np.square(x))))
+
+
+def difference(approx, grad):
+    """The notes' ||approx - grad|| / (||approx|| + ||grad||); 0 when both are 0."""
+    approx, grad = np.asarray(approx, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+    denominator = _norm(approx) + _norm(grad)
+    return 0.0 if denominator == 0.0 else _norm(approx - grad) / denominator
+
+
+Measure = namedtuple("Measure", ["difference", "refereed_difference", "resolution", "verdict"])
+
+
+def measure(approx, grad, error, thresholds):
+    """Verdict of some entries from their values and own errors.
+
+    Parameters
+    ----------
+    approx, grad, error : ndarray, shape (k,)
+        Numerical and backprop values and the numerical value's error bound
+        (inf where nothing could be resolved; approx is then ignored).
+    thresholds : (float, float)
+
+    Returns
+    -------
+    Measure
+        difference: the notes' difference of the finite entries;
+        refereed_difference: the same over the disagreement beyond each entry's error;
+        resolution: ||error|| / (||approx|| + ||grad||); verdict.
+    """
+    approx, grad, error = (np.asarray(a, dtype=np.float64) for a in (approx, grad, error))
+    resolved = np.isfinite(error) & np.isfinite(approx)
+    a = np.where(resolved, approx, 0.0)
+    denominator = _norm(a) + _norm(grad)
+    excess = np.where(resolved, np.maximum(np.abs(a - grad) - error, 0.0), 0.0)
+    if denominator == 0.0:
+        refereed = 0.0
+        resolution = 0.0 if np.all(resolved) and not np.any(error > 0) else np.inf
+        plain = 0.0
+    else:
+        refereed = _norm(excess) / denominator
+        resolution = _norm(np.where(resolved, error, 0.0)) / denominator if np.all(resolved) else np.inf
+        plain = _norm(np.where(resolved, a - grad, 0.0)) / denominator
+    low, high = thresholds
+    if refereed >= high:
+        verdict = BUG
+    elif refereed >= low:
+        verdict = SUSPICIOUS
+    elif resolution >= low:
+        verdict = INCONCLUSIVE
+    else:
+        verdict = CORRECT
+    return Measure(plain, refereed, resolution, verdict)
+
+
+Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary"])
+Judgement.__doc__ = """What the referee made of every checked entry.
+
+value, error : (k,) the value the verdict uses and its error bound.
+step : (k,) the step that value came from (the smaller one for Richardson).
+richardson : (k,) bool, the value is a Richardson extrapolation.
+refereed : (k,) bool, the entry was evaluated again.
+kink : (k,) bool, kinks (the evaluator's, and those the referee found).
+summary : dict or None, a record of the referee's work for the report.
+"""
+
+
+def _doubtful(first, grad, counted, thresholds):
+    """Positions to referee: largest contributions to the excess, then to the resolution."""
+    positions = np.flatnonzero(counted)
+    if positions.size == 0:
+        return positions
+    a, g, e = first.value[positions], grad[positions], first.error[positions]
+    verdict = measure(a, g, e, thresholds).verdict
+    resolved = np.isfinite(e) & np.isfinite(a)
+    excess = np.where(resolved, np.maximum(np.abs(np.where(resolved, a, 0.0) - g) - e, 0.0), np.inf)
+    picks = [positions[excess > 0]]
+    if verdict != CORRECT:  # also the entries whose error keeps the resolution coarse
+        denominator = _norm(np.where(resolved, a, 0.0)) + _norm(g)
+        budget = (thresholds[0] / 4 * denominator) ** 2
+        weight = np.where(resolved, e, np.inf) ** 2
+        order = np.argsort(-weight, kind="stable")
+        remaining = np.cumsum(weight[order][::-1])[::-1]  # error left from each rank on
+        take = order[remaining > budget]
+        picks.append(positions[take])
+    chosen = np.unique(np.concatenate(picks))
+    if chosen.size > MAX_REFEREED:  # keep the largest contributions
+        contribution = np.maximum(excess, 0) ** 2 + np.where(resolved, e, np.inf) ** 2
+        where = np.searchsorted(positions, chosen)
+        chosen = np.sort(chosen[np.argsort(-contribution[where], kind="stable")[:MAX_REFEREED]])
+    return chosen
+
+
+def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, checked=None):
+    """Judge the entries of one check, re-evaluating the doubtful ones.
+
+    Parameters
+    ----------
+    first : Estimates
+        The evaluation at the user's epsilon, shape (k,) each.
+    grad : ndarray, shape (k,)
+        Backprop's values of the same entries.
+    epsilon : float
+    evaluate : callable
+        ``evaluate(positions, step) -> Estimates`` for positions into the k entries.
+    thresholds : (float, float)
+    include_kinks : bool
+    checked : ndarray of bool, shape (k,), optional
+        Entries that take part (default all).
+
+    Returns
+    -------
+    Judgement
+    """
+    k = first.value.size
+    checked = np.ones(k, bool) if checked is None else checked
+    value, error = first.value.astype(float), first.error.astype(float)
+    kink = first.kink.astype(bool)
+    step = np.full(k, float(epsilon))
+    richardson = np.zeros(k, bool)
+    refereed = np.zeros(k, bool)
+    counted = checked & (include_kinks | ~kink)
+    todo = _doubtful(first, grad, counted, thresholds)
+    if todo.size == 0:
+        return Judgement(value, error, step, richardson, refereed, kink, None)
+    steps = [epsilon * s for s in REFEREE_STEPS]
+    levels = []
+    for s in steps:
+        if s == epsilon:
+            levels.append(Estimates(first.value[todo], first.error[todo], first.kink[todo],
+                                    None if first.asymmetry is None else first.asymmetry[todo]))
+        else:
+            levels.append(evaluate(todo, s))
+    D = np.array([lv.value for lv in levels])  # (steps, entries)
+    R = np.array([lv.error for lv in levels])
+    bad = np.array([lv.kink for lv in levels]) | ~np.isfinite(D) | ~np.isfinite(R)
+    found_kinks = _kinks_from_asymmetry(levels, steps)
+    with np.errstate(invalid="ignore"):
+        moves = np.abs(np.diff(D, axis=0))  # |D(4h) - D(h)|
+        cand_value, cand_error, cand_step, cand_rich = [], [], [], []
+        n = len(steps)
+        for i in range(n):
+            trunc = moves[i] if i < n - 1 else moves[i - 1]
+            nearby = bad[i] | (bad[i + 1] if i < n - 1 else bad[i - 1])
+            cand_value.append(D[i])
+            cand_error.append(np.where(nearby, np.inf, R[i] + trunc + 4 * UNIT_ROUNDOFF * np.abs(D[i])))
+            cand_step.append(np.full(todo.size, steps[i]))
+            cand_rich.append(np.zeros(todo.size, bool))
+        for i in range(n - 2):
+            r_i = (16 * D[i] - D[i + 1]) / 15
+            r_next = (16 * D[i + 1] - D[i + 2]) / 15
+            err = (16 * R[i] + R[i + 1]) / 15 + np.abs(r_i - r_next) + 4 * UNIT_ROUNDOFF * np.abs(r_i)
+            cand_value.append(r_i)
+            cand_error.append(np.where(bad[i] | bad[i + 1] | bad[i + 2], np.inf, err))
+            cand_step.append(np.full(todo.size, steps[i]))
+            cand_rich.append(np.ones(todo.size, bool))
+    cand_error = np.array(cand_error)
+    cand_error[~np.isfinite(np.array(cand_value))] = np.inf
+    best = np.argmin(cand_error, axis=0)
+    pick = (best, np.arange(todo.size))
+    usable = np.isfinite(cand_error[pick])
+    value[todo] = np.where(usable, np.array(cand_value)[pick], value[todo])
+    error[todo] = np.where(usable, cand_error[pick], np.inf)
+    step[todo] = np.where(usable, np.array(cand_step)[pick], epsilon)
+    richardson[todo] = np.array(cand_rich)[pick] & usable
+    refereed[todo] = True
+    kink[todo] |= found_kinks
+    summary = _summary(first, grad, value, error, step, richardson, todo, kink, include_kinks, steps)
+    return Judgement(value, error, step, richardson, refereed, kink, summary)
+
+
+def _kinks_from_asymmetry(levels, steps):
+    """Kinks of a learner's J: one-sided differences whose asymmetry does not shrink with the step."""
+    if levels[0].asymmetry is None:
+        return np.zeros(levels[0].value.size, bool)
+    asym = np.array([lv.asymmetry[0] for lv in levels])  # (steps, entries)
+    noise = np.array([lv.asymmetry[1] for lv in levels])
+    small, next_up = asym[0], asym[1]  # the two smallest steps, 4x apart
+    with np.errstate(invalid="ignore"):
+        # smooth: small ~ next_up / 4; kink: small ~ next_up (the slope's jump)
+        return (np.abs(small) > np.abs(next_up) / 2 + noise[0]) & (np.abs(small) > 4 * noise[0]) & \
+            (np.abs(next_up) > 4 * noise[1])
+
+
+def _summary(first, grad, value, error, step, richardson, todo, kink, include_kinks, steps):
+    """What the referee did, for the report's one line."""
+    counted_todo = todo[include_kinks | ~kink[todo]]
+    persistent = counted_todo[np.isfinite(error[counted_todo]) &
+                              (np.abs(value[counted_todo] - grad[counted_todo]) > error[counted_todo])]
+    unresolved = counted_todo[~np.isfinite(error[counted_todo])]
+    show = persistent if persistent.size else (counted_todo if counted_todo.size else todo)
+    gap = np.abs(first.value[show] - grad[show])
+    gap = np.where(np.isfinite(gap), gap, np.inf)
+    example = int(show[np.argmax(gap)])
+    return {"n_refereed": int(todo.size), "n_persistent": int(persistent.size),
+            "n_unresolved": int(unresolved.size), "n_kinks_found": int(np.sum(kink[todo] & ~first.kink[todo])),
+            "steps": [float(s) for s in steps], "example": example,
+            "example_step": float(step[example]), "example_richardson": bool(richardson[example]),
+            "example_value": float(value[example]), "example_first": float(first.value[example]),
+            "example_grad": float(grad[example]), "example_error": float(error[example])}

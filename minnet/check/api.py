@@ -49,8 +49,9 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     referee = None
     if todo.size:
         first = evaluate(todo, epsilon)
+        blocks = np.searchsorted([b.offset for b in layout.blocks], todo, side="right") - 1
         verdict = judge.referee(first, grad[todo], epsilon, lambda positions, step: evaluate(todo[positions], step),
-                                thresholds, include_kinks)
+                                thresholds, include_kinks, blocks)
         approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
         kink_mask[todo], checked[todo] = verdict.kink, True
         if verdict.summary is not None:
@@ -90,7 +91,7 @@ def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
 
     everything = np.arange(len(blocks))
     first = along(everything, epsilon)
-    verdict = judge.referee(first, backprop, epsilon, along, thresholds, True)
+    verdict = judge.referee(first, backprop, epsilon, along, thresholds, True, everything)
     record, escalate = {}, []
     for k, block in enumerate(blocks):
         record[block.name] = {"numerical": float(verdict.value[k]), "numerical_at_epsilon": float(first.value[k]),
@@ -563,7 +564,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
 
     def evaluate(indices, step):
         values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
-        asymmetry, noise = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
+        second = np.full(indices.size, np.nan)
         taken = _steps_taken(original, indices, step)
         bar = _Progress(indices.size, show and step == epsilon)
         try:
@@ -577,15 +578,13 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
                 J_minus = _scalar_cost(cost_fn(views))
                 theta[p] = w
                 values[q] = (J_plus - J_minus) / taken[q]
-                asymmetry[q] = (J_plus - 2 * cost + J_minus) / (taken[q] / 2)
-                size = abs(J_plus) + abs(J_minus)
-                errors[q] = judge.rounding_error(size, taken[q], "python", unit)
-                noise[q] = judge.rounding_error(size + 2 * abs(cost), taken[q] / 2, "python", unit)
+                second[q] = J_plus - 2 * cost + J_minus
+                errors[q] = judge.rounding_error(abs(J_plus) + abs(J_minus), taken[q], "python", unit)
                 bar.update(1)
         finally:
             theta[...] = original
             bar.close()
-        return Estimates(values, errors, np.zeros(indices.size, bool), (asymmetry, noise))
+        return Estimates(values, errors, np.zeros(indices.size, bool), second)
 
     return _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
                 "python loop", seed, unit)

@@ -59,18 +59,18 @@ VERDICTS = (CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE)
 SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
-ROUNDING = {"incremental": 64.0, "full": 64.0, "python": 64.0}
+ROUNDING = {"incremental": 4.0, "full": 4.0, "python": 4.0}
 REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0)  # multiples of epsilon; 1.0 is the user's own
 MAX_REFEREED = 4096  # entries re-evaluated in one check (largest contributions first)
 
-Estimates = namedtuple("Estimates", ["value", "error", "kink", "asymmetry"])
+Estimates = namedtuple("Estimates", ["value", "error", "kink", "second"])
 Estimates.__doc__ = """Centered differences of some entries at one step.
 
 value : (k,) D(h), NaN where the step could not move the parameter.
 error : (k,) its rounding error bound.
 kink : (k,) bool, a kink flagged by the evaluator itself (relu kernels).
-asymmetry : (k,) or None, ``(J(+) - 2 J(theta) + J(-)) / h`` and its rounding
-    (a learner's functions, where kinks are found from the one-sided differences).
+second : (k,) or None, the second difference ``J(+) - 2 J(theta) + J(-)``
+    (a learner's functions: kinks and J's own noise are read from it).
 """
 
 
@@ -154,33 +154,41 @@ summary : dict or None, a record of the referee's work for the report.
 """
 
 
-def _doubtful(first, grad, counted, thresholds):
-    """Positions to referee: largest contributions to the excess, then to the resolution."""
-    positions = np.flatnonzero(counted)
-    if positions.size == 0:
-        return positions
-    a, g, e = first.value[positions], grad[positions], first.error[positions]
-    verdict = measure(a, g, e, thresholds).verdict
-    resolved = np.isfinite(e) & np.isfinite(a)
-    excess = np.where(resolved, np.maximum(np.abs(np.where(resolved, a, 0.0) - g) - e, 0.0), np.inf)
-    picks = [positions[excess > 0]]
-    if verdict != CORRECT:  # also the entries whose error keeps the resolution coarse
-        denominator = _norm(np.where(resolved, a, 0.0)) + _norm(g)
-        budget = (thresholds[0] / 4 * denominator) ** 2
-        weight = np.where(resolved, e, np.inf) ** 2
-        order = np.argsort(-weight, kind="stable")
-        remaining = np.cumsum(weight[order][::-1])[::-1]  # error left from each rank on
-        take = order[remaining > budget]
-        picks.append(positions[take])
-    chosen = np.unique(np.concatenate(picks))
+def _doubtful(first, grad, counted, thresholds, groups):
+    """Positions to referee: the fewest entries whose excess (then error) keeps a verdict from "correct".
+
+    For the whole check and for every block whose verdict is not "correct",
+    the entries are taken largest contribution first until what remains
+    would be correct with a margin of 4: the excess beyond each entry's own
+    error, and where the resolution is too coarse, the errors themselves.
+    """
+    resolved = np.isfinite(first.error) & np.isfinite(first.value)
+    a = np.where(resolved, first.value, 0.0)
+    excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error, 0.0), np.inf)
+    error = np.where(resolved, first.error, np.inf)
+    members = [np.flatnonzero(counted)] + [np.flatnonzero(counted & (groups == b)) for b in np.unique(groups)]
+    chosen = []
+    for n, part in enumerate(members):
+        if part.size == 0:
+            continue
+        found = measure(first.value[part], grad[part], first.error[part], thresholds)
+        if found.verdict == CORRECT or (n > 0 and found.verdict == INCONCLUSIVE):  # blocks: only proofs count
+            continue
+        budget = (thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part]))) ** 2
+        for weight in (excess[part] ** 2, error[part] ** 2):
+            order = np.argsort(-weight, kind="stable")
+            left = np.cumsum(weight[order][::-1])[::-1]  # what remains from each rank on
+            chosen.append(part[order[(left > budget) & (weight[order] > 0)]])
+    if not chosen:
+        return np.empty(0, np.int64)
+    chosen = np.unique(np.concatenate(chosen))
     if chosen.size > MAX_REFEREED:  # keep the largest contributions
-        contribution = np.maximum(excess, 0) ** 2 + np.where(resolved, e, np.inf) ** 2
-        where = np.searchsorted(positions, chosen)
-        chosen = np.sort(chosen[np.argsort(-contribution[where], kind="stable")[:MAX_REFEREED]])
+        contribution = excess[chosen] ** 2 + error[chosen] ** 2
+        chosen = np.sort(chosen[np.argsort(-contribution, kind="stable")[:MAX_REFEREED]])
     return chosen
 
 
-def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, checked=None):
+def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None):
     """Judge the entries of one check, re-evaluating the doubtful ones.
 
     Parameters
@@ -194,22 +202,23 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, checked=N
         ``evaluate(positions, step) -> Estimates`` for positions into the k entries.
     thresholds : (float, float)
     include_kinks : bool
-    checked : ndarray of bool, shape (k,), optional
-        Entries that take part (default all).
+    groups : ndarray of int, shape (k,), optional
+        The block of every entry: a block whose own verdict is not "correct"
+        gets its doubtful entries refereed too (default: one block).
 
     Returns
     -------
     Judgement
     """
     k = first.value.size
-    checked = np.ones(k, bool) if checked is None else checked
+    groups = np.zeros(k, np.int64) if groups is None else np.asarray(groups)
     value, error = first.value.astype(float), first.error.astype(float)
     kink = first.kink.astype(bool)
     step = np.full(k, float(epsilon))
     richardson = np.zeros(k, bool)
     refereed = np.zeros(k, bool)
-    counted = checked & (include_kinks | ~kink)
-    todo = _doubtful(first, grad, counted, thresholds)
+    counted = include_kinks | ~kink
+    todo = _doubtful(first, grad, counted, thresholds, groups)
     if todo.size == 0:
         return Judgement(value, error, step, richardson, refereed, kink, None)
     steps = [epsilon * s for s in REFEREE_STEPS]
@@ -217,13 +226,18 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, checked=N
     for s in steps:
         if s == epsilon:
             levels.append(Estimates(first.value[todo], first.error[todo], first.kink[todo],
-                                    None if first.asymmetry is None else first.asymmetry[todo]))
+                                    None if first.second is None else first.second[todo]))
         else:
             levels.append(evaluate(todo, s))
     D = np.array([lv.value for lv in levels])  # (steps, entries)
     R = np.array([lv.error for lv in levels])
+    found_kinks = np.zeros(todo.size, bool)
+    if levels[0].second is not None:  # a learner's J: its own noise and kinks, from the second differences
+        second = np.array([lv.second for lv in levels])
+        found_kinks = _kinks(second, np.array(steps))
+        noise = np.nanmax(np.abs(second[:2]), axis=0)  # at the two smallest steps: J's rounding, if it shows
+        R = np.maximum(R, 2 * noise / (2 * np.array(steps))[:, None])
     bad = np.array([lv.kink for lv in levels]) | ~np.isfinite(D) | ~np.isfinite(R)
-    found_kinks = _kinks_from_asymmetry(levels, steps)
     with np.errstate(invalid="ignore"):
         moves = np.abs(np.diff(D, axis=0))  # |D(4h) - D(h)|
         cand_value, cand_error, cand_step, cand_rich = [], [], [], []
@@ -258,17 +272,20 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, checked=N
     return Judgement(value, error, step, richardson, refereed, kink, summary)
 
 
-def _kinks_from_asymmetry(levels, steps):
-    """Kinks of a learner's J: one-sided differences whose asymmetry does not shrink with the step."""
-    if levels[0].asymmetry is None:
-        return np.zeros(levels[0].value.size, bool)
-    asym = np.array([lv.asymmetry[0] for lv in levels])  # (steps, entries)
-    noise = np.array([lv.asymmetry[1] for lv in levels])
-    small, next_up = asym[0], asym[1]  # the two smallest steps, 4x apart
-    with np.errstate(invalid="ignore"):
-        # smooth: small ~ next_up / 4; kink: small ~ next_up (the slope's jump)
-        return (np.abs(small) > np.abs(next_up) / 2 + noise[0]) & (np.abs(small) > 4 * noise[0]) & \
-            (np.abs(next_up) > 4 * noise[1])
+def _kinks(second, steps):
+    """Kinks of a learner's J from its second differences at steps h, 4h, 16h, ...
+
+    second : (steps, entries) ``J(+) - 2 J(theta) + J(-)``. For a smooth J it
+    is ``h**2 J''``: the slope asymmetry ``second / h`` shrinks with h. For
+    rounding noise it grows as h shrinks. Across a kink it stays the jump of
+    the slope: the same sign and about the same size at the three smallest
+    steps, and well above the noise the smallest step shows.
+    """
+    asym = second[:3] / steps[:3, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1, r2 = asym[0] / asym[1], asym[1] / asym[2]
+        steady = (r1 > 0.5) & (r1 < 2) & (r2 > 0.5) & (r2 < 2)
+        return steady & (np.abs(second[2]) > 4 * np.abs(second[0]) + 0) & np.isfinite(r1) & np.isfinite(r2)
 
 
 def _summary(first, grad, value, error, step, richardson, todo, kink, include_kinks, steps):

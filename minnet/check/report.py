@@ -179,7 +179,7 @@ class GradCheckReport:
         at = (f"{name}: {how} {r['example_step']:.3g} gives {r['example_value']:.9e} vs backprop "
               f"{r['example_grad']:.9e}, +- {r['example_error']:.2g}")
         n = r["n_refereed"]
-        if r["n_persistent"]:
+        if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
             return (f"Referee: {n} doubtful entries evaluated again at {len(r['steps'])} steps; the disagreement "
                     f"persists in {r['n_persistent']} ({at}): refereed difference {self.refereed_difference:.3e}, "
                     f"so it is in backprop.")
@@ -187,8 +187,8 @@ class GradCheckReport:
             return (f"Referee: {n} entries evaluated again at steps {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}; "
                     f"J could not resolve {r['n_unresolved']} of them at any step ({name}): inconclusive there.")
         kinks = f", {r['n_kinks_found']} of them kinks" if r["n_kinks_found"] else ""
-        return (f"Referee: {n} doubtful entries evaluated again{kinks}; the disagreement vanishes at a "
-                f"better-conditioned step ({at}): it was numerical. Refereed difference "
+        return (f"Referee: {n} doubtful entries evaluated again{kinks}; the disagreement shrinks below what "
+                f"matters at a better-conditioned step ({at}): it was numerical. Refereed difference "
                 f"{self.refereed_difference:.3e} vs {self.difference:.3e} at epsilon {self.epsilon:g}.")
 
     def _rows(self):

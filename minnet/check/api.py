@@ -366,14 +366,16 @@ def _run_kernel(kernel, n_threads, done, total, show):
             _KERNEL_THREAD[:] = [_KernelThread()]
         worker = _KERNEL_THREAD[0]
     finished, outcome = worker.submit(call)
-    bar = _Progress(total, show)
+    bar = _Progress(total, True) if show else None
     shown = 0
     try:
         while not finished.wait(0.1 if show else 0.5):
-            count = int(done.sum())
-            bar.update(count - shown)
-            shown = count
-        bar.update(int(done.sum()) - shown)
+            if bar is not None:
+                count = int(done.sum())
+                bar.update(count - shown)
+                shown = count
+        if bar is not None:
+            bar.update(int(done.sum()) - shown)
     except KeyboardInterrupt:
         stop[0] = True
         while not finished.is_set():  # the kernels leave at their next group
@@ -383,7 +385,8 @@ def _run_kernel(kernel, n_threads, done, total, show):
                 pass
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if outcome:
         raise outcome[0]
 

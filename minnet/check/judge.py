@@ -60,7 +60,7 @@ SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"incremental": 4.0, "full": 4.0, "python": 4.0}
-REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0)  # multiples of epsilon; 1.0 is the user's own
+REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)  # multiples of epsilon; 1.0 is the user's own
 MAX_REFEREED = 4096  # entries re-evaluated in one check (largest contributions first)
 
 Estimates = namedtuple("Estimates", ["value", "error", "kink", "second"])
@@ -168,11 +168,11 @@ def _doubtful(first, grad, counted, thresholds, groups):
     error = np.where(resolved, first.error, np.inf)
     members = [np.flatnonzero(counted)] + [np.flatnonzero(counted & (groups == b)) for b in np.unique(groups)]
     chosen = []
-    for n, part in enumerate(members):
+    for part in members:
         if part.size == 0:
             continue
         found = measure(first.value[part], grad[part], first.error[part], thresholds)
-        if found.verdict == CORRECT or (n > 0 and found.verdict == INCONCLUSIVE):  # blocks: only proofs count
+        if found.verdict == CORRECT:
             continue
         budget = (thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part]))) ** 2
         for weight in (excess[part] ** 2, error[part] ** 2):

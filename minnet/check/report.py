@@ -135,10 +135,12 @@ class GradCheckReport:
         with np.errstate(invalid="ignore"):
             gap = np.abs(refereed - grad)
             score = np.where(np.isfinite(gap), np.maximum(gap - error, 0.0), np.inf)
-        score = np.where(entries, score + 1e-300 * np.nan_to_num(gap, nan=0.0, posinf=0.0), -1.0)
-        top = np.argpartition(-score, N_WORST - 1)[:N_WORST] if score.size > N_WORST else np.arange(score.size)
+        score = np.where(entries, score, -1.0)
+        gap = np.where(entries & np.isfinite(gap), gap, np.where(entries, np.inf, -1.0))
+        # largest excess beyond the entry's own error first, then the largest gap, ties by position
+        top = np.lexsort((np.arange(score.size), -gap, -score))[:N_WORST]
         rows = []
-        for k in top[np.lexsort((top, -score[top]))]:  # largest first, ties by position
+        for k in top:
             if score[k] < 0:
                 break
             _, row, column = self.layout.locate(block.offset + int(k))
@@ -222,7 +224,8 @@ class GradCheckReport:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
         if self.kinks:
             note = "counted" if self.include_kinks else "left out of the verdict"
-            lines.append(f"\n{len(self.kinks)} entries straddle a kink ({note}).")
+            kind = "a kink" if self.method == "python loop" else "a relu kink"
+            lines.append(f"\n{len(self.kinks)} entries straddle {kind} ({note}).")
         note = self.note()
         if note:
             lines.append("\n" + note)

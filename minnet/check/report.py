@@ -26,7 +26,9 @@ class BlockReport:
         with the referee's values; the verdict comes from it.
     resolution : the smallest difference this block's check could resolve.
     verdict : "correct", "suspicious", "bug" or "inconclusive".
-    worst : list of dicts (row, column, grad, approx, error, tolerance), largest disagreement first.
+    worst : list of dicts, largest disagreement beyond the entry's own error first: row, column,
+        grad, approx (at the user's epsilon), refereed (the value the verdict used),
+        error (|refereed - grad|) and tolerance (the entry's own error bound).
     kinks : entries whose perturbation crossed a relu kink (left out of the verdict by default).
     directional : None, or dict (numerical, backprop, error) of the directional check.
     """
@@ -146,7 +148,7 @@ class GradCheckReport:
             _, row, column = self.layout.locate(block.offset + int(k))
             rows.append({"row": row, "column": column, "grad": float(grad[k]),
                          "approx": _finite_or_none(approx[k]), "refereed": _finite_or_none(refereed[k]),
-                         "error": _finite_or_none(abs(approx[k] - grad[k])),
+                         "error": _finite_or_none(abs(refereed[k] - grad[k])),
                          "tolerance": _finite_or_none(error[k])})
         return rows
 

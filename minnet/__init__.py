@@ -3,6 +3,9 @@ from . import checkpoint, datasets
 from ._layout import Layout, dictionary_to_vector, gradients_to_vector, vector_to_dictionary
 from .check import BlockReport, GradCheckReport, check_gradients, difference, gradient_check
 from .network import Network, TrainingDiverged
+from . import network as _network
+
+_network.DEFAULT_CHECK = gradient_check  # fit(check_at=...) runs it; the network imports no checker
 
 __version__ = "0.1.0"
 

@@ -6,6 +6,10 @@ from . import _validation as v
 from ._layout import Layout
 
 INITS = ("zeros", "random", "he", "xavier")
+# What fit(check_at=...) runs by default: ``check(net, X, Y) -> report``. The
+# package sets it to minnet.gradient_check, so that the network needs no import
+# of the check (and the check none of the network's internals beyond its API).
+DEFAULT_CHECK = None
 
 
 class TrainingDiverged(FloatingPointError, ValueError):
@@ -65,6 +69,9 @@ class Network:
         self.output = output
         self._hidden = v.choice(hidden, "hidden", K.HIDDEN)
         self._output = v.choice(output, "output", K.OUTPUT)
+        if output == "softmax" and dims[-1] < 2:
+            raise ValueError("output='softmax' needs at least 2 output units (layer_dims[-1] >= 2); "
+                             "for one output unit use output='sigmoid'")
         self.lambd = v.real(lambd, "lambd", low=0.0)
         self.keep_prob = _keep_probs(keep_prob, self.L)
         self.init = init
@@ -238,7 +245,7 @@ class Network:
     # ---------------------------------------------------------- training
     def fit(self, X, Y, optimizer="adam", learning_rate=0.01, epochs=100, batch_size=None, beta=0.9,
             beta1=0.9, beta2=0.999, epsilon=1e-8, seed=0, verbose=False, check_at=None, check_data=None,
-            progress=False):
+            progress=False, check=None):
         """Train with gradient descent, momentum or Adam on (shuffled) mini-batches.
 
         Parameters
@@ -257,6 +264,8 @@ class Network:
             Epochs at which to run ``gradient_check`` (0 = before training) on ``check_data``.
         check_data : (X, Y), optional
             Data for those checks (defaults to a slice of at most 64 training examples).
+        check : callable, optional
+            ``check(net, X, Y) -> report`` run at the check_at epochs; default ``minnet.gradient_check``.
 
         Returns
         -------
@@ -274,7 +283,7 @@ class Network:
         beta2 = v.real(beta2, "beta2", low=0.0, high=1.0, high_open=True)
         epsilon = v.real(epsilon, "epsilon", low=0.0, low_open=True)
         seed = v.integer(seed, "seed", minimum=0)
-        checks = self._check_schedule(check_at, check_data, X, Y, epochs)
+        checks = self._check_schedule(check_at, check_data, X, Y, epochs, check)
         history = {"cost": [], "checks": {}}
         rng = np.random.default_rng(seed)
         velocity, second, prev = np.zeros(self.layout.size), np.zeros(self.layout.size), self._theta.copy()
@@ -307,7 +316,7 @@ class Network:
             bar.close()
         return history
 
-    def _check_schedule(self, check_at, check_data, X, Y, epochs):
+    def _check_schedule(self, check_at, check_data, X, Y, epochs, check):
         """Map epoch -> callable running the gradient check, validated up front."""
         if check_at is None:
             if check_data is not None:
@@ -326,8 +335,10 @@ class Network:
             if not isinstance(check_data, (tuple, list)) or len(check_data) != 2:
                 raise TypeError("check_data must be a pair (X, Y)")
             cX, cY = self._check_XY(*check_data, x_name="check_data[0]", y_name="check_data[1]")
-        from .check import gradient_check
-        return {e: (lambda: gradient_check(self, cX, cY)) for e in epochs_at}
+        check = DEFAULT_CHECK if check is None else check
+        if not callable(check):
+            raise TypeError(f"check must be callable as check(net, X, Y), got {type(check).__name__}")
+        return {e: (lambda: check(self, cX, cY)) for e in epochs_at}
 
 
 def _progress(total, enabled):

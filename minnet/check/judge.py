@@ -235,7 +235,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     if levels[0].second is not None:  # a learner's J: its own noise and kinks, from the second differences
         second = np.array([lv.second for lv in levels])
         found_kinks = _kinks(second, np.array(steps))
-        noise = np.nanmax(np.abs(second[:2]), axis=0)  # at the two smallest steps: J's rounding, if it shows
+        noise = np.fmax(np.abs(second[0]), np.abs(second[1]))  # at the two smallest steps: J's rounding, if it shows
         R = np.maximum(R, 2 * noise / (2 * np.array(steps))[:, None])
     bad = np.array([lv.kink for lv in levels]) | ~np.isfinite(D) | ~np.isfinite(R)
     with np.errstate(invalid="ignore"):

@@ -177,8 +177,7 @@ class GradCheckReport:
         r = self.referee
         if not r:
             return None
-        where = self.layout.locate(r["example_index"])
-        name = f"{where[0]}[{where[1]}]" if where[2] < 0 else f"{where[0]}[{where[1]}, {where[2]}]"
+        name = self._entry_name(r["example_index"])
         how = "Richardson from step" if r["example_richardson"] else "step"
         at = (f"{name}: {how} {r['example_step']:.3g} gives {r['example_value']:.9e} vs backprop "
               f"{r['example_grad']:.9e}, +- {r['example_error']:.2g}")
@@ -190,10 +189,17 @@ class GradCheckReport:
         if r["n_unresolved"]:
             return (f"Referee: {n} entries evaluated again at steps {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}; "
                     f"J could not resolve {r['n_unresolved']} of them at any step ({name}): inconclusive there.")
+        if self.verdict == INCONCLUSIVE:
+            return (f"Referee: {n} entries evaluated again at steps {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}; "
+                    f"the finest resolution J allows is {self.resolution:.1e} ({at}): too coarse to tell.")
         kinks = f", {r['n_kinks_found']} of them kinks" if r["n_kinks_found"] else ""
         return (f"Referee: {n} doubtful entries evaluated again{kinks}; the disagreement shrinks below what "
                 f"matters at a better-conditioned step ({at}): it was numerical. Refereed difference "
                 f"{self.refereed_difference:.3e} vs {self.difference:.3e} at epsilon {self.epsilon:g}.")
+
+    def _entry_name(self, index):
+        name, row, column = self.layout.locate(int(index))
+        return f"{name}[{row}]" if len(self.blocks[name].shape) < 2 else f"{name}[{row}, {column}]"
 
     def _rows(self):
         for b in self.blocks.values():

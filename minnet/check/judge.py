@@ -87,7 +87,12 @@ def rounding_error(size, step, path, unit=UNIT_ROUNDOFF):
 
 
 def _norm(x):
-    return float(np.sqrt(np.sum(np.square(x))))
+    """Euclidean norm without overflow (NumPy's BLAS norm would compete with Numba's threads)."""
+    x = np.abs(np.asarray(x, dtype=np.float64))
+    scale = float(np.max(x)) if x.size else 0.0
+    if scale == 0.0 or not np.isfinite(scale):
+        return scale
+    return scale * float(np.sqrt(np.sum(np.square(x / scale))))
 
 
 def difference(approx, grad):
@@ -166,6 +171,9 @@ def _doubtful(first, grad, counted, thresholds, groups):
     a = np.where(resolved, first.value, 0.0)
     excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error, 0.0), np.inf)
     error = np.where(resolved, first.error, np.inf)
+    big = max(float(np.max(np.where(np.isfinite(error), error, 0.0), initial=0.0)),
+              float(np.max(np.where(np.isfinite(excess), excess, 0.0), initial=0.0)), 1e-300)
+    excess, error = excess / big, error / big  # ranks and ratios only: scaled so that squares stay finite
     members = [np.flatnonzero(counted)] + [np.flatnonzero(counted & (groups == b)) for b in np.unique(groups)]
     chosen = []
     for part in members:
@@ -174,7 +182,7 @@ def _doubtful(first, grad, counted, thresholds, groups):
         found = measure(first.value[part], grad[part], first.error[part], thresholds)
         if found.verdict == CORRECT:
             continue
-        budget = (thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part]))) ** 2
+        budget = np.square(thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part])) / big)
         for weight in (excess[part] ** 2, error[part] ** 2):
             order = np.argsort(-weight, kind="stable")
             left = np.cumsum(weight[order][::-1])[::-1]  # what remains from each rank on

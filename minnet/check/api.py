@@ -31,11 +31,12 @@ MODES = ("full", "directional")
 
 # ------------------------------------------------------------ the driver
 def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
-         method, seed, unit):
+         method, seed, unit, grad_error=None):
     """Pick entries, evaluate them at epsilon, referee the doubtful ones, build the report.
 
     evaluate(indices, step) -> Estimates for those entries of theta;
-    cost_at(vector) -> J at another theta (the directional mode).
+    cost_at(vector) -> J at another theta (the directional mode);
+    grad_error : (n,) backprop's own rounding error where known, else None.
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -51,13 +52,14 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
         first = evaluate(todo, epsilon)
         blocks = np.searchsorted([b.offset for b in layout.blocks], todo, side="right") - 1
         verdict = judge.referee(first, grad[todo], epsilon, lambda positions, step: evaluate(todo[positions], step),
-                                thresholds, include_kinks, blocks)
+                                thresholds, include_kinks, blocks, None if grad_error is None else grad_error[todo])
         approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
         kink_mask[todo], checked[todo] = verdict.kink, True
         if verdict.summary is not None:
             referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
-                           include_kinks, method, mode, time.perf_counter() - start, referee, directional)
+                           include_kinks, method, mode, time.perf_counter() - start, referee, directional,
+                           grad_error)
 
 
 def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
@@ -296,7 +298,36 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
         return net._cost(X, Y, drop, use_drop, shifted)
 
     return _run(net.layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds,
-                include_kinks, method, seed, judge.UNIT_ROUNDOFF)
+                include_kinks, method, seed, judge.UNIT_ROUNDOFF,
+                _backprop_error(net, theta, X, Y, drop, use_drop, Z, A))
+
+
+def _backprop_error(net, theta, X, Y, drop, use_drop, Z, A):
+    """Backprop's own rounding error per entry of theta, shape (n_parameters,).
+
+    Backprop with absolute values everywhere: |A_L| + |Y| for A_L - Y (the
+    subtraction that cancels in a confident network), |W|, |g'|, |A|,
+    |dropout multipliers|, times the unit roundoff. Plain NumPy, a few small
+    matrix products: about one backward pass.
+    """
+    dims, m = net.layer_dims, X.shape[1]
+    L = len(dims) - 1
+    starts = np.concatenate(([0], np.cumsum(np.array(dims[1:]) * m)))
+    layer = lambda buffer, l: buffer[starts[l - 1]:starts[l]].reshape(dims[l], m)  # layer l, 1-based
+    views = net.layout.views(np.abs(theta))
+    out = np.empty(net.layout.size)
+    bound = net.layout.views(out)
+    dZ = (np.abs(layer(A, L)) + np.abs(Y)) / m
+    for l in range(L, 0, -1):
+        previous = np.abs(X) if l == 1 else np.abs(layer(A, l - 1))
+        bound[f"W{l}"][...] = dZ @ previous.T + net.lambd / m * views[f"W{l}"]
+        bound[f"b{l}"][...] = dZ.sum(axis=1, keepdims=True)
+        if l > 1:
+            z = layer(Z, l - 1)
+            slope = {"relu": (z > 0) * 1.0, "leaky_relu": np.where(z > 0, 1.0, 0.01),
+                     "tanh": 1.0 - np.tanh(z) ** 2, "sigmoid": 0.25 / np.cosh(z / 2) ** 2}[net.hidden]
+            dZ = (views[f"W{l}"].T @ dZ) * slope * (np.abs(layer(drop, l - 1)) if use_drop else 1.0)
+    return judge.ROUNDING["backprop"] * judge.UNIT_ROUNDOFF * out
 
 
 class _KernelThread:

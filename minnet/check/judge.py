@@ -59,7 +59,7 @@ VERDICTS = (CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE)
 SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
-ROUNDING = {"incremental": 4.0, "full": 4.0, "python": 4.0}
+ROUNDING = {"incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
 REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)  # multiples of epsilon; 1.0 is the user's own
 MAX_REFEREED = 4096  # entries re-evaluated in one check (largest contributions first)
 
@@ -105,7 +105,7 @@ def difference(approx, grad):
 Measure = namedtuple("Measure", ["difference", "refereed_difference", "resolution", "verdict"])
 
 
-def measure(approx, grad, error, thresholds):
+def measure(approx, grad, error, thresholds, grad_error=0.0):
     """Verdict of some entries from their values and own errors.
 
     Parameters
@@ -114,6 +114,10 @@ def measure(approx, grad, error, thresholds):
         Numerical and backprop values and the numerical value's error bound
         (inf where nothing could be resolved; approx is then ignored).
     thresholds : (float, float)
+    grad_error : ndarray, shape (k,), or float
+        Backprop's own rounding error, where known: a disagreement within it
+        is not counted, but it does not coarsen the resolution (which is the
+        numerical side's: backprop's rounding is no bug in its formulas).
 
     Returns
     -------
@@ -126,7 +130,7 @@ def measure(approx, grad, error, thresholds):
     resolved = np.isfinite(error) & np.isfinite(approx)
     a = np.where(resolved, approx, 0.0)
     denominator = _norm(a) + _norm(grad)
-    excess = np.where(resolved, np.maximum(np.abs(a - grad) - error, 0.0), 0.0)
+    excess = np.where(resolved, np.maximum(np.abs(a - grad) - error - grad_error, 0.0), 0.0)
     if denominator == 0.0:
         refereed = 0.0
         resolution = 0.0 if np.all(resolved) and not np.any(error > 0) else np.inf
@@ -159,7 +163,7 @@ summary : dict or None, a record of the referee's work for the report.
 """
 
 
-def _doubtful(first, grad, counted, thresholds, groups):
+def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     """Positions to referee: the fewest entries whose excess (then error) keeps a verdict from "correct".
 
     For the whole check and for every block whose verdict is not "correct",
@@ -169,7 +173,7 @@ def _doubtful(first, grad, counted, thresholds, groups):
     """
     resolved = np.isfinite(first.error) & np.isfinite(first.value)
     a = np.where(resolved, first.value, 0.0)
-    excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error, 0.0), np.inf)
+    excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error - grad_error, 0.0), np.inf)
     error = np.where(resolved, first.error, np.inf)
     big = max(float(np.max(np.where(np.isfinite(error), error, 0.0), initial=0.0)),
               float(np.max(np.where(np.isfinite(excess), excess, 0.0), initial=0.0)), 1e-300)
@@ -179,10 +183,11 @@ def _doubtful(first, grad, counted, thresholds, groups):
     for part in members:
         if part.size == 0:
             continue
-        found = measure(first.value[part], grad[part], first.error[part], thresholds)
+        found = measure(first.value[part], grad[part], first.error[part], thresholds, grad_error[part])
         if found.verdict == CORRECT:
             continue
-        budget = np.square(thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part])) / big)
+        with np.errstate(over="ignore"):
+            budget = np.square(thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part])) / big)
         for weight in (excess[part] ** 2, error[part] ** 2):
             order = np.argsort(-weight, kind="stable")
             left = np.cumsum(weight[order][::-1])[::-1]  # what remains from each rank on
@@ -196,7 +201,7 @@ def _doubtful(first, grad, counted, thresholds, groups):
     return chosen
 
 
-def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None):
+def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None):
     """Judge the entries of one check, re-evaluating the doubtful ones.
 
     Parameters
@@ -213,6 +218,8 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     groups : ndarray of int, shape (k,), optional
         The block of every entry: a block whose own verdict is not "correct"
         gets its doubtful entries refereed too (default: one block).
+    grad_error : ndarray, shape (k,), optional
+        Backprop's own rounding error (see ``measure``); default 0.
 
     Returns
     -------
@@ -220,13 +227,14 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     """
     k = first.value.size
     groups = np.zeros(k, np.int64) if groups is None else np.asarray(groups)
+    grad_error = np.zeros(k) if grad_error is None else np.asarray(grad_error, dtype=np.float64)
     value, error = first.value.astype(float), first.error.astype(float)
     kink = first.kink.astype(bool)
     step = np.full(k, float(epsilon))
     richardson = np.zeros(k, bool)
     refereed = np.zeros(k, bool)
     counted = include_kinks | ~kink
-    todo = _doubtful(first, grad, counted, thresholds, groups)
+    todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
     if todo.size == 0:
         return Judgement(value, error, step, richardson, refereed, kink, None)
     steps = [epsilon * s for s in REFEREE_STEPS]
@@ -276,7 +284,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     richardson[todo] = np.array(cand_rich)[pick] & usable
     refereed[todo] = True
     kink[todo] |= found_kinks
-    summary = _summary(first, grad, value, error, step, richardson, todo, kink, include_kinks, steps)
+    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, include_kinks, steps)
     return Judgement(value, error, step, richardson, refereed, kink, summary)
 
 

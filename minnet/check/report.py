@@ -84,9 +84,10 @@ class GradCheckReport:
     """
 
     def __init__(self, layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
-                 include_kinks, method, mode, seconds, referee=None, directional=None):
+                 include_kinks, method, mode, seconds, referee=None, directional=None, grad_error=None):
         self.layout, self.approx, self.grad, self.checked = layout, approx, grad, checked
         self.kink_mask, self.refereed, self.error = kink_mask, refereed, error
+        self.grad_error = np.zeros(layout.size) if grad_error is None else grad_error
         self.cost, self.epsilon = float(cost), float(epsilon)
         self.thresholds, self.include_kinks = tuple(thresholds), include_kinks
         self.method, self.mode, self.seconds = method, mode, seconds
@@ -94,7 +95,7 @@ class GradCheckReport:
         directional = directional or {}
         counted = checked & (include_kinks | ~kink_mask)
         self.blocks = {}
-        parts = {"approx": [], "grad": [], "refereed": [], "error": []}
+        parts = {"approx": [], "grad": [], "refereed": [], "error": [], "grad_error": []}
         for block in layout.blocks:
             report = BlockReport(block.name, block.shape, block.offset)
             part = slice(block.offset, block.offset + block.size)
@@ -105,25 +106,26 @@ class GradCheckReport:
                 d = directional[block.name]
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
                 a, g = np.array([d["numerical_at_epsilon"]]), np.array([d["backprop"]])
-                r, e = np.array([d["numerical"]]), np.array([d["error"]])
+                r, e, ge = np.array([d["numerical"]]), np.array([d["error"]]), np.zeros(1)
             else:
                 if block.name in directional:
                     d = directional[block.name]
                     report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
                 a, g = approx[part][entries], grad[part][entries]
-                r, e = refereed[part][entries], error[part][entries]
-                report.worst = self._worst(block, approx[part], grad[part], refereed[part], error[part], entries)
-            for key, value in zip(("approx", "grad", "refereed", "error"), (a, g, r, e)):
+                r, e, ge = refereed[part][entries], error[part][entries], self.grad_error[part][entries]
+                report.worst = self._worst(block, approx[part], grad[part], refereed[part],
+                                           error[part] + self.grad_error[part], entries)
+            for key, value in zip(("approx", "grad", "refereed", "error", "grad_error"), (a, g, r, e, ge)):
                 parts[key].append(value)
             report.difference = difference(np.where(np.isfinite(a), a, 0.0), g)
-            found = measure(r, g, e, self.thresholds)
+            found = measure(r, g, e, self.thresholds, ge)
             report.refereed_difference, report.resolution, report.verdict = found[1:]
             report.error_norm = float(np.sqrt(np.sum(np.square(np.where(np.isfinite(r), r - g, 0.0)))))
             self.blocks[block.name] = report
-        a, g, r, e = (np.concatenate(parts[key]) for key in ("approx", "grad", "refereed", "error"))
+        a, g, r, e, ge = (np.concatenate(parts[key]) for key in ("approx", "grad", "refereed", "error", "grad_error"))
         self.n_compared = int(a.size)
         self.difference = difference(np.where(np.isfinite(a), a, 0.0), g)
-        found = measure(r, g, e, self.thresholds)
+        found = measure(r, g, e, self.thresholds, ge)
         self.refereed_difference, self.resolution, verdict = found[1:]
         self.error_norm = float(np.sqrt(np.sum(np.square(np.where(np.isfinite(r), r - g, 0.0)))))
         proven = [b.verdict for b in self.blocks.values() if b.verdict in (SUSPICIOUS, BUG)]

@@ -191,7 +191,8 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
         for weight in (excess[part] ** 2, error[part] ** 2):
             order = np.argsort(-weight, kind="stable")
             left = np.cumsum(weight[order][::-1])[::-1]  # what remains from each rank on
-            chosen.append(part[order[(left > budget) & (weight[order] > 0)]])
+            take = ((left > budget) | np.isinf(weight[order])) & (weight[order] > 0)
+            chosen.append(part[order[take]])
     if not chosen:
         return np.empty(0, np.int64)
     chosen = np.unique(np.concatenate(chosen))

@@ -1,0 +1,166 @@
+"""The judge on synthetic numbers: error model, referee and verdict, with no network at all.
+
+A synthetic centered difference ``D(h) = g + c h^2 + noise / h`` stands for
+an entry evaluated at step h: c for truncation, noise for J's rounding.
+"""
+import numpy as np
+import pytest
+
+from minnet.check import judge
+from minnet.check.judge import Estimates
+
+U = judge.UNIT_ROUNDOFF
+EPS = 1e-7
+
+
+def synthetic(g_true, curvature, noise, seed=0):
+    """An evaluator for entries with true gradients g_true: (positions, step) -> Estimates.
+
+    noise: size of J's rounding (the rounding error model gets it right);
+    its sign varies with the step and the entry, deterministically.
+    """
+    g_true, curvature = np.asarray(g_true, float), np.asarray(curvature, float)
+
+    def evaluate(positions, step):
+        positions = np.asarray(positions)
+        phase = np.sin(1e3 * np.log(step) + 7.0 * positions + seed)  # in [-1, 1], "random"
+        value = g_true[positions] + curvature[positions] * step ** 2 + noise * phase / step
+        error = np.full(positions.size, 2 * noise / step)
+        return Estimates(value, error, np.zeros(positions.size, bool), None)
+
+    return evaluate
+
+
+def run(g_backprop, evaluate, k, epsilon=EPS, thresholds=(1e-7, 1e-3), **kwargs):
+    first = evaluate(np.arange(k), epsilon)
+    verdict = judge.referee(first, np.asarray(g_backprop, float), epsilon, evaluate, thresholds, False, **kwargs)
+    found = judge.measure(verdict.value, g_backprop, verdict.error, thresholds)
+    return first, verdict, found
+
+
+# ----------------------------------------------------------------- measure
+def test_measure_counts_only_the_disagreement_beyond_each_entrys_error():
+    g = np.array([1.0, -2.0, 0.5])
+    approx = g + np.array([1e-9, -1e-9, 0.0])
+    assert judge.measure(approx, g, np.full(3, 2e-9), (1e-7, 1e-3)).verdict == "correct"
+    off = judge.measure(approx + np.array([1e-4, 0, 0]), g, np.full(3, 2e-9), (1e-7, 1e-3))
+    assert off.verdict == "suspicious"
+    assert off.refereed_difference == pytest.approx((1e-4 + 1e-9 - 2e-9) / (np.linalg.norm(approx + [1e-4, 0, 0])
+                                                                             + np.linalg.norm(g)), rel=1e-9)
+    assert judge.measure(-g, g, np.full(3, 1e-9), (1e-7, 1e-3)).verdict == "bug"
+
+
+def test_measure_is_inconclusive_when_the_errors_are_too_coarse_and_never_correct():
+    g = np.array([1.0, -2.0])
+    coarse = judge.measure(g, g, np.full(2, 1e-3), (1e-7, 1e-3))
+    assert coarse.verdict == "inconclusive" and coarse.refereed_difference == 0.0
+    unresolved = judge.measure(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), (1e-7, 1e-3))
+    assert unresolved.verdict == "inconclusive" and unresolved.resolution == np.inf
+    # a proven bug elsewhere is still a bug
+    proven = judge.measure(np.array([np.nan, -1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), (1e-7, 1e-3))
+    assert proven.verdict == "bug"
+
+
+def test_backprops_own_rounding_is_allowed_but_does_not_coarsen_the_resolution():
+    g = np.array([1e-13, -2e-13])
+    approx = g * (1 + 1e-4)  # backprop's A - Y cancelled: only 4 digits left
+    tiny = np.full(2, 1e-30)
+    assert judge.measure(approx, g, tiny, (1e-7, 1e-3)).verdict == "suspicious"
+    allowed = judge.measure(approx, g, tiny, (1e-7, 1e-3), grad_error=np.full(2, 1e-16))
+    assert allowed.verdict == "correct" and allowed.resolution < 1e-7
+
+
+# ----------------------------------------------------------------- referee
+def test_rounding_at_the_users_epsilon_is_refereed_away():
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(40)
+    evaluate = synthetic(g, rng.standard_normal(40), noise=3e-15)  # 1e-8 relative at epsilon 1e-7
+    first, verdict, found = run(g, evaluate, 40)
+    assert judge.measure(first.value, g, first.error, (1e-9, 1e-3)).verdict != "correct"  # doubtful at eps
+    assert found.verdict == "correct"
+    strict, verdict_strict, found_strict = run(g, evaluate, 40, thresholds=(1e-9, 1e-3))
+    assert verdict_strict.refereed.any() and found_strict.verdict == "correct"
+    assert np.all(verdict_strict.step[verdict_strict.refereed] > EPS)  # larger steps: less rounding
+
+
+def test_a_small_bug_persists_at_every_step():
+    rng = np.random.default_rng(1)
+    g = rng.standard_normal(40)
+    evaluate = synthetic(g, rng.standard_normal(40), noise=3e-15)
+    wrong = g.copy()
+    wrong[7] *= 1 + 1e-5
+    first, verdict, found = run(wrong, evaluate, 40)
+    assert found.verdict == "suspicious"
+    assert verdict.refereed[7]
+    assert verdict.summary["n_persistent"] >= 1 and verdict.summary["example"] == 7
+
+
+def test_truncation_at_a_large_epsilon_is_refereed_by_richardson():
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal(20)
+    evaluate = synthetic(g, 50 * rng.standard_normal(20), noise=1e-16)
+    first, verdict, found = run(g, evaluate, 20, epsilon=1e-3)  # truncation 50e-6: "suspicious" at eps
+    assert judge.measure(first.value, g, first.error, (1e-7, 1e-3)).verdict == "suspicious"
+    assert found.verdict == "correct"
+    assert verdict.richardson[verdict.refereed].any() or np.all(verdict.step[verdict.refereed] < 1e-3)
+
+
+def test_the_referee_chooses_steps_by_error_never_by_agreement():
+    rng = np.random.default_rng(3)
+    g = rng.standard_normal(30)
+    evaluate = synthetic(g, rng.standard_normal(30), noise=3e-14)
+    _, right, _ = run(g, evaluate, 30, thresholds=(1e-10, 1e-3))
+    _, wrong, _ = run(-g, evaluate, 30, thresholds=(1e-10, 1e-3))
+    both = right.refereed & wrong.refereed
+    assert both.any()
+    assert np.array_equal(right.step[both], wrong.step[both]) and np.array_equal(right.value[both], wrong.value[both])
+
+
+def test_an_entry_no_step_can_move_stays_unresolved():
+    def evaluate(positions, step):
+        n = np.asarray(positions).size
+        return Estimates(np.full(n, np.nan), np.full(n, np.inf), np.zeros(n, bool), None)
+
+    g = np.array([1.0, 2.0])
+    _, verdict, found = run(g, evaluate, 2)
+    assert found.verdict == "inconclusive"
+    assert np.all(np.isinf(verdict.error)) and verdict.summary["n_unresolved"] == 2
+
+
+def test_nothing_is_refereed_when_the_verdict_is_correct_at_epsilon():
+    calls = []
+    g = np.linspace(1, 2, 10)
+    base = synthetic(g, np.zeros(10), noise=1e-17)
+
+    def evaluate(positions, step):
+        calls.append(step)
+        return base(positions, step)
+
+    first = evaluate(np.arange(10), EPS)
+    verdict = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), False)
+    assert calls == [EPS] and verdict.summary is None and not verdict.refereed.any()
+
+
+# ------------------------------------------------------------------- kinks
+def test_kinks_from_second_differences():
+    steps = EPS * np.array(judge.REFEREE_STEPS)
+    jump = 0.3 * steps  # a kink at theta: the slope jumps by 0.3 whatever the step
+    smooth = 2.0 * steps ** 2  # J'' = 2
+    noise = 1e-15 * np.cos(np.arange(steps.size))  # rounding: the same size at every step
+    second = np.stack([jump, smooth, noise, jump + noise], axis=1)
+    assert list(judge._kinks(second, steps)) == [True, False, False, True]
+
+
+def test_a_kinked_entry_is_left_out_unless_counted():
+    g = np.array([1.0, 0.0])  # backprop takes relu'(0) = 0 at the kink
+
+    def evaluate(positions, step):
+        positions = np.asarray(positions)
+        value = np.where(positions == 1, 0.5, 1.0)  # the average of the two slopes 0 and 1
+        second = np.where(positions == 1, 1.0 * step, 2 * step ** 2)  # J+ - 2 J0 + J- for a kink / smooth
+        return Estimates(value, np.full(positions.size, 1e-12), np.zeros(positions.size, bool), second)
+
+    first = evaluate(np.arange(2), EPS)
+    left_out = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), False)
+    assert list(left_out.kink) == [False, True]
+    assert judge.measure(left_out.value[:1], g[:1], left_out.error[:1], (1e-7, 1e-3)).verdict == "correct"

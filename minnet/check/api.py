@@ -18,6 +18,7 @@ import warnings
 import numba
 import numpy as np
 
+from .. import _kernels as _base_kernels
 from .. import _validation as v
 from .._layout import flatten, flatten_gradients
 from . import _kernels, judge
@@ -306,27 +307,19 @@ def _backprop_error(net, theta, X, Y, drop, use_drop, Z, A):
     """Backprop's own rounding error per entry of theta, shape (n_parameters,).
 
     Backprop with absolute values everywhere: |A_L| + |Y| for A_L - Y (the
-    subtraction that cancels in a confident network), |W|, |g'|, |A|,
-    |dropout multipliers|, times the unit roundoff. Plain NumPy, a few small
-    matrix products: about one backward pass.
+    subtraction that cancels in a confident network), |W|, |X|, |A|, and the
+    slopes g' and dropout multipliers (never negative), times the unit
+    roundoff. The backward kernel itself computes it, from the cache with
+    A_L replaced by |A_L| + |Y| and Y by 0.
     """
-    dims, m = net.layer_dims, X.shape[1]
-    L = len(dims) - 1
-    starts = np.concatenate(([0], np.cumsum(np.array(dims[1:]) * m)))
-    layer = lambda buffer, l: buffer[starts[l - 1]:starts[l]].reshape(dims[l], m)  # layer l, 1-based
-    views = net.layout.views(np.abs(theta))
+    m = X.shape[1]
+    n_out = net.layer_dims[-1]
+    magnitudes = np.abs(A)
+    magnitudes[-n_out * m:] += np.abs(Y).ravel()
     out = np.empty(net.layout.size)
-    bound = net.layout.views(out)
-    dZ = (np.abs(layer(A, L)) + np.abs(Y)) / m
-    for l in range(L, 0, -1):
-        previous = np.abs(X) if l == 1 else np.abs(layer(A, l - 1))
-        bound[f"W{l}"][...] = dZ @ previous.T + net.lambd / m * views[f"W{l}"]
-        bound[f"b{l}"][...] = dZ.sum(axis=1, keepdims=True)
-        if l > 1:
-            z = layer(Z, l - 1)
-            slope = {"relu": (z > 0) * 1.0, "leaky_relu": np.where(z > 0, 1.0, 0.01),
-                     "tanh": 1.0 - np.tanh(z) ** 2, "sigmoid": 0.25 / np.cosh(z / 2) ** 2}[net.hidden]
-            dZ = (views[f"W{l}"].T @ dZ) * slope * (np.abs(layer(drop, l - 1)) if use_drop else 1.0)
+    width = max(net.layer_dims) * m
+    _base_kernels.backward(np.abs(theta), net._dims, np.abs(X), np.zeros_like(Y), net._hidden, net.lambd, drop,
+                           use_drop, Z, magnitudes, out, np.empty(width), np.empty(width), np.empty(width))
     return judge.ROUNDING["backprop"] * judge.UNIT_ROUNDOFF * out
 
 

@@ -87,12 +87,17 @@ def rounding_error(size, step, path, unit=UNIT_ROUNDOFF):
 
 
 def _norm(x):
-    """Euclidean norm without overflow (NumPy's BLAS norm would compete with Numba's threads)."""
-    x = np.abs(np.asarray(x, dtype=np.float64))
-    scale = float(np.max(x)) if x.size else 0.0
+    """Euclidean norm in one pass without BLAS (its threads would compete with Numba's), scaled on overflow."""
+    x = np.asarray(x, dtype=np.float64).ravel()
+    with np.errstate(over="ignore", invalid="ignore"):
+        squares = float(np.einsum("i,i->", x, x))
+    if np.isfinite(squares) and (squares > 1e-290 or squares == 0.0):
+        return float(np.sqrt(squares))
+    scale = float(np.max(np.abs(x)))
     if scale == 0.0 or not np.isfinite(scale):
         return scale
-    return scale * float(np.sqrt(np.sum(np.square(x / scale))))
+    y = x / scale
+    return scale * float(np.sqrt(np.einsum("i,i->", y, y)))
 
 
 def difference(approx, grad):
@@ -128,17 +133,22 @@ def measure(approx, grad, error, thresholds, grad_error=0.0):
     """
     approx, grad, error = (np.asarray(a, dtype=np.float64) for a in (approx, grad, error))
     resolved = np.isfinite(error) & np.isfinite(approx)
-    a = np.where(resolved, approx, 0.0)
+    everywhere = bool(resolved.all())
+    a = approx if everywhere else np.where(resolved, approx, 0.0)
+    gap = np.abs(a - grad)
+    excess = np.maximum(gap - error - grad_error, 0.0)
+    if not everywhere:
+        excess[~resolved] = 0.0
+        gap[~resolved] = 0.0
     denominator = _norm(a) + _norm(grad)
-    excess = np.where(resolved, np.maximum(np.abs(a - grad) - error - grad_error, 0.0), 0.0)
     if denominator == 0.0:
         refereed = 0.0
-        resolution = 0.0 if np.all(resolved) and not np.any(error > 0) else np.inf
+        resolution = 0.0 if everywhere and not np.any(error > 0) else np.inf
         plain = 0.0
     else:
         refereed = _norm(excess) / denominator
-        resolution = _norm(np.where(resolved, error, 0.0)) / denominator if np.all(resolved) else np.inf
-        plain = _norm(np.where(resolved, a - grad, 0.0)) / denominator
+        resolution = _norm(error) / denominator if everywhere else np.inf
+        plain = _norm(gap) / denominator
     low, high = thresholds
     if refereed >= high:
         verdict = BUG
@@ -149,6 +159,52 @@ def measure(approx, grad, error, thresholds, grad_error=0.0):
     else:
         verdict = CORRECT
     return Measure(plain, refereed, resolution, verdict)
+
+
+def _group_sums(x, groups, n_groups):
+    """Sum of x over every group; one pass with reduceat when the groups are in order (as the checks give them)."""
+    if groups.size and np.all(groups[1:] >= groups[:-1]):
+        starts = np.searchsorted(groups, np.arange(n_groups))
+        ends = np.append(starts[1:], groups.size)
+        sums = np.add.reduceat(x, np.minimum(starts, max(groups.size - 1, 0))) if groups.size else np.zeros(n_groups)
+        return np.where(ends > starts, sums, 0.0)
+    return np.bincount(groups, weights=x, minlength=n_groups)
+
+
+def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error=0.0):
+    """``measure`` of every group of entries and of all of them, in a few passes.
+
+    groups : ndarray of int, shape (k,), values in [0, n_groups).
+    Returns (list of n_groups Measure, Measure of all entries).
+    """
+    approx, grad, error = (np.asarray(x, dtype=np.float64) for x in (approx, grad, error))
+    resolved = np.isfinite(error) & np.isfinite(approx)
+    a = np.where(resolved, approx, 0.0)
+    gap = np.where(resolved, np.abs(a - grad), 0.0)
+    excess = np.where(resolved, np.maximum(gap - error - grad_error, 0.0), 0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = [_group_sums(x * x, groups, n_groups)
+                for x in (a, grad, excess, np.where(resolved, error, 0.0), gap)]
+    unresolved = _group_sums((~resolved).astype(np.float64), groups, n_groups) > 0
+    if not all(np.all(np.isfinite(x)) for x in sums):  # squares overflowed: measure group by group
+        parts = [measure(approx[groups == b], grad[groups == b], error[groups == b], thresholds,
+                         np.broadcast_to(grad_error, approx.shape)[groups == b]) for b in range(n_groups)]
+        return parts, measure(approx, grad, error, thresholds, grad_error)
+    low, high = thresholds
+
+    def one(s_a, s_g, s_x, s_e, s_p, open_):
+        denominator = np.sqrt(s_a) + np.sqrt(s_g)
+        if denominator == 0.0:
+            refereed, resolution, plain = 0.0, (np.inf if open_ or s_e > 0 else 0.0), 0.0
+        else:
+            refereed, plain = np.sqrt(s_x) / denominator, np.sqrt(s_p) / denominator
+            resolution = np.inf if open_ else np.sqrt(s_e) / denominator
+        verdict = (BUG if refereed >= high else SUSPICIOUS if refereed >= low else
+                   INCONCLUSIVE if resolution >= low else CORRECT)
+        return Measure(float(plain), float(refereed), float(resolution), verdict)
+
+    parts = [one(*(x[b] for x in sums), unresolved[b]) for b in range(n_groups)]
+    return parts, one(*(float(np.sum(x)) for x in sums), bool(unresolved.any()))
 
 
 Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary"])
@@ -171,6 +227,12 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     would be correct with a margin of 4: the excess beyond each entry's own
     error, and where the resolution is too coarse, the errors themselves.
     """
+    n_groups = int(groups.max()) + 1 if groups.size else 1
+    keep = np.flatnonzero(counted)
+    blocks, whole = measure_groups(first.value[keep], grad[keep], first.error[keep], thresholds, groups[keep],
+                                   n_groups, grad_error[keep])
+    if whole.verdict == CORRECT and all(b.verdict == CORRECT for b in blocks):
+        return np.empty(0, np.int64)  # the usual case: nothing to referee
     resolved = np.isfinite(first.error) & np.isfinite(first.value)
     a = np.where(resolved, first.value, 0.0)
     excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error - grad_error, 0.0), np.inf)

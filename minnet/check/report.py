@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, difference, measure
+from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, difference, measure, measure_groups
 
 N_WORST = 5
 
@@ -95,39 +95,44 @@ class GradCheckReport:
         directional = directional or {}
         counted = checked & (include_kinks | ~kink_mask)
         self.blocks = {}
-        parts = {"approx": [], "grad": [], "refereed": [], "error": [], "grad_error": []}
-        for block in layout.blocks:
+        columns = {"approx": [], "grad": [], "refereed": [], "error": [], "grad_error": [], "group": []}
+        for number, block in enumerate(layout.blocks):
             report = BlockReport(block.name, block.shape, block.offset)
             part = slice(block.offset, block.offset + block.size)
             entries = counted[part]
             report.n_checked = int(checked[part].sum())
             report.kinks = [layout.locate(block.offset + k) for k in np.flatnonzero(kink_mask[part] & checked[part])]
-            if block.name in directional and report.n_checked == 0:  # only a direction was checked
+            if block.name in directional:
                 d = directional[block.name]
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
-                a, g = np.array([d["numerical_at_epsilon"]]), np.array([d["backprop"]])
-                r, e, ge = np.array([d["numerical"]]), np.array([d["error"]]), np.zeros(1)
+            if report.directional is not None and report.n_checked == 0:  # only a direction was checked
+                d = directional[block.name]
+                values = ([d["numerical_at_epsilon"]], [d["backprop"]], [d["numerical"]], [d["error"]], [0.0])
             else:
-                if block.name in directional:
-                    d = directional[block.name]
-                    report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
-                a, g = approx[part][entries], grad[part][entries]
-                r, e, ge = refereed[part][entries], error[part][entries], self.grad_error[part][entries]
+                values = (approx[part][entries], grad[part][entries], refereed[part][entries],
+                          error[part][entries], self.grad_error[part][entries])
                 report.worst = self._worst(block, approx[part], grad[part], refereed[part],
                                            error[part] + self.grad_error[part], entries)
-            for key, value in zip(("approx", "grad", "refereed", "error", "grad_error"), (a, g, r, e, ge)):
-                parts[key].append(value)
-            report.difference = difference(np.where(np.isfinite(a), a, 0.0), g)
-            found = measure(r, g, e, self.thresholds, ge)
-            report.refereed_difference, report.resolution, report.verdict = found[1:]
-            report.error_norm = float(np.sqrt(np.sum(np.square(np.where(np.isfinite(r), r - g, 0.0)))))
+            for key, value in zip(("approx", "grad", "refereed", "error", "grad_error"), values):
+                columns[key].append(np.asarray(value, dtype=np.float64))
+            columns["group"].append(np.full(len(values[0]), number))
             self.blocks[block.name] = report
-        a, g, r, e, ge = (np.concatenate(parts[key]) for key in ("approx", "grad", "refereed", "error", "grad_error"))
+        a, g, r, e, ge, groups = (np.concatenate(columns[key]) for key in
+                                  ("approx", "grad", "refereed", "error", "grad_error", "group"))
+        n_blocks = len(layout.blocks)
+        at_epsilon, _ = measure_groups(a, g, np.zeros_like(a), self.thresholds, groups, n_blocks)
+        blocks, whole = measure_groups(r, g, e, self.thresholds, groups, n_blocks, ge)
+        off = np.where(np.isfinite(r), r - g, 0.0)
+        with np.errstate(over="ignore"):
+            norms = np.sqrt(np.bincount(groups, weights=off * off, minlength=n_blocks))
+        for report, notes, found, norm in zip(self.blocks.values(), at_epsilon, blocks, norms):
+            report.difference = notes.difference
+            report.refereed_difference, report.resolution, report.verdict = found[1:]
+            report.error_norm = float(norm)  # ||refereed - grad||
         self.n_compared = int(a.size)
         self.difference = difference(np.where(np.isfinite(a), a, 0.0), g)
-        found = measure(r, g, e, self.thresholds, ge)
-        self.refereed_difference, self.resolution, verdict = found[1:]
-        self.error_norm = float(np.sqrt(np.sum(np.square(np.where(np.isfinite(r), r - g, 0.0)))))
+        self.refereed_difference, self.resolution, verdict = whole[1:]
+        self.error_norm = float(np.sqrt(np.sum(norms ** 2)))
         proven = [b.verdict for b in self.blocks.values() if b.verdict in (SUSPICIOUS, BUG)]
         self.verdict = max([verdict] + proven, key=SEVERITY.get)
         self.kinks = [k for b in self.blocks.values() for k in b.kinks]
@@ -141,8 +146,13 @@ class GradCheckReport:
             score = np.where(np.isfinite(gap), np.maximum(gap - error, 0.0), np.inf)
         score = np.where(entries, score, -1.0)
         gap = np.where(entries & np.isfinite(gap), gap, np.where(entries, np.inf, -1.0))
-        # largest excess beyond the entry's own error first, then the largest gap, ties by position
-        top = np.lexsort((np.arange(score.size), -gap, -score))[:N_WORST]
+        # candidates: the largest excesses and the largest gaps; then excess first, gap next, ties by position
+        if score.size > 2 * N_WORST:
+            candidates = np.union1d(np.argpartition(-score, 2 * N_WORST)[:2 * N_WORST],
+                                    np.argpartition(-gap, 2 * N_WORST)[:2 * N_WORST])
+        else:
+            candidates = np.arange(score.size)
+        top = candidates[np.lexsort((candidates, -gap[candidates], -score[candidates]))][:N_WORST]
         rows = []
         for k in top:
             if score[k] < 0:

@@ -263,20 +263,25 @@ class Network:
                 f"lambd={self.lambd}, keep_prob={_short(self._keep_prob)}, n_parameters={self.layout.size})")
 
     def _require_finite(self):
-        """Raise ValueError naming the first NaN or inf parameter, e.g. "W1[0, 3] is nan".
+        """Raise ValueError naming the first NaN or inf parameter, e.g. "W1[0, 3] is nan (theta[6])".
 
-        Cheap when theta is finite (one summation, no allocation); every
-        computation calls it before a kernel runs.
+        Cheap when theta is finite (one summation, no allocation). Every
+        computation calls it before a kernel runs; so does the gradient check.
         """
+        found = self._nonfinite()
+        if found is not None:
+            raise ValueError(f"{found}: the network's parameters must be finite; assign finite values through "
+                             f"net.parameters or net.theta, or build a new Network")
+
+    def _nonfinite(self):
+        """None when theta is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])"."""
         theta = self._theta
         if np.isfinite(np.add.reduce(theta)) or np.isfinite(theta).all():  # a finite sum: all finite
-            return
+            return None
         bad = np.flatnonzero(~np.isfinite(theta))
         name, row, column = self.layout.locate(int(bad[0]))
-        more = f" (and {bad.size - 1} more non-finite entries)" if bad.size > 1 else ""
-        raise ValueError(f"{name}[{row}, {column}] is {float(theta[bad[0]])!r} (theta[{int(bad[0])}]){more}: the "
-                         f"network's parameters must be finite; assign finite values through net.parameters or "
-                         f"net.theta, or build a new Network")
+        more = f", and {bad.size - 1} more NaN or inf" if bad.size > 1 else ""
+        return f"{name}[{row}, {column}] is {float(theta[bad[0]])!r} (theta[{int(bad[0])}]{more})"
 
     def save(self, path):
         """Write the configuration and theta to an .npz checkpoint, atomically."""

@@ -213,8 +213,8 @@ def _saved_by_function(net, folder):
 
 def test_save_refuses_what_load_would_refuse(tmp_path):
     net = minnet.Network([2, 3, 1])
-    net._theta[2] = np.nan  # only a bug could get here; the setter refuses NaN
-    with pytest.raises(ValueError, match="net.theta contains NaN or inf"):
+    net.parameters["W1"][1, 0] = np.nan  # an in-place write: the setters refuse NaN
+    with pytest.raises(ValueError, match=r"W1\[1, 0\] is nan"):
         checkpoint.save(net, tmp_path / "nan.npz")
     with pytest.raises(TypeError, match="net must be a minnet.Network"):
         checkpoint.save(net.parameters, tmp_path / "dict.npz")
@@ -449,7 +449,7 @@ def test_compressed_and_unicode_config_are_accepted(tmp_path):
     ("theta too long", dict(theta=np.zeros(14)), "theta has 14 entries"),
     ("theta 2-D", dict(theta=np.zeros((13, 1))), "theta must be a 1-D vector, got shape (13, 1)"),
     ("theta scalar", dict(theta=np.float64(1.0)), "theta must be a 1-D vector"),
-    ("theta NaN", dict(theta=np.where(np.arange(13) == 4, np.nan, 1.0)), "theta contains NaN or inf (1 entries, first at index 4)"),
+    ("theta NaN", dict(theta=np.where(np.arange(13) == 4, np.nan, 1.0)), "theta contains NaN or inf: W1[2, 0] is nan (theta[4])"),
     ("theta inf", dict(theta=np.full(13, -np.inf)), "theta contains NaN or inf"),
     ("version 2", dict(format_version=np.array(2)), "format_version 2 is not supported"),
     ("version 0", dict(format_version=np.array(0)), "format_version 0 is not supported"),

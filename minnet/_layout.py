@@ -151,8 +151,9 @@ class Parameters(MutableMapping):
         if isinstance(value, (bool, np.bool_)):
             raise TypeError(f"{name} must be a float array of shape {block.shape}, got {type(value).__name__}")
         array = v.float_array(value, name)
-        if array.shape != block.shape:
-            raise ValueError(f"{name} must have shape {block.shape}, got {array.shape}")
+        shape = np.shape(value)  # float_array makes a 0-d value 1-d
+        if shape != block.shape:
+            raise ValueError(f"{name} must have shape {block.shape}, got {shape}")
         return block, array
 
     def __delitem__(self, key):

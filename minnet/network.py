@@ -276,7 +276,9 @@ class Network:
     def _nonfinite(self):
         """None when theta is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])"."""
         theta = self._theta
-        if np.isfinite(np.add.reduce(theta)) or np.isfinite(theta).all():  # a finite sum: all finite
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(theta)
+        if np.isfinite(total) or np.isfinite(theta).all():  # a finite sum: all finite
             return None
         bad = np.flatnonzero(~np.isfinite(theta))
         name, row, column = self.layout.locate(int(bad[0]))

@@ -241,7 +241,7 @@ class Network:
         return bool(np.any(self._keep_prob < 1.0))
 
     def copy(self):
-        net = Network._uninitialized(self.config)
+        net = type(self)._uninitialized(self.config)
         net._theta[...] = self._theta
         return net
 

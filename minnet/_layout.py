@@ -37,7 +37,7 @@ class Layout:
     >>> layout = Layout.from_layer_dims([2, 3, 1])
     >>> [b.name for b in layout.blocks]
     ['W1', 'b1', 'W2', 'b2']
-    >>> layout.locate(9)   # b1[0]
+    >>> layout.locate(6)   # b1[0]
     ('b1', 0, 0)
     """
 

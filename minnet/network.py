@@ -70,9 +70,6 @@ class LayerDims(tuple):
 
     __hash__ = tuple.__hash__
 
-    def __repr__(self):
-        return repr(list(self))
-
 
 class Network:
     """A fully connected L-layer network in the deeplearning.ai course's notation.

@@ -148,8 +148,6 @@ class Parameters(MutableMapping):
             raise ValueError(f"parameters has no block {key!r}; its keys are {', '.join(self._layout.names)}, "
                            f"fixed by layer_dims (build a new Network for other layers)")
         name = f"parameters[{key!r}]"
-        if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be a float array of shape {block.shape}, got {type(value).__name__}")
         array = v.float_array(value, name)
         shape = np.shape(value)  # float_array makes a 0-d value 1-d
         if shape != block.shape:

@@ -148,6 +148,7 @@ def test_parameters_is_a_fixed_mapping_of_views():
     np.testing.assert_array_equal(theta, net.theta)
     with pytest.raises(KeyError):
         p["W3"]
+    assert repr(p).startswith("Parameters({'W1': array([[1., 1., 1.],")
 
 
 @pytest.mark.parametrize("key,value,exc,match", [

@@ -684,6 +684,12 @@ def test_theta_without_its_data_is_refused(tmp_path):
     with zipfile.ZipFile(path, "a") as archive:
         archive.writestr("theta.npy", _npy_header_only((13,)) + b"\0" * 40)
     refused(path, "entry 'theta' is truncated or corrupted (its data ends after 40 of 104 bytes)")
+    with zipfile.ZipFile(path, "w") as archive:
+        for key in ("format_version", "config"):
+            with archive.open(key + ".npy", "w") as member:
+                np.lib.format.write_array(member, arrays[key])
+        archive.writestr("theta.npy", _npy_header_only((13,)) + b"\0" * 112)
+    refused(path, "entry 'theta' is truncated or corrupted (it holds more data than its header says)")
 
 
 def test_big_endian_theta_is_read_exactly(tmp_path):

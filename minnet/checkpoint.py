@@ -53,7 +53,7 @@ KEYS = ("format_version", "config", "theta")
 CONFIG_FIELDS = ("layer_dims", "hidden", "output", "lambd", "keep_prob", "init", "seed")
 _MAX_SMALL_MEMBER = 1 << 20  # bytes: generous bound for format_version and config
 _NPY_HEADER_SLACK = 1 << 16  # bytes: bound on an .npy header
-_CHUNK = 1 << 22  # bytes of theta read at a time
+_CHUNK = 1 << 20  # bytes of theta read at a time
 # what the zip and .npy readers raise on a damaged archive; load turns each into a ValueError
 _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError, NotImplementedError,
                 zlib.error, struct.error, OverflowError, UnicodeDecodeError)

@@ -719,3 +719,20 @@ def test_every_single_bit_flip_is_a_value_error_or_the_same_network(tmp_path):
             assert_same_net(net, loaded)
             outcomes["same"] += 1
     assert outcomes["refused"] > outcomes["same"] > 0
+
+
+def test_load_holds_theta_about_once(tmp_path):
+    """theta's data goes straight into the new network: no random initialization, no second full copy."""
+    import tracemalloc
+    net = minnet.Network([1000, 1000, 10])
+    path = tmp_path / "big.npz"
+    checkpoint.save(net, path)
+    checkpoint.load(path)  # warm up imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        loaded = checkpoint.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(loaded.theta, net.theta)
+    assert peak < 1.5 * net.theta.nbytes, f"load peaked at {peak / net.theta.nbytes:.2f} times theta"

@@ -4,7 +4,9 @@ theta holds W1, b1, W2, b2, ... one after another, each block row-major.
 A `Layout` knows every block's name, offset and shape, so any index of theta
 can be traced back to (block, row, column) and any block viewed in place.
 """
+import math
 import re
+from collections.abc import Mapping, MutableMapping
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +21,7 @@ class Block(NamedTuple):
 
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(self.shape)  # Python ints: no int64 overflow
 
 
 class Layout:
@@ -35,7 +37,7 @@ class Layout:
     >>> layout = Layout.from_layer_dims([2, 3, 1])
     >>> [b.name for b in layout.blocks]
     ['W1', 'b1', 'W2', 'b2']
-    >>> layout.locate(9)   # b1[0]
+    >>> layout.locate(6)   # b1[0]
     ('b1', 0, 0)
     """
 
@@ -96,6 +98,97 @@ class Layout:
         return {b.name: theta[b.offset:b.offset + b.size].reshape(b.shape) for b in self.blocks}
 
 
+class Parameters(MutableMapping):
+    """Course-style access to theta: ``parameters["W1"]`` is a view, assignment writes into theta.
+
+    The keys are the layout's blocks, fixed: new keys and deletions are
+    refused. Reading a key returns a view into theta (in-place edits change
+    theta); assigning a key copies the value into theta after checking it,
+    so ``parameters["W1"] = parameters["W1"] - lr * dW1`` updates the network.
+
+    Parameters
+    ----------
+    theta : ndarray, shape (layout.size,)
+        float64, C-contiguous; written in place.
+    layout : Layout
+
+    Examples
+    --------
+    >>> theta = np.zeros(3)
+    >>> p = Parameters(theta, Layout([("W1", (1, 2)), ("b1", (1, 1))]))
+    >>> p["W1"] = p["W1"] + 1.0
+    >>> theta
+    array([1., 1., 0.])
+    """
+
+    def __init__(self, theta, layout):
+        self._theta = theta
+        self._layout = layout
+
+    def _block(self, key):
+        if isinstance(key, str) and key in self._layout:
+            return self._layout[key]
+        return None
+
+    def __getitem__(self, key):
+        block = self._block(key)
+        if block is None:
+            raise KeyError(key)
+        return self._theta[block.offset:block.offset + block.size].reshape(block.shape)
+
+    def __setitem__(self, key, value):
+        block, array = self._checked(key, value)
+        self._theta[block.offset:block.offset + block.size] = array.ravel()
+
+    def _checked(self, key, value):
+        """(block, float64 array of the block's shape), or a TypeError/ValueError naming the key."""
+        from . import _validation as v
+        block = self._block(key)
+        if block is None:
+            raise ValueError(f"parameters has no block {key!r}; its keys are {', '.join(self._layout.names)}, "
+                           f"fixed by layer_dims (build a new Network for other layers)")
+        name = f"parameters[{key!r}]"
+        array = v.float_array(value, name)
+        shape = np.shape(value)  # float_array makes a 0-d value 1-d
+        if shape != block.shape:
+            raise ValueError(f"{name} must have shape {block.shape}, got {shape}")
+        return block, array
+
+    def __delitem__(self, key):
+        raise TypeError(f"parameters' keys are fixed by layer_dims; cannot delete {key!r} "
+                        f"(build a new Network for other layers)")
+
+    def __iter__(self):
+        return iter(self._layout.names)
+
+    def __len__(self):
+        return len(self._layout.blocks)
+
+    def __contains__(self, key):
+        return self._block(key) is not None
+
+    def assign(self, values):
+        """Write every block from a mapping with exactly these keys; nothing is written unless all are valid."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"parameters must be a mapping of block name -> array, got {type(values).__name__}")
+        missing = [k for k in self if k not in values]
+        extra = [k for k in values if k not in self]
+        if missing or extra:
+            raise ValueError(f"parameters must have exactly the keys {', '.join(self)}"
+                             f"{'; missing ' + ', '.join(missing) if missing else ''}"
+                             f"{'; unexpected ' + ', '.join(map(repr, extra)) if extra else ''}")
+        checked = [self._checked(key, values[key]) for key in self]
+        for block, array in checked:
+            self._theta[block.offset:block.offset + block.size] = array.ravel()
+
+    def copy(self):
+        """A plain dict of copies: a snapshot that later updates do not change."""
+        return {key: view.copy() for key, view in self.items()}
+
+    def __repr__(self):
+        return f"Parameters({dict(self.items())!r})"
+
+
 _COURSE_KEY = re.compile(r"^d?([Wb])(\d+)$")
 
 
@@ -121,7 +214,7 @@ def flatten(parameters):
 
     Parameters
     ----------
-    parameters : dict of str -> array
+    parameters : dict (or other mapping) of str -> array
         "W1", "b1", ... (any depth); other names are kept in the dict's order.
 
     Returns
@@ -131,7 +224,7 @@ def flatten(parameters):
     layout : Layout
         Maps every index of theta to (block, row, column).
     """
-    if not isinstance(parameters, dict) or not parameters:
+    if not isinstance(parameters, Mapping) or not parameters:
         raise TypeError("parameters must be a non-empty dict of name -> array")
     keys = _course_order(list(parameters))
     arrays = [_as_float_array(parameters[k], f"parameters[{k!r}]") for k in keys]

@@ -41,10 +41,26 @@ def real(value, name, low=None, high=None, low_open=False, high_open=False):
     return value
 
 
+SEED_LIMIT = 2**63
+"""Seeds are integers in [0, 2**63); distinct seeds in that range select distinct random streams."""
+
+
 def seed(value, name="seed"):
+    """None, or an integer in [0, 2**63)."""
     if value is None:
         return None
-    return integer(value, name, minimum=0)
+    value = integer(value, name)
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**63), got {value}")
+    return value
+
+
+def not_masked(value, name):
+    """Refuse a numpy masked array: minnet computes on plain arrays and would ignore the mask."""
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array, whose mask minnet would ignore; fill the masked entries "
+                        f"({name}.filled(value)) or leave them out ({name}.compressed(), or keep only the "
+                        f"complete examples) and pass a plain array")
 
 
 def float_array(value, name, ndim=None):
@@ -52,9 +68,11 @@ def float_array(value, name, ndim=None):
 
     float32 (and other float types narrower than float64) are converted with
     a warning, since a gradient check in single precision cannot be trusted.
+    Masked arrays are refused: their mask would be silently ignored.
     """
     if isinstance(value, (str, bytes)) or value is None:
         raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
+    not_masked(value, name)
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged nested lists and the like

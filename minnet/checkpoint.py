@@ -12,9 +12,18 @@ A checkpoint is a NumPy ``.npz`` archive (``np.savez``) with exactly three array
 
 ``save`` writes to a temporary file in the target's folder, flushes and fsyncs
 it, then renames it onto the target (``os.replace``), so a crash or an error
-mid-save leaves any previous checkpoint intact. ``load`` reads the archive with
-pickling disabled and checks every key, dtype, shape and config field before it
-builds the network; anything unexpected raises ``ValueError`` naming the file.
+mid-save leaves any previous checkpoint intact. A symbolic link is followed:
+its target is replaced and the link kept. A failure to write is an OSError
+naming the path.
+
+``load`` opens only regular files (a FIFO, device or socket is refused without
+blocking), reads the archive with pickling disabled and checks every key,
+dtype, shape and config field before it allocates anything the size of theta:
+theta's size is read from its .npy header, must match the config and be at
+most ``minnet.network.MAX_PARAMETERS``. theta's data is then read straight into
+the new network (no random initialization, no second copy). Anything unexpected
+in the file, including any corruption the zip reader detects, raises
+``ValueError`` naming the file.
 
 Examples
 --------
@@ -31,8 +40,10 @@ import json
 import numbers
 import os
 import stat
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -42,6 +53,10 @@ KEYS = ("format_version", "config", "theta")
 CONFIG_FIELDS = ("layer_dims", "hidden", "output", "lambd", "keep_prob", "init", "seed")
 _MAX_SMALL_MEMBER = 1 << 20  # bytes: generous bound for format_version and config
 _NPY_HEADER_SLACK = 1 << 16  # bytes: bound on an .npy header
+_CHUNK = 1 << 20  # bytes of theta read at a time
+# what the zip and .npy readers raise on a damaged archive; load turns each into a ValueError
+_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, RuntimeError, NotImplementedError,
+                zlib.error, struct.error, OverflowError, UnicodeDecodeError)
 
 
 # ------------------------------------------------------------------ saving
@@ -55,38 +70,49 @@ def save(net, path):
         The file to write, used exactly as given (no suffix is added). An
         existing file is replaced only once the new one is completely on disk.
 
+        A symbolic link is followed: its target is replaced, the link kept.
+
     Raises
     ------
     TypeError
         ``net`` is not a minnet Network, or ``path`` is not a path.
     ValueError
-        ``net.theta`` is not finite (such a checkpoint could not be loaded).
+        A parameter is NaN or inf (such a checkpoint could not be loaded), or
+        ``path`` is a FIFO, a device or a socket.
     IsADirectoryError, FileNotFoundError, NotADirectoryError, PermissionError, OSError
-        ``path`` is a directory, its folder does not exist, is a file, or is not writable.
+        ``path`` is a directory, its folder does not exist, is a file, or is not
+        writable, or the disk is full; the message names ``path``.
     """
     from .network import Network
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}")
     path = _as_path(path)
+    net._require_finite()
     theta = np.ascontiguousarray(net.theta, dtype=np.float64)
-    if not np.all(np.isfinite(theta)):
-        raise ValueError("net.theta contains NaN or inf; refusing to write a checkpoint that load would reject")
     config = json.dumps(net.config, allow_nan=False, sort_keys=True)
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
         "config": np.frombuffer(config.encode("utf-8"), dtype=np.uint8),
         "theta": theta,
     }
-    if os.path.isdir(path):
+    target = os.path.realpath(path)  # through a symbolic link: replace its target, keep the link
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(f"cannot save the checkpoint to {path!r}: it is a directory; give a file name")
-    folder = os.path.dirname(os.path.abspath(path))
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"cannot save the checkpoint to {path!r}: it is not a regular file "
+                         f"({_kind(mode)}); give a file name")
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         if os.path.exists(folder):
             raise NotADirectoryError(f"cannot save the checkpoint to {path!r}: {folder!r} is not a directory")
         raise FileNotFoundError(f"cannot save the checkpoint to {path!r}: the folder {folder!r} does not exist")
-    mode = _file_mode(path)
+    mode = _file_mode(target)
     try:
-        handle = tempfile.NamedTemporaryFile(dir=folder, prefix="." + os.path.basename(path) + ".",
+        handle = tempfile.NamedTemporaryFile(dir=folder, prefix="." + os.path.basename(target) + ".",
                                              suffix=".tmp", delete=False)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot save the checkpoint to {path!r}: cannot create a file in "
@@ -101,14 +127,27 @@ def save(net, path):
             os.chmod(tmp, mode)
         except OSError:  # file systems without POSIX modes: keep what the folder gives
             pass
-        os.replace(tmp, path)
-    except BaseException:
+        os.replace(tmp, target)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):
+            where = f"{path} (the link's target {target})" if os.path.islink(path) else path
+            message = f"cannot save the checkpoint to {where!r}: {exc.strerror or exc}"
+            raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
         raise
     _fsync_directory(folder)
+
+
+def _kind(mode):
+    """What a non-regular file is, in words."""
+    for test, word in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return word
+    return "not a regular file"
 
 
 def _as_path(path):
@@ -181,40 +220,51 @@ def load(path):
     IsADirectoryError
         ``path`` is a directory.
     ValueError
-        The file is not a valid minnet checkpoint: not an .npz archive
+        The file is not a valid minnet checkpoint: not a regular file (a FIFO,
+        a device, a socket), not an .npz archive
         (empty, truncated, corrupted), other keys than format_version, config
         and theta, an unsupported version, a pickled object array, a config
-        that is not the JSON of a valid Network configuration, or a theta that
-        is not a finite float64 vector of the size the configuration implies.
+        that is not the JSON of a valid Network configuration, a theta over
+        ``minnet.network.MAX_PARAMETERS`` entries, or a theta that is not a
+        finite float64 vector of the size the configuration implies.
     """
-    from .network import Network
+    from . import network
     path = _as_path(path)
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no minnet checkpoint at {path!r}: the file does not exist") from None
+    if stat.S_ISDIR(mode):
         raise IsADirectoryError(f"cannot load a checkpoint from {path!r}: it is a directory")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no minnet checkpoint at {path!r}: the file does not exist")
     bad = f"{path!r} is not a minnet checkpoint"
-    with open(path, "rb") as f:
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{bad}: it is {_kind(mode)}, not a regular file")
+    # O_NONBLOCK: should the path become a FIFO after the check above, opening it must not block
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"{bad}: it is {_kind(mode)}, not a regular file")
         if f.read(4) != b"PK\x03\x04":
             raise ValueError(f"{bad}: it is not an .npz archive (empty or wrong file type)")
         f.seek(0)
         try:
             archive = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+        except (ValueError,) + _READ_ERRORS as exc:
             raise ValueError(f"{bad}: the .npz archive is truncated or corrupted ({exc})") from None
         with archive:
             members = _members(archive, bad)
             version = _read_small(archive, members["format_version"], "format_version", bad)
             _check_version(version, bad)
             config = _parse_config(_read_small(archive, members["config"], "config", bad), bad)
-            # theta's header is checked against layer_dims before anything of that size is allocated
-            _check_theta_header(archive, members["theta"], config["layer_dims"], bad)
+            # theta's header is checked against the limit and layer_dims before anything of its size exists
+            dtype = _check_theta_header(archive, members["theta"], config["layer_dims"], bad,
+                                        network.MAX_PARAMETERS)
             try:
-                net = Network(**config)
+                net = network.Network._uninitialized(config)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{bad}: its config is not a valid Network configuration: {exc}") from None
-            theta = _read_theta(archive, members["theta"], net.layout.size, bad)
-    net.theta = theta
+            _read_theta(archive, members["theta"], dtype, net, bad)
     return net
 
 
@@ -244,22 +294,25 @@ def _members(archive, bad):
     return by_key
 
 
+def _read_header(member):
+    """(shape, fortran_order, dtype) from an open .npy member, positioned at its data."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(member)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(member)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
 def _header(archive, info, key, bad):
-    """(shape, fortran_order, dtype) of one member, refusing object dtypes before any data is read."""
+    """(shape, dtype) of one member, refusing object dtypes before any data is read."""
     try:
         with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                header = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                header = np.lib.format.read_array_header_2_0(member)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
+            shape, _, dtype = _read_header(member)
     except ValueError as exc:
         raise ValueError(f"{bad}: entry {key!r} is not a readable .npy array ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+    except _READ_ERRORS as exc:
         raise ValueError(f"{bad}: entry {key!r} is truncated or corrupted ({exc})") from None
-    shape, fortran_order, dtype = header
     if dtype.hasobject:
         raise ValueError(f"{bad}: entry {key!r} is a pickled object array; minnet checkpoints never contain "
                          f"pickles and load refuses them (nothing was unpickled)")
@@ -275,7 +328,7 @@ def _read_array(archive, info, key, bad):
             raise ValueError(f"{bad}: entry {key!r} holds pickled data; minnet checkpoints never contain "
                              f"pickles and load refuses them (nothing was unpickled)") from None
         raise ValueError(f"{bad}: entry {key!r} is truncated or corrupted ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+    except _READ_ERRORS as exc:
         raise ValueError(f"{bad}: entry {key!r} is truncated or corrupted ({exc})") from None
 
 
@@ -343,12 +396,16 @@ def _expected_size(layer_dims):
     return sum(layer_dims[l] * (layer_dims[l - 1] + 1) for l in range(1, len(layer_dims)))
 
 
-def _check_theta_header(archive, info, layer_dims, bad):
+def _check_theta_header(archive, info, layer_dims, bad, limit):
+    """theta's dtype, once its header shows a float64 vector within ``limit`` of the size layer_dims imply."""
     shape, dtype = _header(archive, info, "theta", bad)
     if dtype.kind != "f" or dtype.itemsize != 8:
         raise ValueError(f"{bad}: theta must be float64, got dtype {dtype}")
     if len(shape) != 1:
         raise ValueError(f"{bad}: theta must be a 1-D vector, got shape {shape}")
+    if shape[0] > limit:
+        raise ValueError(f"{bad}: theta has {shape[0]:,} entries, more than the limit of {limit:,} "
+                         f"(minnet.network.MAX_PARAMETERS)")
     size = _expected_size(layer_dims)
     if size is not None:
         if shape[0] != size:
@@ -356,15 +413,29 @@ def _check_theta_header(archive, info, layer_dims, bad):
                              f"{layer_dims} imply {size}")
         if info.file_size > 8 * size + _NPY_HEADER_SLACK:
             raise ValueError(f"{bad}: entry 'theta' is larger than its header says ({info.file_size} bytes)")
-    return size
+    return dtype
 
 
-def _read_theta(archive, info, size, bad):
-    theta = _read_array(archive, info, "theta", bad)
-    if theta.shape != (size,):
-        raise ValueError(f"{bad}: theta has shape {theta.shape}, expected ({size},)")
-    if not np.all(np.isfinite(theta)):
-        bad_entries = np.flatnonzero(~np.isfinite(theta))
-        raise ValueError(f"{bad}: theta contains NaN or inf ({bad_entries.size} entries, first at index "
-                         f"{int(bad_entries[0])})")
-    return np.ascontiguousarray(theta, dtype=np.float64)
+def _read_theta(archive, info, dtype, net, bad):
+    """Read theta's data straight into ``net.theta`` (its size already checked), then check it is finite."""
+    out = memoryview(net._theta).cast("B")
+    try:
+        with archive.open(info) as member:
+            _read_header(member)
+            done = 0
+            while done < len(out):
+                count = member.readinto(out[done:done + _CHUNK])
+                if not count:
+                    raise ValueError(f"its data ends after {done} of {len(out)} bytes")
+                done += count
+            if member.read(1):
+                raise ValueError("it holds more data than its header says")
+    except ValueError as exc:
+        raise ValueError(f"{bad}: entry 'theta' is truncated or corrupted ({exc})") from None
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{bad}: entry 'theta' is truncated or corrupted ({exc})") from None
+    if not dtype.isnative:
+        net._theta.byteswap(inplace=True)
+    found = net._nonfinite()
+    if found is not None:
+        raise ValueError(f"{bad}: theta contains NaN or inf: {found}")

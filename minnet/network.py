@@ -3,7 +3,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import _validation as v
-from ._layout import Layout
+from ._layout import Layout, Parameters
 
 INITS = ("zeros", "random", "he", "xavier")
 # What fit(check_at=...) runs by default: ``check(net, X, Y) -> report``. The
@@ -16,13 +16,73 @@ class TrainingDiverged(FloatingPointError, ValueError):
     """Training produced a cost that is NaN or infinite."""
 
 
+MAX_PARAMETERS = 2**28
+"""Most parameters a Network may have (268,435,456: 2 GiB of float64 theta).
+
+Larger ``layer_dims`` are refused with a ValueError before anything is
+allocated, and ``load`` refuses larger checkpoints the same way. Raise it
+(``minnet.network.MAX_PARAMETERS = ...``) only with the memory to match:
+training holds about five vectors of this size.
+"""
+
+MAX_ACTIVATIONS = 2**30
+"""Most entries of one activation buffer, ``sum(n_1..n_L) * m`` (8 GiB of float64).
+
+A forward pass on more examples at once is refused with a ValueError; pass
+the examples in slices (or a smaller ``batch_size`` to ``fit``).
+"""
+
+
+def _parameter_count(dims):
+    """Parameters that layer sizes imply, in Python ints (no overflow)."""
+    return sum(dims[l] * (dims[l - 1] + 1) for l in range(1, len(dims)))
+
+
+class _Fixed:
+    """A constructor argument that is read-only once the Network is built."""
+
+    def __init__(self, doc):
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name):
+        self.name, self.slot = name, "_fixed_" + name
+
+    def __get__(self, net, owner=None):
+        return self if net is None else net.__dict__[self.slot]
+
+    def __set__(self, net, value):
+        raise AttributeError(f"{self.name} cannot be changed once a Network is built (theta, its layout and the "
+                             f"kernels follow from it); build a new Network instead, e.g. "
+                             f"Network(**dict(net.config, {self.name}=...))")
+
+    def __delete__(self, net):
+        self.__set__(net, None)
+
+
+class LayerDims(tuple):
+    """``layer_dims`` as built: a tuple that compares equal to the list it was built from."""
+
+    def __setitem__(self, index, value):
+        raise TypeError("layer_dims cannot be changed once a Network is built; build a new Network instead, "
+                        "e.g. Network(**dict(net.config, layer_dims=[...]))")
+
+    def __eq__(self, other):
+        return tuple.__eq__(self, tuple(other) if isinstance(other, list) else other)
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+
 class Network:
     """A fully connected L-layer network in the deeplearning.ai course's notation.
 
     Parameters
     ----------
     layer_dims : sequence of int
-        ``[n_0, n_1, ..., n_L]``: input size, hidden sizes, output size (L >= 1).
+        ``[n_0, n_1, ..., n_L]``: input size, hidden sizes, output size (L >= 1),
+        at most ``MAX_PARAMETERS`` parameters in all.
     hidden : {"relu", "leaky_relu", "tanh", "sigmoid"}
         Activation of layers 1..L-1.
     output : {"sigmoid", "softmax", "linear"}
@@ -44,10 +104,23 @@ class Network:
     ----------
     theta : ndarray, shape (n_parameters,)
         All parameters, W1, b1, W2, b2, ..., each block row-major.
-    parameters : dict of str -> ndarray
-        "W1" (n_1, n_0), "b1" (n_1, 1), ...: views into theta.
+    parameters : Parameters (a mutable mapping of str -> ndarray)
+        "W1" (n_1, n_0), "b1" (n_1, 1), ...: reads are views into theta,
+        ``net.parameters["W1"] = new_W1`` writes into theta (same shape, finite).
     layout : Layout
         Maps every index of theta to (block, row, column).
+    layer_dims, hidden, output, init, seed, L
+        Read-only once built: changing them is an AttributeError (build a new
+        Network). ``layer_dims`` is a tuple.
+    lambd, keep_prob
+        May be assigned; validated as in the constructor. ``keep_prob`` reads
+        back as a read-only array, one value per hidden layer.
+
+    Notes
+    -----
+    Every computation (``forward``, ``predict``, ``cost``, ``gradients``,
+    ``fit``, ``save``, the gradient check) first refuses a theta holding NaN
+    or inf with a ValueError naming the entry, e.g. "W1[0, 3] is nan".
 
     Examples
     --------
@@ -56,32 +129,54 @@ class Network:
     (17,)
     """
 
+    layer_dims = _Fixed("Layer sizes ``(n_0, ..., n_L)``, a tuple; read-only.")
+    hidden = _Fixed("Hidden activation; read-only.")
+    output = _Fixed("Output activation; read-only.")
+    init = _Fixed("Initialization of the weights; read-only.")
+    seed = _Fixed("Seed of the initialization; read-only.")
+    L = _Fixed("Number of layers with parameters, ``len(layer_dims) - 1``; read-only.")
+
     def __init__(self, layer_dims, hidden="relu", output="sigmoid", lambd=0.0, keep_prob=1.0,
                  init="he", seed=0):
+        self._build(layer_dims, hidden, output, lambd, keep_prob, init, seed)
+        self._initialize()
+
+    def _build(self, layer_dims, hidden="relu", output="sigmoid", lambd=0.0, keep_prob=1.0, init="he", seed=0):
+        """Validate the configuration and allocate theta (all zeros); draws nothing."""
         if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__"):
             raise TypeError(f"layer_dims must be a sequence of positive integers, got {layer_dims!r}")
         if len(layer_dims) < 2:
             raise ValueError(f"layer_dims must hold at least 2 sizes (input and output), got {list(layer_dims)!r}")
         dims = [v.integer(d, f"layer_dims[{i}]", minimum=1) for i, d in enumerate(layer_dims)]
-        self.layer_dims = dims
-        self.L = len(dims) - 1
-        self.hidden = hidden
-        self.output = output
+        count = _parameter_count(dims)
+        if count > MAX_PARAMETERS:
+            raise ValueError(f"layer_dims {dims} imply {count:,} parameters, more than the limit of "
+                             f"{MAX_PARAMETERS:,} (minnet.network.MAX_PARAMETERS, "
+                             f"{MAX_PARAMETERS * 8 / 2**30:g} GiB of float64); use smaller layers")
+        fixed = {"layer_dims": LayerDims(dims), "L": len(dims) - 1,
+                 "hidden": hidden, "output": output, "init": init}
         self._hidden = v.choice(hidden, "hidden", K.HIDDEN)
         self._output = v.choice(output, "output", K.OUTPUT)
         if output == "softmax" and dims[-1] < 2:
             raise ValueError("output='softmax' needs at least 2 output units (layer_dims[-1] >= 2); "
                              "for one output unit use output='sigmoid'")
-        self.lambd = v.real(lambd, "lambd", low=0.0)
-        self.keep_prob = _keep_probs(keep_prob, self.L)
-        self.init = init
         v.choice(init, "init", INITS)
-        self.seed = v.integer(seed, "seed", minimum=0)
+        fixed["seed"] = v.integer(seed, "seed", minimum=0)
+        for name, value in fixed.items():
+            self.__dict__["_fixed_" + name] = value
+        self.lambd = lambd
+        self.keep_prob = keep_prob
         self._dims = np.array(dims, dtype=np.int64)
-        self.layout = Layout.from_layer_dims(dims)
-        self._theta = np.zeros(self.layout.size)
-        self.parameters = self.layout.views(self._theta)
-        self._initialize()
+        self._layout = Layout.from_layer_dims(dims)
+        self._theta = np.zeros(self._layout.size)
+        self._parameters = Parameters(self._theta, self._layout)
+
+    @classmethod
+    def _uninitialized(cls, config):
+        """A Network built from ``config`` with theta all zeros: no random initialization."""
+        net = cls.__new__(cls)
+        net._build(**config)
+        return net
 
     # ------------------------------------------------------------ state
     def _initialize(self):
@@ -106,23 +201,93 @@ class Network:
         self._theta[...] = value
 
     @property
+    def layout(self):
+        return self._layout
+
+    @property
+    def parameters(self):
+        return self._parameters
+
+    @parameters.setter
+    def parameters(self, values):
+        """Write every block (``net.parameters = update_parameters(...)``); all are checked first."""
+        if values is not self._parameters:
+            self._parameters.assign(values)
+
+    @property
+    def lambd(self):
+        """L2 strength, a finite float >= 0; validated on assignment."""
+        return self._lambd
+
+    @lambd.setter
+    def lambd(self, value):
+        self._lambd = v.real(value, "lambd", low=0.0)
+
+    @property
+    def keep_prob(self):
+        """Keep probabilities, one per hidden layer, shape (L - 1,), read-only; assign a float or a sequence."""
+        view = self._keep_prob.view()
+        view.flags.writeable = False
+        return view
+
+    @keep_prob.setter
+    def keep_prob(self, value):
+        self._keep_prob = _keep_probs(value, self.L)
+
+    @property
     def config(self):
         """The constructor's arguments, JSON-ready."""
         return {"layer_dims": list(self.layer_dims), "hidden": self.hidden, "output": self.output,
-                "lambd": self.lambd, "keep_prob": list(self.keep_prob), "init": self.init, "seed": self.seed}
+                "lambd": self.lambd, "keep_prob": self._keep_prob.tolist(), "init": self.init, "seed": self.seed}
 
     @property
     def uses_dropout(self):
-        return bool(np.any(self.keep_prob < 1.0))
+        return bool(np.any(self._keep_prob < 1.0))
 
     def copy(self):
-        net = Network(**self.config)
-        net.theta = self.theta
+        net = type(self)._uninitialized(self.config)
+        net._theta[...] = self._theta
         return net
 
+    __copy__ = copy
+
+    def __getstate__(self):
+        """Pickle, copy and deepcopy keep only the configuration and theta; views are rebuilt."""
+        return {"config": self.config, "theta": self._theta}
+
+    def __setstate__(self, state):
+        self._build(**state["config"])
+        theta = np.asarray(state["theta"])
+        if theta.dtype != np.float64 or theta.shape != self._theta.shape:
+            raise ValueError(f"theta must be float64 of shape {self._theta.shape}, got {theta.dtype} {theta.shape}")
+        self._theta[...] = theta
+
     def __repr__(self):
-        return (f"Network(layer_dims={self.layer_dims}, hidden={self.hidden!r}, output={self.output!r}, "
-                f"lambd={self.lambd}, keep_prob={_short(self.keep_prob)}, n_parameters={self.layout.size})")
+        return (f"Network(layer_dims={list(self.layer_dims)}, hidden={self.hidden!r}, output={self.output!r}, "
+                f"lambd={self.lambd}, keep_prob={_short(self._keep_prob)}, n_parameters={self.layout.size})")
+
+    def _require_finite(self):
+        """Raise ValueError naming the first NaN or inf parameter, e.g. "W1[0, 3] is nan (theta[6])".
+
+        Cheap when theta is finite (one summation, no allocation). Every
+        computation calls it before a kernel runs; so does the gradient check.
+        """
+        found = self._nonfinite()
+        if found is not None:
+            raise ValueError(f"{found}: the network's parameters must be finite; assign finite values through "
+                             f"net.parameters or net.theta, or build a new Network")
+
+    def _nonfinite(self):
+        """None when theta is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])"."""
+        theta = self._theta
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.add.reduce(theta)
+        if np.isfinite(total) or np.isfinite(theta).all():  # a finite sum: all finite
+            return None
+        bad = np.flatnonzero(~np.isfinite(theta))
+        name, row, column = self.layout.locate(int(bad[0]))
+        more = f", and {bad.size - 1} more NaN or inf" if bad.size > 1 else ""
+        return f"{name}[{row}, {column}] is {float(theta[bad[0]])!r} (theta[{int(bad[0])}]{more})"
 
     def save(self, path):
         """Write the configuration and theta to an .npz checkpoint, atomically."""
@@ -137,6 +302,7 @@ class Network:
 
     # ------------------------------------------------------- validation
     def _check_X(self, X, name="X"):
+        """Validated float64 X of shape (n_0, m), m >= 1."""
         X = v.float_array(X, name, ndim=2)
         if X.shape[0] != self.layer_dims[0]:
             raise ValueError(f"{name} must have shape (n_x={self.layer_dims[0]}, m), got {X.shape}")
@@ -153,25 +319,45 @@ class Network:
 
     def _dropout(self, m, dropout_seed):
         """Flat dropout multipliers for m examples, or (dummy, False) when off."""
+        dropout_seed = v.seed(dropout_seed, "dropout_seed")
         if dropout_seed is None or not self.uses_dropout:
             return np.empty(0), False
-        return self._draw_dropout(m, v.seed(dropout_seed, "dropout_seed")), True
+        return self._draw_dropout(m, dropout_seed), True
 
     def _draw_dropout(self, m, dropout_seed):
-        """Flat multipliers D_l / keep_prob_l for layers 1..L-1, each (n_l, m), from the seed."""
-        drop = np.empty(int(sum(self.layer_dims[1:])) * m)
-        K.seed_rng(dropout_seed)
-        K.draw_dropout(self._dims, m, self.keep_prob, drop)
+        """Flat multipliers D_l / keep_prob_l for layers 1..L-1, each (n_l, m), from the seed.
+
+        The uniforms come from ``np.random.default_rng(dropout_seed)``, which
+        mixes the whole seed (any integer in [0, 2**63)) through SeedSequence:
+        distinct seeds draw distinct masks, with no aliasing modulo 2**32.
+        """
+        drop = np.empty(self._activation_size(m, "m"))
+        np.random.default_rng(dropout_seed).random(out=drop)
+        off = 0
+        for l in range(1, self.L):
+            kp, segment = self._keep_prob[l - 1], drop[off:off + self.layer_dims[l] * m]
+            np.divide(segment < kp, kp, out=segment)
+            off += segment.size
         return drop
 
-    def _buffers(self, m):
+    def _activation_size(self, m, what):
+        """Entries of one activation buffer for m examples, refused over MAX_ACTIVATIONS."""
         size = int(sum(self.layer_dims[1:])) * m
+        if max(size, max(self.layer_dims) * m) > MAX_ACTIVATIONS:
+            raise ValueError(f"{what}={m} examples at once need activation buffers of {size:,} entries for "
+                             f"layer_dims {list(self.layer_dims)}, more than the limit of {MAX_ACTIVATIONS:,} "
+                             f"(minnet.network.MAX_ACTIVATIONS); pass fewer examples at a time")
+        return size
+
+    def _buffers(self, m):
+        size = self._activation_size(m, "m")
         return np.empty(size), np.empty(size)
 
     # ----------------------------------------------------- computations
     def forward(self, X):
         """Output activations A_L, shape (n_L, m), without dropout."""
         X = self._check_X(X)
+        self._require_finite()
         m = X.shape[1]
         Z, A = self._buffers(m)
         K.forward(self._theta, self._dims, X, self._hidden, self._output, np.empty(0), False, Z, A)
@@ -203,7 +389,9 @@ class Network:
         seed are applied (the same masks as ``gradients`` with that seed).
         """
         X, Y = self._check_XY(X, Y)
-        return self._cost(X, Y, *self._dropout(X.shape[1], dropout_seed))
+        drop = self._dropout(X.shape[1], dropout_seed)
+        self._require_finite()
+        return self._cost(X, Y, *drop)
 
     def _cost(self, X, Y, drop, use_drop, theta=None):
         Z, A = self._buffers(X.shape[1])
@@ -213,7 +401,9 @@ class Network:
     def gradients(self, X, Y, dropout_seed=None):
         """Backprop: dict "dW1" (n_1, n_0), "db1" (n_1, 1), ... including lambd/m * W."""
         X, Y = self._check_XY(X, Y)
-        grad = self._gradient(X, Y, *self._dropout(X.shape[1], dropout_seed))[0]
+        drop = self._dropout(X.shape[1], dropout_seed)
+        self._require_finite()
+        grad = self._gradient(X, Y, *drop)[0]
         return {"d" + name: view for name, view in self.layout.views(grad).items()}
 
     def _gradient(self, X, Y, drop, use_drop, theta=None):
@@ -283,6 +473,8 @@ class Network:
         beta2 = v.real(beta2, "beta2", low=0.0, high=1.0, high_open=True)
         epsilon = v.real(epsilon, "epsilon", low=0.0, low_open=True)
         seed = v.integer(seed, "seed", minimum=0)
+        self._activation_size(batch, "batch_size")
+        self._require_finite()
         checks = self._check_schedule(check_at, check_data, X, Y, epochs, check)
         history = {"cost": [], "checks": {}}
         rng = np.random.default_rng(seed)
@@ -299,7 +491,7 @@ class Network:
             perm = rng.permutation(m).astype(np.int64) if batch < m else identity
             step_seed = int(rng.integers(2**31 - 1))
             J, finite, t = K.train_epoch(self._theta, self._dims, X, Y, self._hidden, self._output, self.lambd,
-                                         self.keep_prob, use_drop, perm, batch, code, lr, beta, beta1, beta2,
+                                         self._keep_prob, use_drop, perm, batch, code, lr, beta, beta1, beta2,
                                          epsilon, t, velocity, second, prev, step_seed)
             if not finite:
                 raise TrainingDiverged(
@@ -371,6 +563,7 @@ def _keep_probs(keep_prob, L):
 
 def _to_targets(Y, name, output, n_out, m):
     """Y as float64 (n_out, m); softmax integer labels (m,) become one-hot."""
+    v.not_masked(Y, name)
     if output == "softmax" and np.ndim(Y) == 1:
         labels = np.asarray(Y)
         if labels.dtype == object or not (np.issubdtype(labels.dtype, np.number) or labels.dtype == bool):

@@ -8,6 +8,8 @@ matplotlib is imported inside the functions: importing minnet never needs it.
 """
 import numpy as np
 
+from . import _validation as v
+
 __all__ = ["plot_cost", "plot_decision_boundary", "plot_check", "VERDICT_COLORS"]
 
 VERDICT_COLORS = {"correct": "#1a7f37", "suspicious": "#bf8700", "bug": "#cf222e"}
@@ -124,6 +126,10 @@ def _labels(net, Y, m):
     return labels
 
 
+MAX_RESOLUTION = 4000
+"""Most grid points along each axis of ``plot_decision_boundary`` (16 million predictions)."""
+
+
 def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution=300):
     """The regions a network assigns to each class, with the data on top (2-D inputs only).
 
@@ -138,12 +144,17 @@ def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution
     title : str, optional
         Default: "Decision boundary" with the training accuracy.
     resolution : int
-        Grid points along each axis.
+        Grid points along each axis, in [2, MAX_RESOLUTION].
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    resolution = v.integer(resolution, "resolution", minimum=2)
+    if resolution > MAX_RESOLUTION:
+        raise ValueError(f"resolution must be an integer in [2, {MAX_RESOLUTION}] (grid points along each axis), "
+                         f"got {resolution}")
+    v.not_masked(X, "X")
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] != 2:
         raise ValueError(f"plot_decision_boundary needs 2-D inputs, X of shape (2, m); got {X.shape}")

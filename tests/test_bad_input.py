@@ -87,6 +87,44 @@ def _save_missing_folder():
         return checkpoint.save(minnet.Network([2, 1]), os.path.join(folder, "no", "such", "net.npz"))
 
 
+def _nan_net():
+    net = minnet.Network([2, 3, 1])
+    net.parameters["W1"][0, 1] = np.nan  # in place, through a view: nothing can refuse the write itself
+    return net
+
+
+def _save_nan_net():
+    with tempfile.TemporaryDirectory() as folder:
+        return _nan_net().save(os.path.join(folder, "net.npz"))
+
+
+def _load_fifo():
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "pipe.npz")
+        os.mkfifo(path)
+        return checkpoint.load(path)
+
+
+def _set(attribute, value, net_kwargs=None):
+    setattr(minnet.Network(**(net_kwargs or NET)), attribute, value)
+
+
+def _set_parameter(key, value):
+    minnet.Network(**NET).parameters[key] = value
+
+
+def _masked(shape, index):
+    X = np.ma.masked_array(np.ones(shape))
+    X[index] = np.ma.masked
+    return X
+
+
+def _plot_resolution(resolution):
+    from minnet.plots import plot_decision_boundary
+    X, Y = _data()
+    return plot_decision_boundary(minnet.Network([2, 3, 1]), X, Y, resolution=resolution)
+
+
 NET = dict(layer_dims=[2, 3, 1])
 SOFTMAX = dict(layer_dims=[2, 3, 3], output="softmax")
 
@@ -131,6 +169,72 @@ CASES = [
          r"theta must have 13 entries, got 5"),
     Case("theta with NaN", lambda: setattr(minnet.Network([2, 1]), "theta", np.array([1.0, np.nan, 0.0])),
          ValueError, r"theta contains NaN or inf"),
+    Case("layer_dims too many parameters", lambda: minnet.Network([20000, 20000, 1]), ValueError,
+         r"layer_dims \[20000, 20000, 1\] imply 400,040,001 parameters, more than the limit of 268,435,456 "
+         r"\(minnet\.network\.MAX_PARAMETERS"),
+    Case("layer_dims overflowing int64", lambda: minnet.Network([2**40, 2**40, 1]), ValueError,
+         r"layer_dims \[1099511627776, 1099511627776, 1\] imply [\d,]{25,} parameters, more than the limit"),
+    # ------------------------------------------------------ attributes after construction
+    Case("hidden assigned", lambda: _set("hidden", "tanh"), AttributeError,
+         r"hidden cannot be changed once a Network is built .*build a new Network"),
+    Case("layer_dims assigned", lambda: _set("layer_dims", [1, 1]), AttributeError,
+         r"layer_dims cannot be changed once a Network is built"),
+    Case("layer_dims changed in place", lambda: minnet.Network(**NET).layer_dims.__setitem__(0, 1), TypeError,
+         r"layer_dims cannot be changed once a Network is built"),
+    Case("output assigned", lambda: _set("output", "linear"), AttributeError, r"output cannot be changed"),
+    Case("init assigned", lambda: _set("init", "zeros"), AttributeError, r"init cannot be changed"),
+    Case("seed assigned", lambda: _set("seed", 3), AttributeError, r"seed cannot be changed"),
+    Case("L assigned", lambda: _set("L", 5), AttributeError, r"L cannot be changed"),
+    Case("lambd assigned negative", lambda: _set("lambd", -1e6), ValueError,
+         r"lambd must be a finite number in \[0\.0, inf\], got -1000000\.0"),
+    Case("keep_prob assigned 0", lambda: _set("keep_prob", 0.0), ValueError,
+         r"keep_prob must be a finite number in \(0\.0, 1\.0\]"),
+    Case("keep_prob assigned a wrong count", lambda: _set("keep_prob", [0.5, 0.5]), ValueError,
+         r"keep_prob must be one number or 1 numbers"),
+    Case("keep_prob changed in place", lambda: minnet.Network(**NET).keep_prob.__setitem__(0, 0.0), ValueError,
+         r"read-only"),
+    Case("parameters wrong shape", lambda: _set_parameter("W1", np.zeros((2, 3))), ValueError,
+         r"parameters\['W1'\] must have shape \(3, 2\), got \(2, 3\)"),
+    Case("parameters strings", lambda: _set_parameter("b1", np.array([["a"], ["b"], ["c"]])), TypeError,
+         r"parameters\['b1'\] must be a numeric array"),
+    Case("parameters NaN", lambda: _set_parameter("b2", np.array([[np.nan]])), ValueError,
+         r"parameters\['b2'\] contains NaN or inf"),
+    Case("parameters new key", lambda: _set_parameter("W3", np.zeros((1, 1))), ValueError,
+         r"parameters has no block 'W3'; its keys are W1, b1, W2, b2"),
+    Case("parameters key deleted", lambda: minnet.Network(**NET).parameters.pop("W1"), TypeError,
+         r"parameters' keys are fixed by layer_dims; cannot delete 'W1'"),
+    Case("parameters replaced by a wrong dict", lambda: _set("parameters", {"W1": np.zeros((3, 2))}), ValueError,
+         r"parameters must have exactly the keys W1, b1, W2, b2; missing b1, W2, b2"),
+    # ------------------------------------------------------------ NaN parameters
+    Case("NaN parameter in forward", lambda: _nan_net().forward(np.ones((2, 3))), ValueError,
+         r"W1\[0, 1\] is nan \(theta\[1\]\): the network's parameters must be finite"),
+    Case("NaN parameter in predict", lambda: _nan_net().predict(np.ones((2, 3))), ValueError, r"W1\[0, 1\] is nan"),
+    Case("NaN parameter in cost", lambda: _nan_net().cost(*_data()), ValueError, r"W1\[0, 1\] is nan"),
+    Case("NaN parameter in gradients", lambda: _nan_net().gradients(*_data()), ValueError, r"W1\[0, 1\] is nan"),
+    Case("NaN parameter in fit", lambda: _nan_net().fit(*_data(), epochs=1), ValueError, r"W1\[0, 1\] is nan"),
+    Case("NaN parameter in save", _save_nan_net, ValueError, r"W1\[0, 1\] is nan"),
+    # ------------------------------------------------------------------ seeds
+    Case("dropout_seed 2**63", lambda: minnet.Network([2, 3, 1], keep_prob=0.5).cost(*_data(), dropout_seed=2**63),
+         ValueError, r"dropout_seed must be an integer in \[0, 2\*\*63\), got 9223372036854775808"),
+    Case("dropout_seed negative", lambda: minnet.Network([2, 3, 1], keep_prob=0.5).gradients(*_data(), dropout_seed=-1),
+         ValueError, r"dropout_seed must be an integer in \[0, 2\*\*63\), got -1"),
+    Case("dropout_seed huge in dropout_masks", lambda: minnet.Network([2, 3, 1], keep_prob=0.5).dropout_masks(4, 2**64),
+         ValueError, r"dropout_seed must be an integer in \[0, 2\*\*63\)"),
+    Case("too many examples at once", lambda: minnet.Network([1, 100_000, 1]).forward(np.ones((1, 20_000))),
+         ValueError, r"m=20000 examples at once need activation buffers of 2,000,020,000 entries for layer_dims "
+                     r"\[1, 100000, 1\], more than the limit of 1,073,741,824"),
+    # ---------------------------------------------------------- masked arrays
+    Case("masked X", lambda: _fit(X=_masked((2, 6), (1, 3))), TypeError,
+         r"X is a masked array, whose mask minnet would ignore; fill the masked entries"),
+    Case("masked Y", lambda: _fit(Y=_masked((1, 6), (0, 2))), TypeError, r"Y is a masked array"),
+    Case("masked softmax labels", lambda: _fit(SOFTMAX, Y=np.ma.masked_array([0, 1, 2, 0, 1, 2], mask=[0, 1] * 3)),
+         TypeError, r"Y is a masked array"),
+    Case("masked X in predict", lambda: minnet.Network(**NET).predict(_masked((2, 3), (0, 0))), TypeError,
+         r"X is a masked array"),
+    Case("plot resolution 0", lambda: _plot_resolution(0), ValueError, r"resolution must be >= 2, got 0"),
+    Case("plot resolution huge", lambda: _plot_resolution(10**6), ValueError,
+         r"resolution must be an integer in \[2, 4000\]"),
+    Case("plot resolution float", lambda: _plot_resolution(30.0), TypeError, r"resolution must be an integer"),
     # ------------------------------------------------------------------- fit
     Case("optimizer unknown", lambda: _fit(optimizer="sgd"), ValueError,
          r"optimizer must be one of 'gd', 'momentum', 'adam'; got 'sgd'"),
@@ -247,6 +351,8 @@ CASES = [
     Case("load path None", lambda: checkpoint.load(None), TypeError, r"path must be a str or os\.PathLike"),
     Case("save a non-network", lambda: checkpoint.save({"W1": 1}, "unused.npz"), TypeError,
          r"net must be a minnet\.Network, got dict"),
+    *([Case("load a FIFO", _load_fifo, ValueError, r"is not a minnet checkpoint: it is a FIFO, not a regular file")]
+      if hasattr(os, "mkfifo") else []),
     Case("save onto a directory", _save_into_directory, IsADirectoryError, r"it is a directory"),
     Case("save into a missing folder", _save_missing_folder, FileNotFoundError, r"the folder .* does not exist"),
 ]

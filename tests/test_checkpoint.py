@@ -213,8 +213,8 @@ def _saved_by_function(net, folder):
 
 def test_save_refuses_what_load_would_refuse(tmp_path):
     net = minnet.Network([2, 3, 1])
-    net._theta[2] = np.nan  # only a bug could get here; the setter refuses NaN
-    with pytest.raises(ValueError, match="net.theta contains NaN or inf"):
+    net.parameters["W1"][1, 0] = np.nan  # an in-place write: the setters refuse NaN
+    with pytest.raises(ValueError, match=r"W1\[1, 0\] is nan"):
         checkpoint.save(net, tmp_path / "nan.npz")
     with pytest.raises(TypeError, match="net must be a minnet.Network"):
         checkpoint.save(net.parameters, tmp_path / "dict.npz")
@@ -449,7 +449,8 @@ def test_compressed_and_unicode_config_are_accepted(tmp_path):
     ("theta too long", dict(theta=np.zeros(14)), "theta has 14 entries"),
     ("theta 2-D", dict(theta=np.zeros((13, 1))), "theta must be a 1-D vector, got shape (13, 1)"),
     ("theta scalar", dict(theta=np.float64(1.0)), "theta must be a 1-D vector"),
-    ("theta NaN", dict(theta=np.where(np.arange(13) == 4, np.nan, 1.0)), "theta contains NaN or inf (1 entries, first at index 4)"),
+    ("theta NaN", dict(theta=np.where(np.arange(13) == 4, np.nan, 1.0)),
+     "theta contains NaN or inf: W1[2, 0] is nan (theta[4])"),
     ("theta inf", dict(theta=np.full(13, -np.inf)), "theta contains NaN or inf"),
     ("version 2", dict(format_version=np.array(2)), "format_version 2 is not supported"),
     ("version 0", dict(format_version=np.array(0)), "format_version 0 is not supported"),
@@ -557,3 +558,182 @@ def test_pickle_hidden_in_an_npy_member_is_refused_unexecuted(tmp_path):
         archive.writestr("theta.npy", forged)
     refused(path)
     assert not marker.exists()
+
+
+# ------------------------------------------------------ hostile and odd files
+def _in_thread(call, timeout=30.0):
+    """Run call() in a daemon thread; returns its exception (or None), failing if it blocks."""
+    import threading
+    outcome = {}
+
+    def run():
+        try:
+            call()
+        except BaseException as exc:  # noqa: B902 - hand every outcome back
+            outcome["exc"] = exc
+        outcome["done"] = True
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert outcome.get("done"), f"{call} blocked for {timeout} s"
+    return outcome.get("exc")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.npz"
+    os.mkfifo(fifo)
+    exc = _in_thread(lambda: checkpoint.load(fifo))
+    assert isinstance(exc, ValueError) and "is not a minnet checkpoint: it is a FIFO, not a regular file" in str(exc)
+    exc = _in_thread(lambda: checkpoint.save(make_net(CONFIGS[0]), fifo))
+    assert isinstance(exc, ValueError) and "it is not a regular file (a FIFO)" in str(exc), exc
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(tmp_path) == ["pipe.npz"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="no /dev/null")
+def test_a_device_is_refused():
+    refused("/dev/null", "it is a character device, not a regular file")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_save_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path):
+    store, links = tmp_path / "store", tmp_path / "links"
+    store.mkdir()
+    links.mkdir()
+    target, link = store / "net.npz", links / "latest.npz"
+    checkpoint.save(make_net(CONFIGS[1], seed=1), target)
+    os.symlink(target, link)
+    new = make_net(CONFIGS[1], seed=2)
+    checkpoint.save(new, link)
+    assert os.path.islink(link) and os.readlink(link) == str(target)
+    assert_same_net(new, checkpoint.load(target))
+    assert_same_net(new, checkpoint.load(link))
+    assert os.listdir(store) == ["net.npz"] and os.listdir(links) == ["latest.npz"]
+    # a dangling link: the checkpoint is written where it points
+    dangling = links / "next.npz"
+    os.symlink(store / "next.npz", dangling)
+    checkpoint.save(new, dangling)
+    assert os.path.islink(dangling) and sorted(os.listdir(store)) == ["net.npz", "next.npz"]
+    assert_same_net(new, checkpoint.load(store / "next.npz"))
+
+
+@pytest.mark.parametrize("where", ["savez", "fsync", "replace"])
+def test_a_full_disk_names_the_path(tmp_path, monkeypatch, where):
+    import errno
+    path, old, before = _previous(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np if where == "savez" else os, where, full)
+    with pytest.raises(OSError) as info:
+        checkpoint.save(make_net(CONFIGS[2]), path)
+    monkeypatch.undo()
+    assert info.value.errno == errno.ENOSPC
+    assert f"cannot save the checkpoint to {str(path)!r}: No space left on device" in str(info.value)
+    _assert_intact(tmp_path, path, old, before)
+
+
+def test_sizes_over_the_limit_are_refused_from_the_header(tmp_path, monkeypatch):
+    path = tmp_path / "net.npz"
+    checkpoint.save(minnet.Network([2, 3, 1]), path)
+    monkeypatch.setattr(minnet.network, "MAX_PARAMETERS", 12)
+    refused(path, "theta has 13 entries, more than the limit of 12 (minnet.network.MAX_PARAMETERS)")
+
+
+def _npy_header_only(shape):
+    """An .npy member holding a float64 header for ``shape`` and no data at all."""
+    import io
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def test_a_huge_consistent_header_is_refused_before_allocating(tmp_path):
+    """A small file whose config and theta header agree on [20000, 20000, 1]: 400 million parameters."""
+    import zipfile
+    config = json.dumps(dict(minnet.Network([2, 1]).config, layer_dims=[20000, 20000, 1])).encode()
+    path = tmp_path / "huge.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in (("format_version", np.array(1, dtype=np.int64)),
+                           ("config", np.frombuffer(config, dtype=np.uint8))):
+            with archive.open(key + ".npy", "w") as member:
+                np.lib.format.write_array(member, array)
+        archive.writestr("theta.npy", _npy_header_only((400_040_001,)))
+    assert path.stat().st_size < 10_000
+    refused(path, "theta has 400,040,001 entries, more than the limit of 268,435,456")
+
+
+def test_load_never_initializes_a_throwaway_network(tmp_path, monkeypatch):
+    net = make_net(CONFIGS[2])
+    checkpoint.save(net, tmp_path / "net.npz")
+
+    def no_initialization(self):
+        raise AssertionError("load drew a random initialization")
+
+    monkeypatch.setattr(minnet.Network, "_initialize", no_initialization)
+    assert_same_net(net, checkpoint.load(tmp_path / "net.npz"))
+
+
+def test_theta_without_its_data_is_refused(tmp_path):
+    path = tmp_path / "net.npz"
+    arrays = valid_arrays()
+    with open(path, "wb") as f:
+        np.savez(f, format_version=arrays["format_version"], config=arrays["config"])
+    import zipfile
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("theta.npy", _npy_header_only((13,)) + b"\0" * 40)
+    refused(path, "entry 'theta' is truncated or corrupted (its data ends after 40 of 104 bytes)")
+    with zipfile.ZipFile(path, "w") as archive:
+        for key in ("format_version", "config"):
+            with archive.open(key + ".npy", "w") as member:
+                np.lib.format.write_array(member, arrays[key])
+        archive.writestr("theta.npy", _npy_header_only((13,)) + b"\0" * 112)
+    refused(path, "entry 'theta' is truncated or corrupted (it holds more data than its header says)")
+
+
+def test_big_endian_theta_is_read_exactly(tmp_path):
+    net = make_net(CONFIGS[1])
+    path = write_npz(tmp_path / "be.npz", **valid_arrays(net, theta=net.theta.astype(">f8")))
+    assert_same_net(net, checkpoint.load(path))
+
+
+def test_every_single_bit_flip_is_a_value_error_or_the_same_network(tmp_path):
+    """Fuzz: each bit of a small checkpoint flipped in turn. A zip reader error is never let through."""
+    net = make_net(CONFIGS[0])
+    good = tmp_path / "good.npz"
+    checkpoint.save(net, good)
+    data = good.read_bytes()
+    flipped = tmp_path / "flipped.npz"
+    outcomes = {"refused": 0, "same": 0}
+    for bit in range(8 * len(data)):
+        damaged = bytearray(data)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        flipped.write_bytes(bytes(damaged))
+        try:
+            loaded = checkpoint.load(flipped)
+        except ValueError as exc:
+            assert "is not a minnet checkpoint" in str(exc), (bit, exc)
+            outcomes["refused"] += 1
+        else:  # a flip in a field nothing reads (a timestamp): the same network, never another one
+            assert_same_net(net, loaded)
+            outcomes["same"] += 1
+    assert outcomes["refused"] > outcomes["same"] > 0
+
+
+def test_load_holds_theta_about_once(tmp_path):
+    """theta's data goes straight into the new network: no random initialization, no second full copy."""
+    import tracemalloc
+    net = minnet.Network([1000, 1000, 10])
+    path = tmp_path / "big.npz"
+    checkpoint.save(net, path)
+    checkpoint.load(path)  # warm up imports and caches outside the measurement
+    tracemalloc.start()
+    try:
+        loaded = checkpoint.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(loaded.theta, net.theta)
+    assert peak < 1.5 * net.theta.nbytes, f"load peaked at {peak / net.theta.nbytes:.2f} times theta"

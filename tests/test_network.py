@@ -178,3 +178,16 @@ def test_repr_and_copy():
     clone = net.copy()
     assert np.array_equal(clone.theta, net.theta) and not np.shares_memory(clone.theta, net.theta)
     assert clone.config == net.config and "n_parameters=13" in repr(net)
+
+
+def test_dropout_seeds_do_not_alias():
+    """Distinct seeds in [0, 2**63) select distinct masks; seeds 2**32 apart used to draw the same ones."""
+    net = minnet.Network([3, 40, 1], keep_prob=0.5)
+    masks = {seed: net.dropout_masks(50, seed)["D1"] for seed in (5, 5 + 2**32, 5 + 2**62, 2**63 - 1, 0, 2**32)}
+    seeds = list(masks)
+    for i, a in enumerate(seeds):
+        for b in seeds[i + 1:]:
+            assert not np.array_equal(masks[a], masks[b]), (a, b)
+    np.testing.assert_array_equal(net.dropout_masks(50, 2**63 - 1)["D1"], masks[2**63 - 1])
+    X, Y = np.ones((3, 50)), np.ones((1, 50))
+    assert net.cost(X, Y, dropout_seed=5) != net.cost(X, Y, dropout_seed=5 + 2**32)

@@ -515,13 +515,17 @@ def full_losses(theta, dims, X, Y, hidden, output, drop, use_drop, Z, A, losses,
 
 
 @njit(cache=True)
-def full_kinks(dims, hidden, Z0, Z1, m):
-    """True when any hidden pre-activation differs in sign between two passes."""
+def full_kinks(dims, hidden, Z0, Z1, m, drop, use_drop):
+    """True when any hidden pre-activation of a kept unit differs in sign between two passes.
+
+    A unit that dropout switched off for an example passes nothing on, so
+    its crossing changes nothing (as in the incremental kernel).
+    """
     if hidden != RELU and hidden != LEAKY_RELU:
         return False
     off = layer_offsets(dims, m)
     for k in range(off[dims.shape[0] - 2]):
-        if (Z0[k] > 0.0) != (Z1[k] > 0.0):
+        if (Z0[k] > 0.0) != (Z1[k] > 0.0) and not (use_drop and drop[k] == 0.0):
             return True
     return False
 
@@ -577,7 +581,8 @@ def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A
                     l2_size += l2_plus[k] + l2_minus[k]
             approx[q] = (total / m + lambd / (2.0 * m) * l2) / ((w + epsilon) - (w - epsilon))
             scales[q] = subtracted / m + lambd / (2.0 * m) * l2_size
-            kinks[q] = full_kinks(dims, hidden, Z, Zp, m) or full_kinks(dims, hidden, Z, Zm, m)
+            kinks[q] = (full_kinks(dims, hidden, Z, Zp, m, drop, use_drop) or
+                        full_kinks(dims, hidden, Z, Zm, m, drop, use_drop))
             done[c] += 1
 
 

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 
 import numba
 import numpy as np
@@ -109,16 +110,6 @@ def _steps_taken(theta, indices, step):
     """(w + h) - (w - h) for every listed entry: 0 where h cannot move w."""
     w = theta[indices]
     return (w + step) - (w - step)
-
-
-def _finite_parameters(layout, theta, what="parameter"):
-    """Refuse NaN or inf in theta, naming the block and entry."""
-    if np.all(np.isfinite(theta)):
-        return
-    p = int(np.flatnonzero(~np.isfinite(theta))[0])
-    name, row, column = layout.locate(p)
-    where = f"{name}[{row}]" if column < 0 else f"{name}[{row}, {column}]"
-    raise ValueError(f"{what} {where} is {theta[p]}; a gradient check needs finite parameters")
 
 
 def _thresholds(thresholds):
@@ -245,8 +236,8 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
                                                               thresholds, seed)
     include_kinks = bool(include_kinks)
     X, Y = net._check_XY(X, Y)
+    net._require_finite()
     theta = net.theta.copy()  # read once: a network trained meanwhile in another thread changes nothing here
-    _finite_parameters(net.layout, theta)
     m = X.shape[1]
     if net.uses_dropout and dropout_seed is None:
         _refuse_random_dropout(net, X, Y)
@@ -562,7 +553,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
     include_kinks = bool(include_kinks)
     if parameters is None:
         raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
-    if isinstance(parameters, dict):
+    if isinstance(parameters, Mapping):
         for key, value in parameters.items():
             if not isinstance(key, str):
                 raise TypeError(f"parameters keys must be strings such as 'W1' and 'b1', got {key!r}")

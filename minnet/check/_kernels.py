@@ -39,6 +39,7 @@ the one perturbed weight. A group is up to ``group_size`` entries of one row
 (same k and i): their columns (entry, sign, example) are processed together
 in loops that run over examples, which the compiler vectorizes.
 """
+import types
 from collections import namedtuple
 
 import numpy as np
@@ -595,3 +596,19 @@ def l2_terms(theta, dims, w_off, b_off, out):
             out[k] = theta[t] * theta[t]
             k += 1
     return k
+
+
+# The same loops compiled without the parallel threading layer: for a forked
+# child of a process that already ran the parallel ones. GNU OpenMP cannot be
+# used again after fork (Numba stops such a child with SIGTERM); in these,
+# prange runs as range.
+def _serial_twin(kernel, name):
+    """``kernel``'s loops compiled without ``parallel``, under a name of their own (its own cache files)."""
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
+    twin.__qualname__, twin.__doc__ = name, f.__doc__
+    return njit(cache=True, nogil=True)(twin)
+
+
+incremental_serial = _serial_twin(incremental, "incremental_serial")
+full_serial = _serial_twin(full, "full_serial")

@@ -272,12 +272,12 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
                     size = _kernels.work_size(_kernels.work_width(net._dims), m, group_size)
                     if not work or work[0].shape[0] < chunks.size - 1:
                         work[:] = [np.empty((chunks.size - 1, size))]
-                    _kernels.incremental(theta, net._dims, net._hidden, net._output, net.lambd, step, use_drop, Z,
+                    _kernel("incremental")(theta, net._dims, net._hidden, net._output, net.lambd, step, use_drop, Z,
                                          extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], part, order, groups,
                                          chunks, group_size, work[0], approx, flags, sizes, done, stop)
                 else:  # groups of one entry: chunk bounds are positions in order
                     out, out_flags, out_sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
-                    _kernels.full(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
+                    _kernel("full")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
                                   Z, A, part[order], chunks, out, out_flags, out_sizes, done, stop)
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
 
@@ -346,12 +346,23 @@ class _KernelThread:
 
 _KERNEL_THREAD = []
 _KERNEL_LOCK = threading.Lock()
+_PARALLEL = {"used": False, "allowed": True}  # GNU OpenMP cannot be used again in a forked child
 
 
 def _forget_kernel_thread():  # in a forked child: the parent's thread does not exist here
     global _KERNEL_LOCK
     _KERNEL_THREAD.clear()
     _KERNEL_LOCK = threading.Lock()
+    if _PARALLEL["used"]:
+        _PARALLEL["allowed"] = False
+
+
+def _kernel(name):
+    """The parallel kernel, or its serial twin in a forked child of a process that ran the parallel one."""
+    if _PARALLEL["allowed"]:
+        _PARALLEL["used"] = True
+        return getattr(_kernels, name)
+    return getattr(_kernels, name + "_serial")
 
 
 if hasattr(os, "register_at_fork"):

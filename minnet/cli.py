@@ -252,6 +252,8 @@ def _dataset(name, examples, seed):
 def cmd_demo(args):
     from . import Network, datasets, gradient_check
     out = args.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CliError(f"--out: {out!r} is a file, not a folder")
     if _have_matplotlib():  # without it no file is written, so no folder is made
         _output_folder(out, "--out")
     quiet, progress = args.quiet, _progress(args)

@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Mapping
@@ -375,21 +376,20 @@ def _check_network(args):
 
 def _check_target(args):
     from . import check_gradients
-    added = []  # the folders put on sys.path for the user's imports
+    undo = []  # what importing the user's code added to sys.path and sys.modules
     try:
-        names, label = load_target(args.target, added)
+        names, label = load_target(args.target, undo)
         cost_fn, grads_fn, parameters = backprop_from(names, label)
         return check_gradients(cost_fn, grads_fn, parameters, epsilon=args.epsilon, mode=args.mode,
                                sample=args.sample, seed=args.seed,
                                progress=None if _progress(args) and not args.json else False)
     finally:
-        for folder in added:
-            if folder in sys.path:
-                sys.path.remove(folder)
+        for step in reversed(undo):
+            step()
 
 
 # ------------------------------------------------------ checking a user's file
-def load_target(target, added):
+def load_target(target, undo):
     """Import ``FILE.py``, ``FILE.py:NAME``, ``MODULE`` or ``MODULE:NAME`` and return its names.
 
     This runs the user's code (the module's top level, and NAME() if given); nothing
@@ -400,9 +400,10 @@ def load_target(target, added):
     target : str
         What to import. With ``:NAME``, NAME must be a function returning a dict or
         namespace with the names (or be such a dict or namespace itself).
-    added : list
-        Folders put on ``sys.path`` so that the user's file can import its neighbours;
-        the caller removes them.
+    undo : list
+        Gets the callables that take the user's folder off ``sys.path`` (it is put
+        there so that the file can import its neighbours) and its module out of
+        ``sys.modules``; the caller calls them when done.
 
     Returns
     -------
@@ -416,9 +417,9 @@ def load_target(target, added):
         path, attribute = target, None
     is_file = path.endswith(".py") or os.sep in path or "/" in path or os.path.isfile(path)
     if is_file:
-        module = _import_file(path, added)
+        module = _import_file(path, undo)
     else:
-        module = _import_module(path, added)
+        module = _import_module(path, undo)
     label = path
     if attribute is None:
         return vars(module), label
@@ -439,7 +440,7 @@ def load_target(target, added):
                    f"{', '.join(COURSE_NAMES)}; got {type(found).__name__}")
 
 
-def _import_file(path, added):
+def _import_file(path, undo):
     if not os.path.exists(path):
         raise CliError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -450,16 +451,20 @@ def _import_file(path, added):
     name = stem if stem.isidentifier() and stem not in sys.modules else "_minnet_check_target"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    folder = os.path.dirname(os.path.abspath(path))
-    sys.path.insert(0, folder)
-    added.append(folder)
+    _on_sys_path(os.path.dirname(os.path.abspath(path)), undo)
+    sys.modules[name] = module  # as an import does (dataclasses, pickle and typing look it up)
+    undo.append(lambda: sys.modules.pop(name, None))
     _execute(lambda: spec.loader.exec_module(module), path)
     return module
 
 
-def _import_module(name, added):
-    sys.path.insert(0, os.getcwd())  # as 'python -m' does
-    added.append(os.getcwd())
+def _on_sys_path(folder, undo):
+    sys.path.insert(0, folder)
+    undo.append(lambda: sys.path.remove(folder) if folder in sys.path else None)
+
+
+def _import_module(name, undo):
+    _on_sys_path(os.getcwd(), undo)  # as 'python -m' does
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
@@ -485,10 +490,12 @@ def _execute(load, label):
 def _describe(exc):
     """'ZeroDivisionError: division by zero (my_file.py, line 12)': where in the user's code it was raised."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    here = os.path.dirname(os.path.abspath(__file__))
+    libraries = tuple(os.path.join(os.path.abspath(folder), "") for folder in
+                      [os.path.dirname(os.path.abspath(__file__))]
+                      + [sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")])
     frames = [tb for tb in _traceback(exc.__traceback__)
-              if not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(here)
-              and "importlib" not in tb.tb_frame.f_code.co_filename]
+              if not tb.tb_frame.f_code.co_filename.startswith("<")
+              and not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(libraries)]
     if frames:
         code = frames[-1].tb_frame.f_code
         text += f" ({os.path.basename(code.co_filename)}, line {frames[-1].tb_lineno})"

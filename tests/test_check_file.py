@@ -240,3 +240,43 @@ def test_ctrl_c_is_one_line_and_status_130(tmp_path, presses):
     assert status == cli.INTERRUPTED == 130
     assert err == "minnet: interrupted\n"
     assert out == ""
+
+
+def test_the_users_module_is_importable_while_checked_and_removed_after(capsys, tmp_path):
+    path = write(tmp_path, "with_dataclass.py", """
+        import dataclasses
+        import numpy as np
+        @dataclasses.dataclass
+        class Net:
+            scale: float = 2.0
+        net = Net()
+        parameters = {"W1": np.array([[1.0, 2.0]])}
+        def cost_fn(p):
+            return float(np.sum(p["W1"] ** 2))
+        def grads_fn(p):
+            return {"dW1": net.scale * p["W1"]}
+    """)
+    status, out, _ = run(capsys, "check", path, "--quiet")
+    assert status == 0 and "CORRECT" in out
+    assert "with_dataclass" not in sys.modules and str(tmp_path) not in sys.path
+
+
+def test_an_error_inside_a_library_names_the_users_line(capsys, tmp_path):
+    path = write(tmp_path, "shapes.py", """
+        import numpy as np
+        parameters = {"W1": np.ones((2, 3))}
+        def cost_fn(p):
+            return float(np.sum(np.linalg.inv(p["W1"])))
+        def grads_fn(p):
+            return {"dW1": p["W1"]}
+    """)
+    status, _, err = run(capsys, "check", path)
+    assert status == 2 and err.count("\n") == 1
+    assert "cost_fn raised LinAlgError" in err and "(shapes.py, line 5)" in err
+
+
+def test_plot_of_a_files_check(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    path, plot = write(tmp_path, "good.py", OWN), tmp_path / "plots" / "check.png"
+    status, _, _ = run(capsys, "check", path, "--plot", plot, "--quiet")
+    assert status == 0 and plot.stat().st_size > 0

@@ -208,27 +208,38 @@ SLOW = """
     parameters = {"W1": np.ones((3, 3))}
     def cost_fn(p):
         Path(__file__).with_suffix(".ready").touch()
-        time.sleep(60)
+        time.sleep(30)
         return 0.0
     def grads_fn(p):
         return {"dW1": np.zeros((3, 3))}
 """
 
 
+def _default_sigint():
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no handler:
+    # give the command the terminal's default, as when a user runs it and presses Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(path, presses):
     process = subprocess.Popen([sys.executable, "-m", "minnet", "check", str(path)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    ready = path.with_suffix(".ready")
-    deadline = time.monotonic() + 60
-    while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    for press in range(presses):
-        try:
-            process.send_signal(signal.SIGINT)
-        except ProcessLookupError:  # it had already exited after the first
-            break
-        time.sleep(0.02)
-    out, err = process.communicate(timeout=60)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    try:
+        ready = path.with_suffix(".ready")
+        deadline = time.monotonic() + 60
+        while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for press in range(presses):
+            try:
+                process.send_signal(signal.SIGINT)
+            except ProcessLookupError:  # it had already exited after the first
+                break
+            time.sleep(0.02)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     return process.returncode, out, err
 
 

@@ -198,7 +198,8 @@ def test_bench_digits(capsys):
 
 
 @pytest.mark.slow_without_jit
-def test_bench_large_workload_estimates_and_skips(capsys):
+def test_bench_large_workload_estimates_and_skips(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 200)  # the real workload and limits, a tenth of the timed entries
     status, out, _ = run(capsys, "bench", "--workloads", "mnist", "--repeat", "1", "--quiet")
     assert status == 0
     assert "(est.)" in out and "skipped (slow; add --full-baselines)" in out

@@ -88,6 +88,13 @@ def exit_status(verdict):
         raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(EXIT_STATUS)}") from None
 
 
+def worse(*verdicts):
+    """The worst of some verdicts: bug, then inconclusive, suspicious, correct."""
+    for verdict in verdicts:
+        exit_status(verdict)  # an unknown verdict is an error, not a guess
+    return max(verdicts, key=SEVERITY.index)
+
+
 # ----------------------------------------------------------- argument types
 def _int_list(text, what):
     text = text.strip()
@@ -312,7 +319,7 @@ def cmd_demo(args):
     else:
         print(f"\nPlots: skipped, matplotlib is not installed. To get them: {PLOT_HINT}")
     print(f"\nDone in {time.perf_counter() - start:.1f} s.")
-    status = exit_status(max(before.verdict, after.verdict, key=SEVERITY.index))
+    status = exit_status(worse(before.verdict, after.verdict))
     if status:
         print(f"{PROG} demo: a gradient check did not pass (exit status {status})", file=sys.stderr)
     return status

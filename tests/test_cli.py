@@ -553,3 +553,10 @@ def test_check_help_documents_statuses_and_the_file_convention(capsys):
                  "forward_propagation_n(X, Y, parameters)", "backward_propagation_n(X, Y, cache)",
                  "minnet check my_assignment.py"):
         assert line in out
+
+
+def test_worse_verdict_and_unknown_verdicts():
+    assert cli.worse("correct", "suspicious") == "suspicious"
+    assert cli.worse("inconclusive", "bug") == "bug" and cli.worse("suspicious", "inconclusive") == "inconclusive"
+    with pytest.raises(ValueError, match="unknown verdict"):
+        cli.worse("correct", "fine")

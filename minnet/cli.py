@@ -1,19 +1,41 @@
 """The ``minnet`` command line: ``demo``, ``check``, ``train`` and ``bench``.
 
 Run ``minnet --help`` or ``minnet COMMAND --help`` for the options and
-examples.  Exit status: 0 on success; for ``check`` 0 correct, 1 suspicious,
-2 bug; 2 also for a bad argument (one line on stderr, no traceback).
+examples.  Exit status: 0 on success, 2 for a usage error (one line on stderr,
+no traceback), 130 when interrupted; ``minnet check`` gives every verdict its
+own status (``EXIT_STATUS``): 0 correct, 1 suspicious, 3 bug, 4 inconclusive.
 """
 import argparse
+import importlib
+import importlib.util
 import json
+import math
 import os
+import signal
 import sys
+import sysconfig
+import tempfile
 import time
+from collections.abc import Mapping
+from contextlib import nullcontext, redirect_stdout
 
 import numpy as np
 
 PROG = "minnet"
-EXIT_STATUS = {"correct": 0, "suspicious": 1, "bug": 2}
+USAGE_ERROR = 2      # argparse's convention: a bad argument, option or file; nothing was checked
+INTERRUPTED = 130    # 128 + SIGINT, as a shell reports it
+BROKEN_PIPE = 141    # 128 + SIGPIPE: the reader of the output went away
+EXIT_STATUS = {"correct": 0, "suspicious": 1, "bug": 3, "inconclusive": 4}
+SEVERITY = ("correct", "suspicious", "inconclusive", "bug")  # the demo reports the worse of two checks
+EXIT_STATUS_HELP = """\
+exit status:
+  0    correct: backprop agrees with the numerical gradient
+  1    suspicious: the difference lies between the two thresholds; look at the blocks
+  2    usage error: a bad argument, or a file that cannot be checked (nothing was checked)
+  3    bug: backprop is wrong; the report names the block to look at first
+  4    inconclusive: the check could not reach a verdict (see the report)
+  130  interrupted (Ctrl-C)
+"""
 HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
 OUTPUTS = ("sigmoid", "softmax", "linear")
 OPTIMIZERS = ("gd", "momentum", "adam")
@@ -26,6 +48,17 @@ PLOT_HINT = 'pip install "minnet[plot]"'
 # stays >= 95 % across initialization seeds (measured: 95.0-96.3 % for seeds 0-5).
 DEMO = {"m": 400, "layer_dims": [2, 32, 16, 1], "hidden": "relu", "output": "sigmoid", "lambd": 0.1,
         "keep_prob": 0.9, "optimizer": "adam", "learning_rate": 0.01, "epochs": 5000, "seed": 0}
+
+# check of a minnet network: the defaults of the options that only apply to it (None: not given).
+CHECK_NETWORK = {"layers": [2, 20, 3, 1], "hidden": "relu", "output": "sigmoid", "lambd": 0.0, "keep_prob": 1.0,
+                 "init": "he", "examples": 64, "method": "incremental", "threads": None, "dropout_seed": 0,
+                 "include_kinks": False}
+# check of a user's file: the names it defines (one of the two conventions).
+OWN_NAMES = ("cost_fn", "grads_fn", "parameters")
+COURSE_NAMES = ("forward_propagation_n", "backward_propagation_n", "X", "Y", "parameters")
+
+# train: the hidden sizes when --layers is not given.
+TRAIN_HIDDEN = [20, 8]
 
 # bench: (layer dims, examples); relu hidden, softmax output, lambd 0.7, X standard normal.
 WORKLOADS = {"digits": ([64, 32, 16, 10], 256), "medium": ([256, 64, 32, 10], 128),
@@ -48,19 +81,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def exit_status(verdict):
-    """The exit status of ``minnet check`` for a verdict: correct 0, suspicious 1, bug 2."""
+    """The exit status of ``minnet check`` for a verdict: correct 0, suspicious 1, bug 3, inconclusive 4."""
     try:
         return EXIT_STATUS[verdict]
     except KeyError:
         raise ValueError(f"unknown verdict {verdict!r}; expected one of {', '.join(EXIT_STATUS)}") from None
 
 
+def worse(*verdicts):
+    """The worst of some verdicts: bug, then inconclusive, suspicious, correct."""
+    for verdict in verdicts:
+        exit_status(verdict)  # an unknown verdict is an error, not a guess
+    return max(verdicts, key=SEVERITY.index)
+
+
 # ----------------------------------------------------------- argument types
-def _int_list(text, what, allow_empty):
+def _int_list(text, what):
     text = text.strip()
-    if not text or text.lower() == "none":
-        if allow_empty:
-            return []
+    if not text:
         raise argparse.ArgumentTypeError(f"{what} must not be empty")
     sizes = []
     for part in text.split(","):
@@ -77,17 +115,12 @@ def _int_list(text, what, allow_empty):
 
 
 def layer_dims(text):
-    """'2,20,3,1' -> [2, 20, 3, 1] (all layer sizes, input first)."""
-    sizes = _int_list(text, "layers", allow_empty=False)
+    """'2,20,3,1' -> [2, 20, 3, 1]: all layer sizes, input to output, in every command."""
+    sizes = _int_list(text, "layers")
     if len(sizes) < 2:
         raise argparse.ArgumentTypeError(f"layers needs at least an input and an output size like '2,20,1', "
                                          f"got {text!r}")
     return sizes
-
-
-def hidden_sizes(text):
-    """'20,8' -> [20, 8]; '' or 'none' -> [] (no hidden layer)."""
-    return _int_list(text, "layers (hidden sizes)", allow_empty=True)
 
 
 def _number(kind, minimum=None, maximum=None, low_open=False, what="a number"):
@@ -96,7 +129,7 @@ def _number(kind, minimum=None, maximum=None, low_open=False, what="a number"):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if kind is float and not np.isfinite(value):
+        if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if minimum is not None and (value <= minimum if low_open else value < minimum):
             raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {minimum}, got {text}")
@@ -148,23 +181,47 @@ def _have_matplotlib():
     return True
 
 
-def _writable_target(path, option):
+def _output_folder(folder, option):
+    """Create ``folder`` if missing and make sure a file can be written in it, before any work."""
+    folder = folder or "."
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise CliError(f"{option}: {folder!r} is a file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"{option}: cannot create the folder {folder!r}: {exc.strerror or exc}") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise CliError(f"{option}: cannot write into the folder {folder!r}: {exc.strerror or exc}") from None
+    return folder
+
+
+def _output_file(path, option):
+    """Check an output file before any work: not a folder, not read-only; its folder is created if missing."""
     if os.path.isdir(path):
         raise CliError(f"{option}: {path!r} is a folder; give a file name")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise CliError(f"{option}: the folder {folder!r} does not exist")
+    _output_folder(os.path.dirname(path), option)
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise CliError(f"{option}: {path!r} exists and is not writable")
+    return path
 
 
 def _plot_path(path, option):
     """Check a plot's target; a name without an extension gets .png (as matplotlib would add)."""
     if path is None:
         return None
-    if not os.path.splitext(path)[1]:
-        path += ".png"
     _need_matplotlib(option)
-    _writable_target(path, option)
-    return path
+    extension = os.path.splitext(path)[1]
+    if not extension:
+        path += ".png"
+    else:
+        from matplotlib.backend_bases import FigureCanvasBase
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if extension[1:].lower() not in formats:
+            raise CliError(f"{option}: matplotlib cannot write {extension!r} files; use .png, .pdf or .svg")
+    return _output_file(path, option)
 
 
 def _need_matplotlib(option):
@@ -203,8 +260,10 @@ def _dataset(name, examples, seed):
 def cmd_demo(args):
     from . import Network, datasets, gradient_check
     out = args.out
-    if not os.path.isdir(out):
-        raise CliError(f"--out: the folder {out!r} does not exist")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CliError(f"--out: {out!r} is a file, not a folder")
+    if _have_matplotlib():  # without it no file is written, so no folder is made
+        _output_folder(out, "--out")
     quiet, progress = args.quiet, _progress(args)
     cfg = dict(DEMO, epochs=args.epochs)
     start = time.perf_counter()
@@ -260,7 +319,7 @@ def cmd_demo(args):
     else:
         print(f"\nPlots: skipped, matplotlib is not installed. To get them: {PLOT_HINT}")
     print(f"\nDone in {time.perf_counter() - start:.1f} s.")
-    status = max(exit_status(before.verdict), exit_status(after.verdict))
+    status = exit_status(worse(before.verdict, after.verdict))
     if status:
         print(f"{PROG} demo: a gradient check did not pass (exit status {status})", file=sys.stderr)
     return status
@@ -282,17 +341,23 @@ def synthetic_data(layer_dims, output, m, seed):
 
 
 def cmd_check(args):
-    from . import Network, gradient_check
     args.plot = _plot_path(args.plot, "--plot")
-    net = Network(args.layers, hidden=args.hidden, output=args.output, lambd=args.lambd,
-                  keep_prob=args.keep_prob, init=args.init, seed=args.seed)
-    X, Y = synthetic_data(args.layers, args.output, args.examples, args.seed)
-    report = gradient_check(net, X, Y, epsilon=args.epsilon, method=args.method, mode=args.mode,
-                            sample=args.sample, dropout_seed=args.dropout_seed, threads=args.threads,
-                            include_kinks=args.include_kinks, seed=args.seed,
-                            progress=None if _progress(args) and not args.json else False)
+    given = [name for name in CHECK_NETWORK if getattr(args, name) not in (None, False)]
+    if args.target is not None:
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise CliError(f"{option} applies to minnet's own networks, not to a file's functions "
+                           f"(checking {args.target})")
+        # The user's prints must not spoil the JSON on stdout.
+        with redirect_stdout(sys.stderr) if args.json else nullcontext():
+            report = _check_target(args)
+    else:
+        for name, default in CHECK_NETWORK.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
+        report = _check_network(args)
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json_dumps(report.to_dict()))
     elif args.quiet:
         print(_summary(report))
     else:
@@ -305,28 +370,301 @@ def cmd_check(args):
     return exit_status(report.verdict)
 
 
+def _check_network(args):
+    from . import Network, gradient_check
+    net = Network(args.layers, hidden=args.hidden, output=args.output, lambd=args.lambd,
+                  keep_prob=args.keep_prob, init=args.init, seed=args.seed)
+    X, Y = synthetic_data(args.layers, args.output, args.examples, args.seed)
+    return gradient_check(net, X, Y, epsilon=args.epsilon, method=args.method, mode=args.mode,
+                          sample=args.sample, dropout_seed=args.dropout_seed, threads=args.threads,
+                          include_kinks=args.include_kinks, seed=args.seed,
+                          progress=None if _progress(args) and not args.json else False)
+
+
+def _check_target(args):
+    from . import check_gradients
+    undo = []  # what importing the user's code added to sys.path and sys.modules
+    try:
+        names, label = load_target(args.target, undo)
+        cost_fn, grads_fn, parameters = backprop_from(names, label)
+        return check_gradients(cost_fn, grads_fn, parameters, epsilon=args.epsilon, mode=args.mode,
+                               sample=args.sample, seed=args.seed,
+                               progress=None if _progress(args) and not args.json else False)
+    finally:
+        for step in reversed(undo):
+            step()
+
+
+# ------------------------------------------------------ checking a user's file
+def load_target(target, undo):
+    """Import ``FILE.py``, ``FILE.py:NAME``, ``MODULE`` or ``MODULE:NAME`` and return its names.
+
+    This runs the user's code (the module's top level, and NAME() if given); nothing
+    else in minnet executes anything from a file.
+
+    Parameters
+    ----------
+    target : str
+        What to import. With ``:NAME``, NAME must be a function returning a dict or
+        namespace with the names (or be such a dict or namespace itself).
+    undo : list
+        Gets the callables that take the user's folder off ``sys.path`` (it is put
+        there so that the file can import its neighbours) and its module out of
+        ``sys.modules``; the caller calls them when done.
+
+    Returns
+    -------
+    names : Mapping
+        The names the target defines.
+    label : str
+        How to name the target in messages.
+    """
+    path, colon, attribute = target.rpartition(":")
+    if not (colon and path and attribute.isidentifier()):
+        path, attribute = target, None
+    is_file = path.endswith(".py") or os.sep in path or "/" in path or os.path.isfile(path)
+    if is_file:
+        module = _import_file(path, undo)
+    else:
+        module = _import_module(path, undo)
+    label = path
+    if attribute is None:
+        return vars(module), label
+    if not hasattr(module, attribute):
+        raise CliError(f"{label} defines no {attribute!r}")
+    label = f"{path}:{attribute}"
+    found = getattr(module, attribute)
+    if callable(found):
+        try:
+            found = found()
+        except Exception as exc:  # the user's code: report it, minnet's own errors are not caught here
+            raise CliError(f"{label}() raised {_describe(exc)}") from None
+    if isinstance(found, Mapping):
+        return found, label
+    if hasattr(found, "__dict__") and not isinstance(found, type):
+        return vars(found), label
+    raise CliError(f"{label} must be (or return) a dict or namespace with {', '.join(OWN_NAMES)} or the course's "
+                   f"{', '.join(COURSE_NAMES)}; got {type(found).__name__}")
+
+
+def _import_file(path, undo):
+    if not os.path.exists(path):
+        raise CliError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a folder; give a .py file or MODULE:NAME")
+    if not path.endswith(".py"):
+        raise CliError(f"{path} is not a .py file (a notebook: save its code as a .py file first)")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = stem if stem.isidentifier() and stem not in sys.modules else "_minnet_check_target"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    _on_sys_path(os.path.dirname(os.path.abspath(path)), undo)
+    sys.modules[name] = module  # as an import does (dataclasses, pickle and typing look it up)
+    undo.append(lambda: sys.modules.pop(name, None))
+    _execute(lambda: spec.loader.exec_module(module), path)
+    return module
+
+
+def _on_sys_path(folder, undo):
+    sys.path.insert(0, folder)
+    undo.append(lambda: sys.path.remove(folder) if folder in sys.path else None)
+
+
+def _import_module(name, undo):
+    _on_sys_path(os.getcwd(), undo)  # as 'python -m' does
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise CliError(f"{name}: no such file, and no module of that name (give FILE.py, FILE.py:NAME or "
+                       f"MODULE:NAME)")
+    return _execute(lambda: importlib.import_module(name), name)
+
+
+def _execute(load, label):
+    try:
+        return load()
+    except SyntaxError as exc:
+        raise CliError(f"{label} does not import: SyntaxError: {exc.msg} (line {exc.lineno})") from None
+    except SystemExit as exc:
+        raise CliError(f"{label} called sys.exit({exc.code!r}) while being imported; put its script part "
+                       f"under 'if __name__ == \"__main__\":'") from None
+    except Exception as exc:  # the user's code
+        raise CliError(f"{label} raised {_describe(exc)} while being imported") from None
+
+
+def _describe(exc):
+    """'ZeroDivisionError: division by zero (my_file.py, line 12)': where in the user's code it was raised."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    libraries = tuple(os.path.join(os.path.abspath(folder), "") for folder in
+                      [os.path.dirname(os.path.abspath(__file__))]
+                      + [sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")])
+    frames = [tb for tb in _traceback(exc.__traceback__)
+              if not tb.tb_frame.f_code.co_filename.startswith("<")
+              and not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(libraries)]
+    if frames:
+        code = frames[-1].tb_frame.f_code
+        text += f" ({os.path.basename(code.co_filename)}, line {frames[-1].tb_lineno})"
+    return text
+
+
+def _traceback(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def backprop_from(names, label):
+    """(cost_fn, grads_fn, parameters) from a target's names, in either convention.
+
+    Parameters
+    ----------
+    names : Mapping
+        Either ``cost_fn(parameters) -> float``, ``grads_fn(parameters) -> {"dW1": ...}`` and
+        ``parameters`` ({"W1": (n_1, n_0), "b1": (n_1, 1), ...}), or the course's
+        ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``,
+        ``backward_propagation_n(X, Y, cache) -> {"dW1": ..., "db1": ..., ...}``, ``X`` (n_0, m),
+        ``Y`` (n_L, m) and ``parameters``.
+    label : str
+        The target, for messages.
+
+    Returns
+    -------
+    cost_fn, grads_fn, parameters
+        Ready for ``minnet.check_gradients``; an exception in the user's functions
+        becomes a CliError that names the function.
+    """
+    if "cost_fn" in names or "grads_fn" in names:
+        wanted = OWN_NAMES
+    elif "forward_propagation_n" in names or "backward_propagation_n" in names:
+        wanted = COURSE_NAMES
+    else:
+        raise CliError(f"{label} defines neither {_and(OWN_NAMES)} nor the course's {_and(COURSE_NAMES)} "
+                       f"(see 'minnet check --help')")
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise CliError(f"{label} lacks {_and(missing)} (it defines {_and([n for n in wanted if n in names])})")
+    for name in wanted:
+        if name.endswith(("_fn", "_n")) and not callable(names[name]):
+            raise CliError(f"{name} in {label} must be a function, got {type(names[name]).__name__}")
+    parameters = names["parameters"]
+    if not isinstance(parameters, Mapping):
+        raise CliError(f"parameters in {label} must be a dict like {{'W1': ..., 'b1': ...}}, "
+                       f"got {type(parameters).__name__}")
+    if wanted == OWN_NAMES:
+        return _guarded(names["cost_fn"], "cost_fn"), _guarded(names["grads_fn"], "grads_fn"), dict(parameters)
+    cost_fn, grads_fn = course_functions(names["forward_propagation_n"], names["backward_propagation_n"],
+                                         names["X"], names["Y"])
+    return cost_fn, grads_fn, dict(parameters)
+
+
+def course_functions(forward, backward, X, Y):
+    """cost_fn and grads_fn for ``check_gradients`` from the course's two functions.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``.
+    backward : callable
+        ``backward_propagation_n(X, Y, cache) -> gradients``: "dW1", "db1", ... and any
+        extra entries ("dZ1", "dA1", ...), which are left out.
+    X : ndarray, shape (n_0, m)
+    Y : ndarray, shape (n_L, m)
+
+    Returns
+    -------
+    cost_fn : callable
+        ``cost_fn(parameters) -> cost``
+    grads_fn : callable
+        ``grads_fn(parameters) -> {"dW1": ..., ...}`` with exactly the keys "d" + each parameter's name.
+    """
+    forward = _guarded(forward, "forward_propagation_n")
+    backward = _guarded(backward, "backward_propagation_n")
+
+    def run_forward(parameters):
+        result = forward(X, Y, parameters)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise CliError(f"forward_propagation_n must return (cost, cache), got {type(result).__name__}"
+                           + (f" of length {len(result)}" if isinstance(result, tuple) else ""))
+        return result
+
+    def cost_fn(parameters):
+        return run_forward(parameters)[0]
+
+    def grads_fn(parameters):
+        gradients = backward(X, Y, run_forward(parameters)[1])
+        if not isinstance(gradients, Mapping):
+            raise CliError(f"backward_propagation_n must return a dict of gradients like {{'dW1': ...}}, "
+                           f"got {type(gradients).__name__}")
+        missing = ["d" + name for name in parameters if "d" + name not in gradients]
+        if missing:
+            raise CliError(f"backward_propagation_n returned no {_and(missing)}")
+        return {"d" + name: gradients["d" + name] for name in parameters}
+
+    return cost_fn, grads_fn
+
+
+def _guarded(function, name):
+    """``function`` with an exception it raises turned into one CliError line that names it."""
+    def call(*args):
+        try:
+            return function(*args)
+        except CliError:
+            raise
+        except Exception as exc:  # the user's code
+            raise CliError(f"{name} raised {_describe(exc)}") from None
+    return call
+
+
+def _and(names):
+    names = list(names)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+# ----------------------------------------------------------------------- JSON
+def json_safe(value, path="", notes=None):
+    """``value`` with every NaN or inf replaced by None; ``notes`` collects where and what they were."""
+    if isinstance(value, Mapping):
+        return {key: json_safe(item, f"{path}.{key}" if path else str(key), notes) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item, f"{path}[{k}]", notes) for k, item in enumerate(value)]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        if notes is not None:
+            notes[path] = str(float(value))
+        return None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def json_dumps(result):
+    """Valid JSON for a result dict: NaN and inf become null, listed under "non_finite" with a note."""
+    notes = {}
+    safe = json_safe(result, notes=notes)
+    if notes:
+        safe["non_finite"] = notes
+        safe["note"] = "NaN and inf are not JSON: they are written as null; non_finite lists where and which"
+    return json.dumps(safe, indent=2, allow_nan=False)
+
+
 # -------------------------------------------------------------------- train
 def cmd_train(args):
     from . import Network
     args.plot = _plot_path(args.plot, "--plot")
     args.boundary = _plot_path(args.boundary, "--boundary")
     if args.save:
-        _writable_target(args.save, "--save")
         if getattr(Network, "save", None) is None:
             raise CliError("--save needs Network.save, which this version of minnet does not have")
+        _output_file(args.save, "--save")
     X, Y = _dataset(args.dataset, args.examples, args.seed)
     binary = Y.ndim == 2 and Y.shape[0] == 1
     n_classes = 2 if binary else int(Y.max()) + 1
-    output = args.output
-    if output == "auto":
-        output = "sigmoid" if binary else "softmax"
-    if output == "sigmoid" and not binary:
-        raise CliError(f"--output sigmoid needs a binary dataset; {args.dataset} has {n_classes} classes "
-                       f"(use softmax)")
+    dims, output = train_layers(args.layers, args.output, args.dataset, X.shape[0], n_classes, binary)
     if output == "softmax" and binary:
         Y = Y[0].astype(np.int64)  # class labels for 2 softmax units
-    n_out = 1 if output == "sigmoid" else n_classes
-    dims = [X.shape[0]] + args.layers + [n_out]
     if args.boundary and X.shape[0] != 2:
         raise CliError(f"--boundary needs 2-D data; {args.dataset} has {X.shape[0]} features")
     if len(dims) == 2 and args.keep_prob < 1.0:
@@ -385,6 +723,43 @@ def cmd_train(args):
             plots.plot_decision_boundary(net, X, Y, path=args.boundary)
             print(f"decision boundary: {args.boundary}")
     return 0
+
+
+def train_layers(layers, output, dataset, n_features, n_classes, binary):
+    """Check --layers (all sizes, input to output) against the data; returns (layer_dims, output).
+
+    The data fixes the first size (its features) and the last: 1 for a sigmoid output
+    on binary data, the number of classes for softmax. Under ``--output auto`` a binary
+    dataset gets sigmoid, or softmax if the last size is 2. A mismatch is an error.
+    """
+    if output == "sigmoid" and not binary:
+        raise CliError(f"--output sigmoid needs a binary dataset; {dataset} has {n_classes} classes (use softmax)")
+    if layers is None:
+        out = "sigmoid" if output == "auto" and binary else "softmax" if output == "auto" else output
+        return [n_features] + TRAIN_HIDDEN + [1 if out == "sigmoid" else n_classes], out
+    given = ",".join(map(str, layers))
+
+    def suggest(last):
+        return ",".join(map(str, [n_features] + layers[1:-1] + [last]))
+
+    if layers[0] != n_features:
+        raise CliError(f"--layers {given}: the first size is the input, and {dataset} has {n_features} features "
+                       f"(use --layers {suggest(layers[-1])})")
+    last = layers[-1]
+    if output == "auto":
+        if binary and last in (1, 2):
+            output = "sigmoid" if last == 1 else "softmax"
+        elif binary:
+            raise CliError(f"--layers {given}: the last size is the output, and {dataset} has 2 classes: 1 "
+                           f"(sigmoid) or 2 (softmax) (use --layers {suggest(1)})")
+        else:
+            output = "softmax"
+    if output == "sigmoid" and last != 1:
+        raise CliError(f"--layers {given}: a sigmoid output for binary data has 1 unit (use --layers {suggest(1)})")
+    if output == "softmax" and last != n_classes:
+        raise CliError(f"--layers {given}: the last size is the softmax output, and {dataset} has {n_classes} "
+                       f"classes (use --layers {suggest(n_classes)})")
+    return list(layers), output
 
 
 # -------------------------------------------------------------------- bench
@@ -545,12 +920,15 @@ def _table(head, rows):
 MAIN_EPILOG = """\
 examples:
   minnet demo
+  minnet check my_assignment.py
   minnet check --layers 4,20,8,3 --output softmax --lambd 0.7 --keep-prob 0.86
-  minnet train --dataset moons --layers 16,8 --epochs 2000 --plot cost.png
+  minnet train --dataset moons --layers 2,16,8,1 --epochs 2000 --plot cost.png
   minnet bench --workloads digits,medium
 
+--layers always gives all layer sizes, input to output.
 Run 'minnet COMMAND --help' for a command's options and examples.
-Exit status: 0 success; 2 bad argument; minnet check: 0 correct, 1 suspicious, 2 bug.
+Exit status: 0 success, 2 usage error, 130 interrupted; 'minnet check' gives each verdict its
+own status (see 'minnet check --help').
 """
 
 DEMO_EPILOG = f"""\
@@ -559,7 +937,8 @@ lambd={DEMO['lambd']}, keep_prob={DEMO['keep_prob']}) with Adam on the 400-point
 gradient-checks backprop before and after training (dropout masks fixed: the deterministic check mode),
 prints the training accuracy, and writes minnet_demo_cost.png, minnet_demo_boundary.png and
 minnet_demo_check.png into --out when matplotlib is installed ({PLOT_HINT}).
-Exit status: 0 when both checks pass, else as for 'minnet check' (1 suspicious, 2 bug).
+Exit status: 0 when both checks pass, else the worse verdict's status as for 'minnet check'
+(1 suspicious, 3 bug, 4 inconclusive); 2 usage error; 130 interrupted.
 
 examples:
   minnet demo
@@ -568,14 +947,30 @@ examples:
 """
 
 CHECK_EPILOG = """\
-The network is initialized with --init and --seed; X is standard normal (n_0, m) and the labels
-match the output: 0/1 for sigmoid, class indices for softmax, standard normal for linear.
-With --keep-prob below 1 the check uses fixed dropout masks (--dropout-seed).
+Without a FILE, minnet checks one of its own networks: initialized with --init and --seed, X
+standard normal (n_0, m), labels that match the output (0/1 for sigmoid, class indices for
+softmax, standard normal for linear). With --keep-prob below 1 the check uses fixed dropout
+masks (--dropout-seed).
 
-exit status: 0 correct, 1 suspicious, 2 bug (2 also for a bad argument).
+Checking your own backprop: 'minnet check FILE.py' imports FILE.py (this runs your code, as
+'python FILE.py' would, except its 'if __name__ == "__main__":' part) and checks the backprop it
+defines at the top level, in one of two ways:
+  cost_fn(parameters) -> float            J at the given parameters
+  grads_fn(parameters) -> {"dW1": ...}    backprop's gradients, shaped like the parameters
+  parameters = {"W1": ..., "b1": ...}     where to check
+or the course's
+  forward_propagation_n(X, Y, parameters) -> (cost, cache)
+  backward_propagation_n(X, Y, cache) -> {"dW1": ..., "db1": ...}   (dZ1, dA1 ... are ignored)
+  X, Y, parameters
+'FILE.py:NAME' (or 'MODULE:NAME', imported from the current folder) calls NAME() and takes
+the names from the dict or namespace it returns. Only --epsilon, --mode, --sample, --seed,
+--json, --plot and --quiet apply to a file.
 
+""" + EXIT_STATUS_HELP + """
 examples:
   minnet check
+  minnet check my_assignment.py
+  minnet check examples/course_backprop.py:with_planted_bugs --json
   minnet check --layers 2,20,3,1 --lambd 0.7 --keep-prob 0.86
   minnet check --layers 784,128,64,10 --output softmax --examples 64 --threads 2
   minnet check --layers 256,64,10 --output softmax --mode directional
@@ -584,16 +979,19 @@ examples:
 """
 
 TRAIN_EPILOG = """\
---layers gives the hidden sizes only; the input size comes from the dataset, and so does the
-output: 1 sigmoid unit for a binary dataset (flower, moons, circles, xor), softmax over the
-classes for a multi-class one (spirals, blobs, digits). '--layers ""' trains without a hidden layer.
+--layers gives all layer sizes, input to output, as in 'minnet check'. The dataset fixes the first
+(its features: 2 for the 2-D sets, 64 for digits) and the last: 1 for a sigmoid output on binary
+data (flower, moons, circles, xor), the number of classes for softmax (spirals 3, blobs 3,
+digits 10; 2 on binary data picks softmax). A size that does not match is an error.
+'--layers 2,1' trains without a hidden layer. Default: the data's sizes around 20,8.
+Output files (--save, --plot, --boundary) are checked before training; missing folders are made.
 digits needs scikit-learn (pip install "minnet[datasets]").
 
 examples:
-  minnet train --dataset flower --layers 32,16 --lambd 0.1 --keep-prob 0.9 --epochs 5000
-  minnet train --dataset spirals --layers 50 --epochs 3000 --boundary spirals.png
-  minnet train --dataset digits --layers 64,32 --epochs 300 --batch-size 64 --test-split 0.2
-  minnet train --dataset moons --layers 16,8 --check --save moons.npz --plot cost.png
+  minnet train --dataset flower --layers 2,32,16,1 --lambd 0.1 --keep-prob 0.9 --epochs 5000
+  minnet train --dataset spirals --layers 2,50,3 --epochs 3000 --boundary spirals.png
+  minnet train --dataset digits --layers 64,64,32,10 --epochs 300 --batch-size 64 --test-split 0.2
+  minnet train --dataset moons --layers 2,16,8,1 --check --save models/moons.npz --plot cost.png
 """
 
 BENCH_EPILOG = f"""\
@@ -631,25 +1029,28 @@ def build_parser():
     p = sub.add_parser("demo", help="check, train and check again on the flower data",
                        description="The main job in one command, on built-in data.", epilog=DEMO_EPILOG,
                        formatter_class=fmt)
-    p.add_argument("--out", default=".", metavar="DIR", help="folder for the PNG plots (default: current folder)")
+    p.add_argument("--out", default=".", metavar="DIR",
+                   help="folder for the PNG plots, made if missing (default: current folder)")
     p.add_argument("--epochs", type=nonnegative_int, default=DEMO["epochs"],
                    help=f"training epochs (default {DEMO['epochs']})")
     p.add_argument("--quiet", action="store_true", help="no progress bar; one line per check instead of tables")
     p.set_defaults(run=cmd_demo)
 
-    p = sub.add_parser("check", help="gradient-check a network on random data",
-                       description="Gradient-check backprop of a minnet network on synthetic data.",
+    p = sub.add_parser("check", help="gradient-check your backprop (FILE.py) or a minnet network",
+                       description="Gradient-check the backprop of your own code (FILE.py) or of a minnet "
+                                   "network on synthetic data.",
                        epilog=CHECK_EPILOG, formatter_class=fmt)
-    p.add_argument("--layers", type=layer_dims, default=[2, 20, 3, 1], metavar="N0,N1,...,NL",
-                   help="all layer sizes, input first (default 2,20,3,1)")
-    p.add_argument("--hidden", choices=HIDDEN, default="relu", help="hidden activation (default relu)")
-    p.add_argument("--output", choices=OUTPUTS, default="sigmoid", help="output activation (default sigmoid)")
-    p.add_argument("--lambd", type=nonnegative_float, default=0.0, help="L2 strength (default 0)")
-    p.add_argument("--keep-prob", type=probability, default=1.0, help="dropout keep probability (default 1)")
-    p.add_argument("--init", choices=("zeros", "random", "he", "xavier"), default="he",
-                   help="weight initialization (default he)")
-    p.add_argument("--examples", type=positive_int, default=64, metavar="M", help="examples m (default 64)")
-    p.add_argument("--method", choices=METHODS, default="incremental",
+    p.add_argument("target", nargs="?", metavar="FILE.py[:NAME]",
+                   help="your code: a .py file (or MODULE:NAME) defining the names below; imports and runs it")
+    p.add_argument("--layers", type=layer_dims, metavar="N0,N1,...,NL",
+                   help="all layer sizes, input to output (default 2,20,3,1)")
+    p.add_argument("--hidden", choices=HIDDEN, help="hidden activation (default relu)")
+    p.add_argument("--output", choices=OUTPUTS, help="output activation (default sigmoid)")
+    p.add_argument("--lambd", type=nonnegative_float, help="L2 strength (default 0)")
+    p.add_argument("--keep-prob", type=probability, help="dropout keep probability (default 1)")
+    p.add_argument("--init", choices=("zeros", "random", "he", "xavier"), help="weight initialization (default he)")
+    p.add_argument("--examples", type=positive_int, metavar="M", help="examples m (default 64)")
+    p.add_argument("--method", choices=METHODS,
                    help="incremental (fast) or full forward pass per entry (default incremental)")
     p.add_argument("--mode", choices=MODES, default="full",
                    help="full: every entry; directional: one random direction per block (default full)")
@@ -657,12 +1058,13 @@ def build_parser():
                    help="check only K random entries of every block")
     p.add_argument("--epsilon", type=positive_float, default=1e-7, help="perturbation (default 1e-7)")
     p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="Numba threads")
-    p.add_argument("--dropout-seed", type=nonnegative_int, default=0, metavar="S",
+    p.add_argument("--dropout-seed", type=nonnegative_int, metavar="S",
                    help="seed of the fixed dropout masks (default 0)")
     p.add_argument("--include-kinks", action="store_true",
                    help="count entries whose perturbation crosses a relu kink in the verdict")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the network, data and sampling")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the report, or an error, as JSON (NaN and inf become null, with a note)")
     p.add_argument("--plot", metavar="PNG", help="save a bar chart of the block differences")
     p.add_argument("--quiet", action="store_true", help="one summary line, no progress bar")
     p.set_defaults(run=cmd_check)
@@ -673,8 +1075,9 @@ def build_parser():
     p.add_argument("--dataset", choices=DATASETS, default="flower", help="(default flower)")
     p.add_argument("--examples", type=positive_int, default=None, metavar="M",
                    help="examples to generate (not for digits; default: the dataset's own)")
-    p.add_argument("--layers", type=hidden_sizes, default=[20, 8], metavar="N1,N2,...",
-                   help="hidden layer sizes only (default 20,8)")
+    p.add_argument("--layers", type=layer_dims, default=None, metavar="N0,N1,...,NL",
+                   help="all layer sizes, input to output; the data fixes the first and the last "
+                        "(default: N0,20,8,NL from the data)")
     p.add_argument("--hidden", choices=HIDDEN, default="relu", help="hidden activation (default relu)")
     p.add_argument("--output", choices=("auto", "sigmoid", "softmax"), default="auto",
                    help="auto: sigmoid for binary data, softmax otherwise (default auto)")
@@ -690,7 +1093,7 @@ def build_parser():
     p.add_argument("--check", action="store_true", help="gradient-check before and after training")
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seeds the data, the initialization, the split and the shuffling (default 0)")
-    p.add_argument("--save", metavar="PATH", help="save the trained network (.npz)")
+    p.add_argument("--save", metavar="PATH", help="save the trained network (.npz; checked before training)")
     p.add_argument("--plot", metavar="PNG", help="save the cost curve")
     p.add_argument("--boundary", metavar="PNG", help="save the decision boundary (2-D datasets)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no header")
@@ -716,38 +1119,81 @@ def build_parser():
 
 
 def main(argv=None):
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
+    """Run the command line and return the exit status (see ``EXIT_STATUS_HELP``).
+
+    A usage error prints one ``minnet: error: ...`` line on stderr (and, with --json, a JSON
+    object with the error on stdout) and returns 2; Ctrl-C prints one line and returns 130.
+    """
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    as_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
     try:
-        try:
-            args, extra = parser.parse_known_args(argv)
-        except SystemExit as exc:  # --help and --version
-            return exc.code if isinstance(exc.code, int) else 0
-        if args.command is None:
-            raise CliError("choose a command: demo, check, train or bench (see 'minnet --help')")
-        if extra:
-            raise CliError(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
-        return args.run(args)
+        return _run(argv)
     except CliError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc), USAGE_ERROR, as_json)
+    except (ValueError, TypeError) as exc:  # minnet's own checks of what the user gave
+        return _error(str(exc), USAGE_ERROR, as_json)
     except BrokenPipeError:
         try:
             sys.stdout = open(os.devnull, "w")
         except OSError:
             pass
-        return 1
+        return BROKEN_PIPE
     except OSError as exc:
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
-        print(f"{PROG}: error: cannot access{where}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        return _error(f"cannot access{where}: {exc.strerror or exc}", USAGE_ERROR, as_json)
     except KeyboardInterrupt:
+        return _interrupted(as_json)
+
+
+def _run(argv):
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.command is None:
+        raise CliError("choose a command: demo, check, train or bench (see 'minnet --help')")
+    if extra:
+        raise CliError(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
+    return args.run(args)
+
+
+def _error(message, status, as_json):
+    message = " ".join(message.split())  # one line, whatever the message held
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "exit_status": status}))
+    return status
+
+
+def _interrupted(as_json):
+    """One line for Ctrl-C; a second Ctrl-C meanwhile is ignored rather than shown as a traceback."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        if as_json:
+            print(json.dumps({"error": "interrupted", "exit_status": INTERRUPTED}))
+    except (OSError, ValueError):  # the terminal may be gone already
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return INTERRUPTED
+
+
+def run():
+    """The ``minnet`` program: ``main()``, then exit with its status.
+
+    After an interrupt Ctrl-C stays ignored until the process has exited, so that
+    a second Ctrl-C cannot print a traceback while Python shuts down.
+    """
+    try:
+        status = main()
+    except KeyboardInterrupt:  # in the instant between main's handler and here
+        status = INTERRUPTED
+    if status == INTERRUPTED:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

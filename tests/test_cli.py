@@ -26,7 +26,9 @@ def run_module(*argv, **kwargs):
 
 # --------------------------------------------------------------------- check
 def test_exit_status_maps_verdicts():
-    assert [cli.exit_status(v) for v in ("correct", "suspicious", "bug")] == [0, 1, 2]
+    statuses = [cli.exit_status(v) for v in ("correct", "suspicious", "bug", "inconclusive")]
+    assert statuses == [0, 1, 3, 4]
+    assert cli.USAGE_ERROR not in statuses and cli.INTERRUPTED not in statuses
     with pytest.raises(ValueError, match="unknown verdict"):
         cli.exit_status("fine")
 
@@ -42,7 +44,7 @@ class _FakeReport:
         return {"difference": self.difference, "verdict": self.verdict, "blocks": {}}
 
 
-@pytest.mark.parametrize("verdict, status", [("correct", 0), ("suspicious", 1), ("bug", 2)])
+@pytest.mark.parametrize("verdict, status", [("correct", 0), ("suspicious", 1), ("bug", 3), ("inconclusive", 4)])
 def test_check_exit_status_follows_the_report(monkeypatch, capsys, verdict, status):
     monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: _FakeReport(verdict))
     got, out, _ = run(capsys, "check", "--layers", "3,4,1")
@@ -90,7 +92,7 @@ def test_check_plot(capsys, tmp_path):
 
 # --------------------------------------------------------------------- train
 def test_train_binary(capsys):
-    status, out, err = run(capsys, "train", "--dataset", "moons", "--layers", "8", "--epochs", "50",
+    status, out, err = run(capsys, "train", "--dataset", "moons", "--layers", "2,8,1", "--epochs", "50",
                            "--examples", "60", "--quiet")
     assert status == 0
     assert "final cost" in out and "training accuracy" in out
@@ -98,7 +100,7 @@ def test_train_binary(capsys):
 
 
 def test_train_multiclass_with_split_and_checks(capsys):
-    status, out, _ = run(capsys, "train", "--dataset", "spirals", "--layers", "16,8", "--epochs", "30",
+    status, out, _ = run(capsys, "train", "--dataset", "spirals", "--layers", "2,16,8,3", "--epochs", "30",
                          "--batch-size", "32", "--optimizer", "momentum", "--lambd", "0.1", "--keep-prob", "0.9",
                          "--test-split", "0.25", "--check")
     assert status == 0
@@ -108,7 +110,7 @@ def test_train_multiclass_with_split_and_checks(capsys):
 
 
 def test_train_binary_as_softmax_without_hidden_layer(capsys):
-    status, out, _ = run(capsys, "train", "--dataset", "xor", "--layers", "", "--output", "softmax",
+    status, out, _ = run(capsys, "train", "--dataset", "xor", "--layers", "2,2", "--output", "softmax",
                          "--epochs", "10", "--examples", "40")
     assert status == 0
     assert "[2, 2]" in out and "no hidden layer" in out
@@ -117,7 +119,7 @@ def test_train_binary_as_softmax_without_hidden_layer(capsys):
 @pytest.mark.slow_without_jit
 def test_train_digits(capsys):
     pytest.importorskip("sklearn")
-    status, out, _ = run(capsys, "train", "--dataset", "digits", "--layers", "16", "--epochs", "3",
+    status, out, _ = run(capsys, "train", "--dataset", "digits", "--layers", "64,16,10", "--epochs", "3",
                          "--batch-size", "128", "--test-split", "0.2", "--quiet")
     assert status == 0 and "test accuracy" in out
 
@@ -126,7 +128,7 @@ def test_train_save(capsys, tmp_path):
     if getattr(minnet.Network, "save", None) is None or getattr(minnet.Network, "load", None) is None:
         pytest.skip("Network.save / Network.load are not available")
     path = tmp_path / "model.npz"
-    status, out, _ = run(capsys, "train", "--dataset", "circles", "--layers", "5", "--epochs", "5",
+    status, out, _ = run(capsys, "train", "--dataset", "circles", "--layers", "2,5,1", "--epochs", "5",
                          "--examples", "30", "--save", str(path), "--quiet")
     assert status == 0 and path.exists() and "saved" in out
     net = minnet.Network.load(str(path))
@@ -144,7 +146,7 @@ def test_train_save_missing_is_a_clear_error(capsys, monkeypatch, tmp_path):
 @pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
 def test_train_plots(capsys, tmp_path):
     cost, boundary = tmp_path / "cost.png", tmp_path / "boundary.png"
-    status, _, _ = run(capsys, "train", "--dataset", "blobs", "--layers", "6", "--epochs", "20",
+    status, _, _ = run(capsys, "train", "--dataset", "blobs", "--layers", "2,6,3", "--epochs", "20",
                        "--examples", "60", "--plot", str(cost), "--boundary", str(boundary), "--quiet")
     assert status == 0
     assert cost.stat().st_size > 0 and boundary.stat().st_size > 0
@@ -196,7 +198,8 @@ def test_bench_digits(capsys):
 
 
 @pytest.mark.slow_without_jit
-def test_bench_large_workload_estimates_and_skips(capsys):
+def test_bench_large_workload_estimates_and_skips(capsys, monkeypatch):
+    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 200)  # the real workload and limits, a tenth of the timed entries
     status, out, _ = run(capsys, "bench", "--workloads", "mnist", "--repeat", "1", "--quiet")
     assert status == 0
     assert "(est.)" in out and "skipped (slow; add --full-baselines)" in out
@@ -236,10 +239,12 @@ def test_bench_without_torch(capsys, monkeypatch):
     ["train", "--layers", "8,0"],
     ["train", "--lr", "0"],
     ["train", "--dataset", "spirals", "--output", "sigmoid"],
-    ["train", "--plot", os.path.join("no", "such", "folder", "cost.png")],
+    ["train", "--plot", os.path.join(__file__, "cost.png")],  # its "folder" is a file
+    ["train", "--layers", "2,20,8"],  # no output size
+    ["train", "--layers", "20,8"],    # hidden sizes only: the old meaning
     ["bench", "--workloads", "imagenet"],
     ["bench", "--baselines", "none,numpy"],
-    ["demo", "--out", os.path.join("no", "such", "folder")],
+    ["demo", "--out", __file__],  # a file, not a folder
     ["frobnicate"],
     [],
 ])
@@ -365,3 +370,193 @@ def test_bench_estimates_and_skips_above_the_limit(capsys, tiny_workload, monkey
 def test_bench_refuses_none_with_other_baselines(capsys):
     status, _, err = run(capsys, "bench", "--baselines", "none,numpy")
     assert status == 2 and err.startswith("minnet: error:")
+
+
+# ------------------------------------------------- --layers: one meaning everywhere
+def _no_training(monkeypatch):
+    """Make any training fail loudly: a refused command must stop before it."""
+    def fit(*args, **kwargs):
+        raise AssertionError("training started")
+    monkeypatch.setattr(minnet.Network, "fit", fit)
+
+
+def test_train_layers_are_all_sizes(capsys):
+    status, out, _ = run(capsys, "train", "--layers", "2,20,8,1", "--epochs", "2", "--examples", "40")
+    assert status == 0
+    assert "network [2, 20, 8, 1]" in out
+
+
+def test_train_default_layers_come_from_the_data(capsys):
+    status, out, _ = run(capsys, "train", "--dataset", "spirals", "--epochs", "2", "--examples", "30")
+    assert status == 0
+    assert "network [2, 20, 8, 3]" in out and "softmax output" in out
+
+
+def test_train_two_outputs_on_binary_data_is_softmax(capsys):
+    status, out, _ = run(capsys, "train", "--dataset", "moons", "--layers", "2,6,2", "--epochs", "2",
+                         "--examples", "30")
+    assert status == 0
+    assert "network [2, 6, 2]" in out and "softmax output" in out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--layers", "3,20,1"], ["first size is the input", "2 features", "--layers 2,20,1"]),
+    (["--layers", "2,20,8,4"], ["last size is the output", "--layers 2,20,8,1"]),
+    (["--layers", "2,8,2", "--output", "sigmoid"], ["sigmoid output", "1 unit", "--layers 2,8,1"]),
+    (["--dataset", "spirals", "--layers", "2,8,1"], ["3 classes", "--layers 2,8,3"]),
+    (["--dataset", "spirals", "--layers", "2,8,3", "--output", "sigmoid"], ["needs a binary dataset"]),
+])
+def test_train_layers_that_do_not_fit_the_data(capsys, monkeypatch, argv, words):
+    _no_training(monkeypatch)
+    status, out, err = run(capsys, "train", *argv)
+    assert status == 2 and out == ""
+    assert err.startswith("minnet: error: ") and err.count("\n") == 1
+    for word in words:
+        assert word in err
+
+
+# ------------------------------------------------- output paths, checked first
+def test_save_makes_missing_folders(capsys, tmp_path):
+    path = tmp_path / "new" / "deeper" / "model.npz"
+    status, out, _ = run(capsys, "train", "--layers", "2,4,1", "--epochs", "2", "--examples", "20",
+                         "--save", str(path), "--quiet")
+    assert status == 0 and path.exists()
+    assert minnet.Network.load(str(path)).layer_dims == [2, 4, 1]
+
+
+@pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
+def test_plots_make_missing_folders(capsys, tmp_path):
+    cost, boundary = tmp_path / "a" / "cost.png", tmp_path / "b" / "c" / "regions.png"
+    status, _, _ = run(capsys, "train", "--layers", "2,4,1", "--epochs", "3", "--examples", "20",
+                       "--plot", str(cost), "--boundary", str(boundary), "--quiet")
+    assert status == 0
+    assert cost.stat().st_size > 0 and boundary.stat().st_size > 0
+
+
+def _unwritable(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
+
+
+@pytest.mark.parametrize("option", ["--save", "--plot", "--boundary"])
+@pytest.mark.parametrize("problem", ["unwritable", "under a file", "a folder", "read-only file"])
+def test_bad_output_path_is_refused_before_training(capsys, monkeypatch, tmp_path, option, problem):
+    if option != "--save" and not HAVE_MPL:
+        pytest.skip("matplotlib is not installed")
+    _no_training(monkeypatch)
+    name = "out.npz" if option == "--save" else "out.png"
+    if problem == "unwritable":
+        _unwritable(monkeypatch)
+        path, word = tmp_path / name, "cannot write into the folder"
+    elif problem == "under a file":
+        (tmp_path / "file").write_text("x")
+        path, word = tmp_path / "file" / name, "is a file, not a folder"
+    elif problem == "a folder":
+        path, word = tmp_path / name, "is a folder"
+        path.mkdir()
+    else:
+        path, word = tmp_path / name, "not writable"
+        path.write_text("keep")
+        monkeypatch.setattr(cli.os, "access", lambda *a, **k: False)
+    status, out, err = run(capsys, "train", "--epochs", "2", option, str(path))
+    assert status == 2 and out == ""
+    assert err.startswith(f"minnet: error: {option}") and err.count("\n") == 1
+    assert word in err
+
+
+@pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
+def test_plot_with_a_format_matplotlib_cannot_write(capsys, monkeypatch, tmp_path):
+    _no_training(monkeypatch)
+    status, _, err = run(capsys, "train", "--plot", str(tmp_path / "cost.xyz"))
+    assert status == 2 and "cannot write '.xyz' files" in err
+
+
+@pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
+def test_demo_makes_its_out_folder(capsys, tmp_path):
+    out = tmp_path / "plots" / "today"
+    status, _, _ = run(capsys, "demo", "--quiet", "--epochs", "2", "--out", str(out))
+    assert status == 0
+    assert (out / "minnet_demo_check.png").stat().st_size > 0
+
+
+def test_demo_refuses_an_unwritable_out_folder_before_work(capsys, monkeypatch, tmp_path):
+    _no_training(monkeypatch)
+    monkeypatch.setattr(cli, "_have_matplotlib", lambda: True)
+    _unwritable(monkeypatch)
+    status, out, err = run(capsys, "demo", "--out", str(tmp_path))
+    assert status == 2 and out == ""
+    assert err.startswith("minnet: error: --out") and "cannot write" in err
+
+
+# ------------------------------------------------- exit statuses and JSON
+@pytest.mark.parametrize("verdicts, status", [
+    (("correct", "correct"), 0), (("suspicious", "correct"), 1), (("correct", "bug"), 3),
+    (("inconclusive", "suspicious"), 4), (("bug", "inconclusive"), 3),
+])
+def test_demo_status_is_the_worse_check(capsys, monkeypatch, tmp_path, verdicts, status):
+    reports = iter(_FakeReport(v) for v in verdicts)
+    monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: next(reports))
+    monkeypatch.setattr(cli, "_have_matplotlib", lambda: False)
+    got, _, err = run(capsys, "demo", "--quiet", "--epochs", "1", "--out", str(tmp_path))
+    assert got == status
+    assert (f"exit status {status}" in err) == (status != 0)
+
+
+def _strict_json(text):
+    """json.loads that refuses NaN and Infinity, which are not JSON."""
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--json", "--layers", "2,x,1"],
+    ["check", "--json", "--sample", "2", "--mode", "directional"],
+    ["check", "no_such_file.py", "--json"],
+    ["check", "--json", "--frobnicate"],
+])
+def test_json_errors_are_json(capsys, argv):
+    status, out, err = run(capsys, *argv)
+    assert status == 2
+    error = _strict_json(out)
+    assert error["exit_status"] == 2 and error["error"] in err
+    assert err.startswith("minnet: error: ") and err.count("\n") == 1
+
+
+def test_nan_and_inf_in_a_result_are_null_with_a_note(capsys, monkeypatch):
+    class NonFinite(_FakeReport):
+        def to_dict(self):
+            return {"difference": float("nan"), "verdict": self.verdict, "cost": float("inf"),
+                    "blocks": {"W1": {"difference": np.float64("-inf"), "worst": [{"approx": float("nan")}]}}}
+    monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: NonFinite("inconclusive"))
+    status, out, _ = run(capsys, "check", "--layers", "3,4,1", "--json")
+    assert status == 4
+    report = _strict_json(out)
+    assert report["difference"] is None and report["cost"] is None
+    assert report["blocks"]["W1"]["difference"] is None and report["blocks"]["W1"]["worst"][0]["approx"] is None
+    assert report["non_finite"] == {"difference": "nan", "cost": "inf", "blocks.W1.difference": "-inf",
+                                    "blocks.W1.worst[0].approx": "nan"}
+    assert "null" in report["note"]
+
+
+def test_finite_results_have_no_note():
+    text = cli.json_dumps({"a": 1.5, "b": [np.int64(2), np.float64(0.25)], "c": None})
+    assert json.loads(text) == {"a": 1.5, "b": [2, 0.25], "c": None}
+
+
+def test_check_help_documents_statuses_and_the_file_convention(capsys):
+    status, out, _ = run(capsys, "check", "--help")
+    assert status == 0
+    for line in ("0    correct", "1    suspicious", "2    usage error", "3    bug", "4    inconclusive",
+                 "130  interrupted", "cost_fn(parameters)", "grads_fn(parameters)",
+                 "forward_propagation_n(X, Y, parameters)", "backward_propagation_n(X, Y, cache)",
+                 "minnet check my_assignment.py"):
+        assert line in out
+
+
+def test_worse_verdict_and_unknown_verdicts():
+    assert cli.worse("correct", "suspicious") == "suspicious"
+    assert cli.worse("inconclusive", "bug") == "bug" and cli.worse("suspicious", "inconclusive") == "inconclusive"
+    with pytest.raises(ValueError, match="unknown verdict"):
+        cli.worse("correct", "fine")

@@ -21,6 +21,7 @@ def run_example(name, *args, cwd):
 
 @pytest.mark.parametrize("name, expected", [
     ("check_your_backprop.py", "Look first at W2"),
+    ("course_backprop.py", "with the planted bugs: bug, blocks off: b1, W2"),
     ("dropout_check_mode.py", "Both checks pass once the masks are fixed."),
     ("check_speed.py", "minnet incremental"),
     pytest.param("train_digits.py", "test accuracy",
@@ -43,6 +44,6 @@ def test_train_flower_example(tmp_path):
 
 
 def test_every_example_is_tested():
-    tested = {"check_your_backprop.py", "dropout_check_mode.py", "check_speed.py", "train_digits.py",
-              "train_flower.py"}
+    tested = {"check_your_backprop.py", "course_backprop.py", "dropout_check_mode.py", "check_speed.py",
+              "train_digits.py", "train_flower.py"}  # course_backprop.py also in tests/test_check_file.py
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested

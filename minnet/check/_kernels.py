@@ -6,8 +6,13 @@ flag (a relu/leaky_relu pre-activation moved across 0) and the size of what
 was subtracted, ``sum_e (|a_e| + |b_e|) / m`` over the per-example terms
 a_e - b_e that J(+) - J(-) was summed from (whole losses for ``full``,
 loss changes for ``incremental``, plus the L2 terms). The judge turns that
-size into the entry's own rounding error. Both kernels look at ``stop[0]``
-between groups and leave the rest undone when it is set (Ctrl-C). Work is split into
+size into the entry's own rounding error.
+
+Chunk c counts its finished entries in ``done[c]``; the last entry of
+``done`` is the stop flag (Ctrl-C), which both kernels read between groups
+and then leave the rest undone. It lives in the array the loop writes to:
+a flag in an array of its own is read once, before the loop (the compiler
+may hoist a load that no store in the loop can change), and never stops it. Work is split into
 groups, chunks of groups run in a ``prange`` and scratch is allocated once per
 chunk. Each group writes only its own outputs, in a fixed order, so results
 are bitwise the same for any number of threads.
@@ -466,13 +471,14 @@ def prepare(dims, X, Y, Z, A, hidden):
 
 @njit(cache=True, parallel=True, nogil=True)
 def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm, A, X, Y, colmax, out_act,
-                resid, indices, order, groups, chunks, group_size, work, approx, kinks, scales, done, stop):
+                resid, indices, order, groups, chunks, group_size, work, approx, kinks, scales, done):
     """Fill approx[q], kinks[q], scales[q] for p = indices[q].
 
     Group g lists the positions order[groups[g]:groups[g + 1]] (entries of one
     row, at most group_size); chunk c runs groups chunks[c]:chunks[c + 1] with
     the work row work[c] (``work_size`` floats for the width ``work_width``)
-    and counts its finished entries in done[c] (read by a progress bar).
+    and counts its finished entries in done[c] (read by a progress bar);
+    done[-1] != 0 stops every chunk at its next group.
     """
     m = X.shape[1]
     L = dims.shape[0] - 1
@@ -486,7 +492,7 @@ def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm,
         sizes = np.empty(group_size)
         flags = np.zeros(group_size, np.bool_)
         for g in range(chunks[c], chunks[c + 1]):
-            if stop[0]:
+            if done[done.shape[0] - 1] != 0:
                 break
             start, n = groups[g], groups[g + 1] - groups[g]
             for q in range(n):
@@ -533,13 +539,13 @@ def full_kinks(dims, hidden, Z0, Z1, m, drop, use_drop):
 
 @njit(cache=True, parallel=True, nogil=True)
 def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A,
-         indices, bounds, approx, kinks, scales, done, stop):
+         indices, bounds, approx, kinks, scales, done):
     """The notes' algorithm: two whole forward passes per listed parameter.
 
     J(+) - J(-) is taken term by term (per example, per squared weight), the
     same summation the incremental kernel uses, so the two differ only by the
     rounding of the forward values. Chunk c of ``bounds`` counts its finished
-    entries in done[c].
+    entries in done[c]; done[-1] != 0 stops every chunk at its next entry.
     """
     m = X.shape[1]
     nL = dims[dims.shape[0] - 1]
@@ -558,7 +564,7 @@ def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A
         l2_plus = np.empty(theta.shape[0])
         l2_minus = np.empty(theta.shape[0])
         for q in range(bounds[c], bounds[c + 1]):
-            if stop[0]:
+            if done[done.shape[0] - 1] != 0:
                 break
             p = indices[q]
             w = local[p]

@@ -265,20 +265,20 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
             order, groups, rows = _row_groups(net.layer_dims, part, group_size)
             costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
             chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
-            done = np.zeros(chunks.size - 1, np.int64)  # entries finished in each chunk (for the progress bar)
+            done = np.zeros(chunks.size, np.int64)  # entries finished in each chunk, then the stop flag
 
-            def kernel(stop):
+            def kernel():
                 if method == "incremental":
                     size = _kernels.work_size(_kernels.work_width(net._dims), m, group_size)
                     if not work or work[0].shape[0] < chunks.size - 1:
                         work[:] = [np.empty((chunks.size - 1, size))]
                     _kernel("incremental")(theta, net._dims, net._hidden, net._output, net.lambd, step, use_drop, Z,
                                          extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], part, order, groups,
-                                         chunks, group_size, work[0], approx, flags, sizes, done, stop)
+                                         chunks, group_size, work[0], approx, flags, sizes, done)
                 else:  # groups of one entry: chunk bounds are positions in order
                     out, out_flags, out_sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
                     _kernel("full")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
-                                  Z, A, part[order], chunks, out, out_flags, out_sizes, done, stop)
+                                  Z, A, part[order], chunks, out, out_flags, out_sizes, done)
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
@@ -370,20 +370,19 @@ if hasattr(os, "register_at_fork"):
 
 
 def _run_kernel(kernel, n_threads, done, total, show):
-    """Run ``kernel(stop)`` on n_threads Numba threads in the kernel thread, with a progress bar when asked.
+    """Run ``kernel()`` on n_threads Numba threads in the kernel thread, with a progress bar when asked.
 
     The kernel releases the GIL, so meanwhile this thread can read ``done``,
     where each chunk counts its finished entries, and move the bar. On Ctrl-C
-    it sets ``stop[0]``, which the kernels look at between groups, waits for
-    them to leave, and raises KeyboardInterrupt: the next call starts at once.
+    it sets ``done[-1]``, the stop flag the kernels look at between groups,
+    waits for them to leave, and raises KeyboardInterrupt: the next call
+    starts at once.
     """
-    stop = np.zeros(1, np.bool_)
-
     def call():
         previous = numba.get_num_threads()  # Numba's thread count belongs to the calling thread
         numba.set_num_threads(n_threads)
         try:
-            kernel(stop)
+            kernel()
         finally:
             numba.set_num_threads(previous)
 
@@ -397,13 +396,13 @@ def _run_kernel(kernel, n_threads, done, total, show):
     try:
         while not finished.wait(0.1 if show else 0.5):
             if bar is not None:
-                count = int(done.sum())
+                count = int(done[:-1].sum())
                 bar.update(count - shown)
                 shown = count
         if bar is not None:
-            bar.update(int(done.sum()) - shown)
+            bar.update(int(done[:-1].sum()) - shown)
     except KeyboardInterrupt:
-        stop[0] = True
+        done[-1] = 1
         while not finished.is_set():  # the kernels leave at their next group
             try:
                 finished.wait(0.05)

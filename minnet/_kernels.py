@@ -89,9 +89,16 @@ def example_loss(z, y, output):
 
 
 # ---------------------------------------------------------- matrix products
-# Hand loops instead of np.dot: Numba's np.dot needs SciPy's BLAS (not a
-# dependency of minnet), and at these sizes loops whose innermost index walks
-# contiguous memory vectorize well.
+# Two ways to multiply. Hand loops whose innermost index walks contiguous
+# memory vectorize well and beat a library call on small matrices; they are
+# what forward and backward use, so that the gradient check (which calls them
+# from its own parallel threads) never starts BLAS threads. Training uses
+# BLAS (SciPy's, through Numba's np.dot) for products of at least
+# BLAS_FROM multiply-adds: there the library's blocked, threaded kernels win.
+BLAS_FROM = 1 << 17
+NO_BLAS = 1 << 62
+
+
 @njit(cache=True)
 def matmul(A, B, out):
     """out = A @ B. A (n, p), B (p, m), out (n, m)."""
@@ -138,6 +145,33 @@ def matmul_nt(A, B, out, scratch):
             if a != 0.0:
                 for k in range(p):
                     out[i, k] += a * Bt[e, k]
+
+
+@njit(cache=True)
+def product(A, B, out, blas_from):
+    """out = A @ B (A (n, p), B (p, m)): BLAS when n * p * m >= blas_from, else hand loops."""
+    if A.shape[0] * A.shape[1] * B.shape[1] >= blas_from:
+        np.dot(A, B, out)
+    else:
+        matmul(A, B, out)
+
+
+@njit(cache=True)
+def product_tn(A, B, out, blas_from):
+    """out = A.T @ B (A (p, n), B (p, m)), chosen like ``product``."""
+    if A.shape[0] * A.shape[1] * B.shape[1] >= blas_from:
+        np.dot(A.T, B, out)
+    else:
+        matmul_tn(A, B, out)
+
+
+@njit(cache=True)
+def product_nt(A, B, out, scratch, blas_from):
+    """out = A @ B.T (A (n, m), B (p, m)), chosen like ``product``; scratch as for matmul_nt."""
+    if A.shape[0] * A.shape[1] * B.shape[0] >= blas_from:
+        np.dot(A, B.T, out)
+    else:
+        matmul_nt(A, B, out, scratch)
 
 
 # ---------------------------------------------------------------- layouts
@@ -196,7 +230,14 @@ def forward(theta, dims, X, hidden, output, drop, use_drop, Z, A):
     X : (n_0, m). Fills Z_l (pre-activations) and A_l (activations, with
     dropout multipliers on hidden layers when use_drop) in the flat buffers
     Z and A. A_L is the output activation (sigmoid, softmax or identity).
+    Hand-loop products only (see ``forward_with``).
     """
+    forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, NO_BLAS)
+
+
+@njit(cache=True)
+def forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, blas_from):
+    """``forward`` whose products of >= blas_from multiply-adds go to BLAS."""
     L = dims.shape[0] - 1
     m = X.shape[1]
     w_off, b_off = block_offsets(dims)
@@ -208,7 +249,7 @@ def forward(theta, dims, X, hidden, output, drop, use_drop, Z, A):
         b = theta[b_off[l]:b_off[l] + n]
         Zl = Z[off[l]:off[l + 1]].reshape(n, m)
         Al = A[off[l]:off[l + 1]].reshape(n, m)
-        matmul(W, A_prev, Zl)
+        product(W, A_prev, Zl, blas_from)
         for i in range(n):
             bi = b[i]
             for e in range(m):
@@ -298,7 +339,14 @@ def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1,
     dZ_L = (A_L - Y) / m for all three outputs; dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
     db_l = sum over examples of dZ_l; dZ_{l-1} = (W_l^T dZ_l) * D_{l-1}/keep_prob * g'(Z_{l-1}).
     buf1, buf2, buf3 : scratch of at least max(n_l) * m entries.
+    Hand-loop products only (see ``backward_with``).
     """
+    backward_with(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, NO_BLAS)
+
+
+@njit(cache=True)
+def backward_with(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, blas_from):
+    """``backward`` whose products of >= blas_from multiply-adds go to BLAS."""
     L = dims.shape[0] - 1
     m = X.shape[1]
     w_off, b_off = block_offsets(dims)
@@ -321,7 +369,7 @@ def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1,
             A_prev = X
         else:
             A_prev = A[off[l - 1]:off[l]].reshape(n_prev, m)
-        matmul_nt(dZ, A_prev, dW, buf3)
+        product_nt(dZ, A_prev, dW, buf3, blas_from)
         if reg != 0.0:
             for i in range(n):
                 for j in range(n_prev):
@@ -335,7 +383,7 @@ def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1,
             target = buf2 if in_buf1 else buf1
             in_buf1 = not in_buf1
             dA = target[:n_prev * m].reshape(n_prev, m)
-            matmul_tn(W, dZ, dA)
+            product_tn(W, dZ, dA, blas_from)
             Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
             if use_drop:
                 Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m)
@@ -350,40 +398,72 @@ def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1,
 
 
 # --------------------------------------------------------------- training
-@njit(cache=True)
-def update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s):
-    """One optimizer step on the flat theta; t is the 1-based step count."""
+MAX_FLOAT = 1.7976931348623157e308
+
+
+# error_model="numpy": a float division needs no zero test, so the loops vectorize
+@njit(cache=True, error_model="numpy")
+def update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev):
+    """One optimizer step on the flat theta; t is the 1-based step count.
+
+    prev receives theta as it was before the step. Adam uses the bias-corrected
+    moments, ``theta -= lr / c1 * v / (sqrt(s) / sqrt(c2) + eps)`` with
+    ``c_i = 1 - beta_i ** t``. Returns True when every updated parameter is finite.
+    """
     n = theta.shape[0]
+    bad = 0
     if optimizer == 0:
         for k in range(n):
-            theta[k] -= lr * grad[k]
+            old = theta[k]
+            prev[k] = old
+            new = old - lr * grad[k]
+            theta[k] = new
+            bad |= not (abs(new) <= MAX_FLOAT)
     elif optimizer == 1:
         for k in range(n):
-            v[k] = beta * v[k] + (1.0 - beta) * grad[k]
-            theta[k] -= lr * v[k]
+            vk = beta * v[k] + (1.0 - beta) * grad[k]
+            v[k] = vk
+            old = theta[k]
+            prev[k] = old
+            new = old - lr * vk
+            theta[k] = new
+            bad |= not (abs(new) <= MAX_FLOAT)
     else:
-        c1 = 1.0 - beta1 ** t
-        c2 = 1.0 - beta2 ** t
+        step = lr / (1.0 - beta1 ** t)
+        root_c2 = np.sqrt(1.0 - beta2 ** t)
         for k in range(n):
             g = grad[k]
-            v[k] = beta1 * v[k] + (1.0 - beta1) * g
-            s[k] = beta2 * s[k] + (1.0 - beta2) * g * g
-            theta[k] -= lr * (v[k] / c1) / (np.sqrt(s[k] / c2) + eps)
+            vk = beta1 * v[k] + (1.0 - beta1) * g
+            sk = beta2 * s[k] + (1.0 - beta2) * g * g
+            v[k] = vk
+            s[k] = sk
+            old = theta[k]
+            prev[k] = old
+            new = old - step * vk / (np.sqrt(sk) / root_c2 + eps)
+            theta[k] = new
+            bad |= not (abs(new) <= MAX_FLOAT)
+    return bad == 0
 
 
 @njit(cache=True)
-def train_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, use_drop,
-                perm, batch_size, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev, seed):
+def train_epoch(theta, dims, XT, Y, hidden, output, lambd, keep_probs, use_drop,
+                perm, batch_size, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev, seed,
+                blas_from=BLAS_FROM):
     """One epoch of mini-batch training, entirely compiled.
 
+    XT : (m, n_0), the training inputs X transposed (C order), so that a
+    mini-batch gathers whole rows; Y : (n_L, m).
     perm : (m,) order of the examples for this epoch. Dropout masks are fresh
     for every mini-batch, drawn from Numba's generator seeded with ``seed``.
+    Products of at least ``blas_from`` multiply-adds run in BLAS (with its
+    own threads; a fixed thread count gives the same result bit for bit), the
+    others in hand loops.
     prev : (n_parameters,) theta before the latest step. When a cost is not
     finite the epoch stops and theta goes back to ``prev``, the last
     parameters whose cost was finite.
     Returns (mean mini-batch cost weighted by batch size, finite flag, step count).
     """
-    n_x, m = X.shape
+    m, n_x = XT.shape
     nL = Y.shape[0]
     L = dims.shape[0] - 1
     width = 0
@@ -410,23 +490,23 @@ def train_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, use_drop,
         for e in range(mb):
             src = perm[start + e]
             for k in range(n_x):
-                Xb[k, e] = X[k, src]
+                Xb[k, e] = XT[src, k]
             for k in range(nL):
                 Yb[k, e] = Y[k, src]
         if use_drop:
             draw_dropout(dims, mb, keep_probs, drop)
-        J = cost(theta, dims, Xb, Yb, hidden, output, lambd, drop, use_drop, Z, A)
+        forward_with(theta, dims, Xb, hidden, output, drop, use_drop, Z, A, blas_from)
+        off = layer_offsets(dims, mb)
+        J = data_loss(Z[off[L - 1]:off[L]].reshape(nL, mb), Yb, output) + l2_term(theta, dims, lambd, mb)
         if not np.isfinite(J):
             if t > 0:
                 theta[:] = prev
             return total / m, False, t
         total += J * mb
-        backward(theta, dims, Xb, Yb, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3)
-        prev[:] = theta
+        backward_with(theta, dims, Xb, Yb, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
+                      blas_from)
         t += 1
-        update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s)
-        for k in range(theta.shape[0]):
-            if not np.isfinite(theta[k]):
-                theta[:] = prev
-                return total / m, False, t
+        if not update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev):
+            theta[:] = prev
+            return total / m, False, t
     return total / m, True, t

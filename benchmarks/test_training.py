@@ -12,8 +12,10 @@ Run with ``python -m pytest benchmarks/test_training.py -s`` (``pip install
 torch==2.13.0`` for the comparison). minnet's ms per epoch is always
 reported; PyTorch runs in its own process (so that no Numba or BLAS thread
 pool competes with its threads), from the same initial parameters, on the
-same data, mini-batch size and epochs, and the ratio is computed in the same
-run. Without torch the comparisons are skipped.
+same data, mini-batches (same order) and epochs, and the ratio is computed
+in the same run. Without torch the comparisons are skipped. Timings need
+an otherwise idle machine: both systems' threads wait for each other, and
+a busy core slows them many times over.
 """
 import json
 import subprocess
@@ -97,9 +99,11 @@ def train():
     model = torch.nn.Sequential(*layers[:-1])
     optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"])
     loss_fn = torch.nn.CrossEntropyLoss()
-    generator = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)  # the order Network.fit(seed=0) draws: a permutation, then a dropout seed
     for _ in range(config["epochs"]):
-        for rows in torch.randperm(tX.shape[0], generator=generator).split(batch):
+        order = torch.from_numpy(rng.permutation(tX.shape[0]))
+        rng.integers(2**31 - 1)
+        for rows in order.split(batch):
             optimizer.zero_grad()
             loss = loss_fn(model(tX[rows]), tY[rows])
             loss.backward()

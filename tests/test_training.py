@@ -93,6 +93,7 @@ def wide_problem():
     return X, labels
 
 
+@pytest.mark.slow_without_jit
 @pytest.mark.parametrize("optimizer", K.OPTIMIZERS)
 def test_wide_training_is_reproducible_bit_for_bit(optimizer):
     X, labels = wide_problem()
@@ -109,6 +110,7 @@ def test_wide_training_is_reproducible_bit_for_bit(optimizer):
     assert not np.array_equal(net.theta, t1)
 
 
+@pytest.mark.slow_without_jit
 def test_wide_training_learns():
     X, labels = wide_problem()
     net = minnet.Network([300, 256, 128, 10], output="softmax", seed=1)

@@ -480,6 +480,7 @@ class Network:
         rng = np.random.default_rng(seed)
         velocity, second, prev = np.zeros(self.layout.size), np.zeros(self.layout.size), self._theta.copy()
         identity = np.arange(m, dtype=np.int64)
+        XT = np.ascontiguousarray(X.T)  # the kernel gathers mini-batches as rows
         use_drop = self.uses_dropout
         t = 0
         bar = _progress(epochs, progress)
@@ -490,7 +491,7 @@ class Network:
                 break
             perm = rng.permutation(m).astype(np.int64) if batch < m else identity
             step_seed = int(rng.integers(2**31 - 1))
-            J, finite, t = K.train_epoch(self._theta, self._dims, X, Y, self._hidden, self._output, self.lambd,
+            J, finite, t = K.train_epoch(self._theta, self._dims, XT, Y, self._hidden, self._output, self.lambd,
                                          self._keep_prob, use_drop, perm, batch, code, lr, beta, beta1, beta2,
                                          epsilon, t, velocity, second, prev, step_seed)
             if not finite:

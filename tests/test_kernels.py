@@ -154,7 +154,7 @@ def test_optimizer_steps_match_numpy(optimizer):
     ref = (theta.copy(), v.copy(), s.copy())
     for t in range(1, 6):
         grad = rng.standard_normal(20)
-        K.update(theta, grad, K.OPTIMIZERS.index(optimizer), 0.05, 0.9, 0.9, 0.999, 1e-8, t, v, s)
+        K.update(theta, grad, K.OPTIMIZERS.index(optimizer), 0.05, 0.9, 0.9, 0.999, 1e-8, t, v, s, np.empty(20))
         ref = naive_update(ref[0], grad, optimizer, 0.05, 0.9, 0.9, 0.999, 1e-8, t, ref[1], ref[2])
         np.testing.assert_allclose(theta, ref[0], rtol=1e-13, atol=1e-15)
 
@@ -169,7 +169,7 @@ def test_training_epoch_matches_numpy_minibatch_loop(optimizer):
     perm = rng.permutation(23).astype(np.int64)
     theta, v, s = net.theta.copy(), np.zeros(net.theta.size), np.zeros(net.theta.size)
     ref_theta, ref_v, ref_s = theta.copy(), v.copy(), s.copy()
-    J, finite, t = K.train_epoch(theta, net._dims, X, Y, K.HIDDEN.index(hidden), K.OUTPUT.index(output), 0.2,
+    J, finite, t = K.train_epoch(theta, net._dims, np.ascontiguousarray(X.T), Y, K.HIDDEN.index(hidden), K.OUTPUT.index(output), 0.2,
                                  net.keep_prob, False, perm, 5, K.OPTIMIZERS.index(optimizer), 0.01, 0.9, 0.9,
                                  0.999, 1e-8, 0, v, s, theta.copy(), 0)
     costs = []

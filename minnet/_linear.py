@@ -63,15 +63,18 @@ from numba import njit, prange
 from . import _check
 from . import _kernels as K
 from . import _validation as v
-from ._check import activation_change, all_small, decode, gather_output, loss_change
-from ._kernels import LEAKY_RELU, LEAKY_SLOPE, RELU, block_offsets, layer_offsets
+from ._check import (SERIES_LIMIT, activation_change, all_small, decode, log1p_exact, log1p_series,
+                     loss_change)
+from ._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
 
 MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
 
 # The read-only arrays every group reads: parameters and the unperturbed forward pass.
-Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "out_act", "resid", "V", "R"])
-Scratch = namedtuple("Scratch", ["delta", "column", "total", "kinked", "unsafe", "everyone", "examples", "active",
-                                 "z0", "g0", "dmul", "dz", "change", "cur", "loss", "linear", "y", "act", "res"])
+Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "colmax", "out_act", "resid", "V", "R",
+                             "P"])
+Scratch = namedtuple("Scratch", ["delta", "column", "total", "kinked", "unsafe", "examples", "active", "z0", "g0", "dmul", "dz",
+                                 "change", "cur", "loss", "linear"])
+N_SUMS = 8  # per (hidden unit, example): what moment_loss reads of v
 
 
 # ------------------------------------------------------------ directions
@@ -119,15 +122,18 @@ def add_ratios(U, rows, cols, Z, start, m, t, ratio):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def directions(theta, dims, m, hidden, use_drop, Z, Dm, V, R, bounds):
-    """Fill V and R for the examples of every chunk bounds[c]:bounds[c + 1].
+def directions(cache, hidden, output, use_drop, bounds):
+    """Fill cache.V, R and P for the examples of every chunk bounds[c]:bounds[c + 1].
 
     V : flat, hidden layer l's block at ``direction_offsets(dims, m)[l]`` holds
         v_(i,t) at ((i m + t) n_L + k): how the logits move per unit change of A_l[i, t].
     R : flat like the hidden layers of Z, R[off[l] + i m + t] = max over later hidden
         units of |u| / |Z| (0 when l is the last hidden layer).
+    P : (len(R), N_SUMS), the sums of v that ``moment_loss`` reads (see ``sums``).
     Each example writes only its own entries.
     """
+    theta, dims, Z, Dm, V, R = cache.theta, cache.dims, cache.Z, cache.Dm, cache.V, cache.R
+    m = cache.X.shape[1]
     L = dims.shape[0] - 1
     n_out = dims[L]
     w_off, _ = block_offsets(dims)
@@ -170,6 +176,7 @@ def directions(theta, dims, m, hidden, use_drop, Z, Dm, V, R, bounds):
                     base = voff[l] + (i * m + t) * n_out
                     for k in range(n_out):
                         V[base + k] = prev[k, i]
+                    sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t, cache.P[off[l] + i * m + t])
                 n_next = n_l
             # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
             for l in range(L - 1):
@@ -200,6 +207,33 @@ def directions(theta, dims, m, hidden, use_drop, Z, Dm, V, R, bounds):
                     R[off[l] + i * m + t] = ratio[i]
 
 
+@njit(cache=True)
+def sums(output, v, out_act, Y, resid, t, out):
+    """What ``moment_loss`` needs of one direction v (n_L,) at example t.
+
+    softmax: out[n - 1] = sum_k p_k v_k^n / n! for n = 1..6, out[6] = y.v, out[7] = max_k |v_k|;
+    linear: out[0] = (A_L - Y).v, out[1] = v.v; sigmoid: nothing.
+    """
+    if output == OUT_LINEAR:
+        rv = 0.0
+        vv = 0.0
+        for k in range(v.shape[0]):
+            rv += resid[k, t] * v[k]
+            vv += v[k] * v[k]
+        out[0], out[1] = rv, vv
+    elif output == OUT_SOFTMAX:
+        for n in range(N_SUMS):
+            out[n] = 0.0
+        for k in range(v.shape[0]):
+            vk = v[k]
+            term = out_act[k, t]
+            for n in range(6):
+                term *= vk / (n + 1)  # p_k v_k^(n+1) / (n+1)!
+                out[n] += term
+            out[6] += Y[k, t] * vk
+            out[7] = max(out[7], abs(vk))
+
+
 # ------------------------------------------------------------ one group
 @njit(cache=True)
 def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, unsafe_out, s):
@@ -219,10 +253,12 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
     n_runs = 2 * n_group
     l, i, _ = decode(params[0], dims, w_off, b_off)
     delta, column = s.delta[:n_runs], s.column[:n_group]
+    largest_delta = 0.0
     for g in range(n_group):
         w = theta[params[g]]
         delta[2 * g] = (w + epsilon) - w
         delta[2 * g + 1] = (w - epsilon) - w
+        largest_delta = max(largest_delta, abs(delta[2 * g]), abs(delta[2 * g + 1]))
         column[g] = decode(params[g], dims, w_off, b_off)[2]
     kinked, unsafe, total = s.kinked[:n_runs], s.unsafe[:n_group], s.total[:n_group]
     for run in range(n_runs):
@@ -230,76 +266,76 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
     for g in range(n_group):
         unsafe[g] = False
         total[g] = 0.0
-    dz = s.dz[:m * n_runs]  # change of Z_l[i, t] per column
+    # Examples whose unit i can change at all: as in the incremental kernel, a
+    # dropped unit or a relu unit that stays below 0 for the largest step is skipped.
+    row = off[l] + i * m  # unit i of layer l in Z, R and P
+    examples = s.examples
+    n_ex = 0
     for t in range(m):
+        if l < L - 1:
+            if use_drop and cache.Dm[row + t] == 0.0:
+                continue
+            if hidden == RELU and cache.Z[row + t] + largest_delta * max(cache.colmax[l * m + t], 1.0) * 1.000001 < 0.0:
+                continue
+        examples[n_ex] = t
+        n_ex += 1
+    dz = s.dz[:n_ex * n_runs]  # change of Z_l[i, t] per column (listed example, run)
+    for a in range(n_ex):
+        t = examples[a]
         for g in range(n_group):
             j = column[g]
             if j < 0:
-                a = 1.0
+                x = 1.0
             elif l == 0:
-                a = X[j, t]
+                x = X[j, t]
             else:
-                a = cache.A[off[l - 1] + j * m + t]
-            dz[t * n_runs + 2 * g] = delta[2 * g] * a
-            dz[t * n_runs + 2 * g + 1] = delta[2 * g + 1] * a
+                x = cache.A[off[l - 1] + j * m + t]
+            dz[a * n_runs + 2 * g] = delta[2 * g] * x
+            dz[a * n_runs + 2 * g + 1] = delta[2 * g + 1] * x
     active = s.active
-    change = s.change[:m * n_runs]  # s_t: change of A_l[i, t] (of Z_L[i, t] for the output layer)
+    change = s.change[:n_ex * n_runs]  # s_t: change of A_l[i, t] (of Z_L[i, t] for the output layer)
     if l == L - 1:
-        for c in range(m * n_runs):
+        for c in range(n_ex * n_runs):
             change[c] = dz[c]
-        for t in range(m):
-            active[t] = True
+        for a in range(n_ex):
+            active[a] = True
     else:
         z0, g0, dmul = s.z0, s.g0, s.dmul
-        row = off[l] + i * m
-        for t in range(m):
-            z0[t] = cache.Z[row + t]
-            g0[t] = z0[t]  # not read for relu kinds
-            dmul[t] = cache.Dm[row + t] if use_drop else 1.0
-        activation_change(hidden, z0, g0, dmul, dz, 1.0, change, kinked, active, m, n_runs)
+        for a in range(n_ex):
+            t = examples[a]
+            z0[a] = cache.Z[row + t]
+            g0[a] = z0[a]  # not read for relu kinds
+            dmul[a] = cache.Dm[row + t] if use_drop else 1.0
+        activation_change(hidden, z0, g0, dmul, dz, 1.0, change, kinked, active, n_ex, n_runs)
         limit = 1.0 - MARGIN
-        for t in range(m):
-            ratio = cache.R[row + t]
-            if active[t] and ratio > 0.0:
-                base = t * n_runs
+        for a in range(n_ex):
+            ratio = cache.R[row + examples[a]]
+            if active[a] and ratio > 0.0:
+                base = a * n_runs
                 for run in range(n_runs):
                     step = abs(change[base + run])
                     if step != 0.0 and step * ratio >= limit:
                         unsafe[run // 2] = True
-    examples = s.examples
-    n_ex = 0
-    for t in range(m):
-        if active[t]:
-            examples[n_ex] = t
-            n_ex += 1
-    if n_ex > 0:
-        n_cols = n_ex * n_runs
-        y = s.y[:n_out * n_ex].reshape(n_out, n_ex)
-        act = s.act[:n_out * n_ex].reshape(n_out, n_ex)
-        res = s.res[:n_out * n_ex].reshape(n_out, n_ex)
-        gather_output(examples, n_ex, cache.Y, cache.out_act, cache.resid, y, act, res)
-        cur = s.cur[:n_out * n_cols].reshape(n_out, n_cols)
-        if l == L - 1:
+    loss = s.loss[:n_runs]
+    vbase = direction_offsets(dims, m)[l] + i * m * n_out if l < L - 1 else 0
+    for a in range(n_ex):
+        if not active[a]:
+            continue
+        t = examples[a]
+        src = change[a * n_runs:(a + 1) * n_runs]
+        summed = l < L - 1 and output != OUT_SIGMOID and moment_loss(output, cache, row + t, t, src, loss, n_runs)
+        if not summed:  # the logits' change s_t v, then loss_change as in the incremental kernel
+            cur = s.cur[:n_out * n_runs].reshape(n_out, n_runs)
             for k in range(n_out):
-                for c in range(n_cols):
-                    cur[k, c] = change[c] if k == i else 0.0
-        else:
-            vbase = direction_offsets(dims, m)[l] + i * m * n_out
-            for a in range(n_ex):
-                t = examples[a]
-                src = change[t * n_runs:(t + 1) * n_runs]
-                for k in range(n_out):
-                    vk = cache.V[vbase + t * n_out + k]
-                    out_t = cur[k, a * n_runs:(a + 1) * n_runs]
-                    for run in range(n_runs):
-                        out_t[run] = vk * src[run]
-        loss = s.loss[:n_cols]
-        series = all_small(cur, n_out, n_cols)
-        loss_change(output, cur, act, y, res, n_out, n_ex, n_runs, loss, s.linear[:n_cols], series)
-        for a in range(n_ex):
-            base = a * n_runs
-            for g in range(n_group):
-                total[g] += loss[base + 2 * g] - loss[base + 2 * g + 1]
+                vk = (1.0 if k == i else 0.0) if l == L - 1 else cache.V[vbase + t * n_out + k]
+                out_k = cur[k]
+                for run in range(n_runs):
+                    out_k[run] = vk * src[run]
+            series = all_small(cur, n_out, n_runs)
+            loss_change(output, cur, cache.out_act[:, t:t + 1], cache.Y[:, t:t + 1], cache.resid[:, t:t + 1],
+                        n_out, 1, n_runs, loss, s.linear[:n_runs], series)
+        for g in range(n_group):
+            total[g] += loss[2 * g] - loss[2 * g + 1]
     for g in range(n_group):
         dJ = total[g] / m
         w = theta[params[g]]
@@ -312,13 +348,51 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
 
 
 @njit(cache=True)
+def moment_loss(output, cache, q, t, change, loss, n_runs):
+    """loss[run] = L(Z_L + change[run] v) - L(Z_L) of example t from v's sums P[q]; False if not applicable.
+
+    The same polynomials ``loss_change`` evaluates, summed over the outputs
+    first: for softmax sum_k p_k expm1(s v_k) = sum_n s^n sum_k p_k v_k^n / n!
+    (the series of ``expm1_series``, applicable while every |s v_k| < SERIES_LIMIT),
+    for linear outputs sum_k s v_k (r_k + s v_k / 2) = s r.v + s^2 v.v / 2.
+    """
+    P = cache.P
+    if output == OUT_LINEAR:
+        rv, vv = P[q, 0], P[q, 1]
+        for run in range(n_runs):
+            d = change[run]
+            loss[run] = d * (rv + 0.5 * d * vv)
+        return True
+    largest = 0.0
+    for run in range(n_runs):
+        largest = max(largest, abs(change[run]))
+    if largest * P[q, 7] >= SERIES_LIMIT:
+        return False
+    c1, c2, c3, c4, c5, c6, yv = P[q, 0], P[q, 1], P[q, 2], P[q, 3], P[q, 4], P[q, 5], P[q, 6]
+    weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in loss_change
+    for k in range(cache.Y.shape[0]):
+        weight += cache.Y[k, t]
+    over = 0  # sums too large for log1p's series (counted, so the loop vectorizes)
+    for run in range(n_runs):
+        d = change[run]
+        acc = d * (c1 + d * (c2 + d * (c3 + d * (c4 + d * (c5 + d * c6)))))
+        over += abs(acc) >= SERIES_LIMIT
+        loss[run] = weight * log1p_series(acc) - d * yv
+    if over > 0:
+        for run in range(n_runs):
+            d = change[run]
+            acc = d * (c1 + d * (c2 + d * (c3 + d * (c4 + d * (c5 + d * c6)))))
+            loss[run] = weight * log1p_exact(acc) - d * yv
+    return True
+
+
+@njit(cache=True)
 def make_scratch(m, group_size, n_out):
-    n_cols = 2 * group_size * m
-    return Scratch(np.empty(2 * group_size), np.empty(group_size, np.int64), np.empty(group_size),
-                   np.zeros(2 * group_size, np.int64), np.zeros(group_size, np.bool_), np.arange(m),
-                   np.empty(m, np.int64), np.zeros(m, np.bool_), np.empty(m), np.empty(m), np.empty(m),
-                   np.empty(n_cols), np.empty(n_cols), np.empty(n_out * n_cols), np.empty(n_cols),
-                   np.empty(n_cols), np.empty(n_out * m), np.empty(n_out * m), np.empty(n_out * m))
+    n_runs = 2 * group_size
+    return Scratch(np.empty(n_runs), np.empty(group_size, np.int64), np.empty(group_size),
+                   np.zeros(n_runs, np.int64), np.zeros(group_size, np.bool_), np.empty(m, np.int64), np.zeros(m, np.bool_),
+                   np.empty(m), np.empty(m), np.empty(m), np.empty(m * n_runs), np.empty(m * n_runs),
+                   np.empty(n_out * n_runs), np.empty(n_runs), np.empty(n_runs))
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -347,6 +421,70 @@ def linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, grou
 
 
 # ------------------------------------------------------------ driver
+@njit(cache=True)
+def rows_of(dims, indices, by_index):
+    """Counting sort of the entries by row (over all layers), keeping the order of ``by_index``.
+
+    by_index lists the entries by increasing index, so one walk over theta's
+    segments (every W row, then every bias) finds each entry's row.
+    Returns (order, first position of every row in order (n_rows + 1,)).
+    """
+    L = dims.shape[0] - 1
+    n_rows = 0
+    for l in range(L):
+        n_rows += dims[l + 1]
+    seg_end = np.empty(2 * n_rows, np.int64)  # theta positions where each segment ends
+    seg_row = np.empty(2 * n_rows, np.int64)
+    seg, row0, p = 0, 0, 0
+    for l in range(L):
+        for i in range(dims[l + 1]):  # the W rows
+            p += dims[l]
+            seg_end[seg], seg_row[seg] = p, row0 + i
+            seg += 1
+        for i in range(dims[l + 1]):  # the biases
+            p += 1
+            seg_end[seg], seg_row[seg] = p, row0 + i
+            seg += 1
+        row0 += dims[l + 1]
+    key = np.empty(indices.shape[0], np.int64)
+    count = np.zeros(n_rows + 1, np.int64)
+    seg = 0
+    for q in by_index:
+        while indices[q] >= seg_end[seg]:
+            seg += 1
+        key[q] = seg_row[seg]
+        count[key[q] + 1] += 1
+    for r in range(n_rows):
+        count[r + 1] += count[r]
+    start = count.copy()
+    order = np.empty(indices.shape[0], np.int64)
+    for q in by_index:
+        order[start[key[q]]] = q
+        start[key[q]] += 1
+    return order, count
+
+
+def row_groups(dims, indices, group_size):
+    """Order the entries by (layer, row, column) and cut them into groups of at most group_size per row.
+
+    The contract of ``gradcheck._row_groups`` in O(n) for indices in theta
+    order: within one row, theta order is column order with the bias last, so
+    a counting sort by row of the entries in theta order is the whole sort.
+
+    Returns (order, group bounds into order, row of every group counted over all layers).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    by_index = np.argsort(indices, kind="stable")  # fast for sorted input
+    order, row_start = rows_of(np.asarray(dims, dtype=np.int64), indices, by_index)
+    row_length = np.diff(row_start)
+    n_groups = -(-row_length // group_size)
+    first = np.cumsum(n_groups) - n_groups
+    rank = np.arange(int(n_groups.sum())) - np.repeat(first, n_groups)
+    starts = row_start[:-1].repeat(n_groups) + group_size * rank
+    rows = np.arange(row_length.size).repeat(n_groups)
+    return order, np.r_[starts, indices.size].astype(np.int64), rows
+
+
 def _group_costs(dims, groups, group_rows, m, active):
     """Relative work of every group: its entries times (changing examples x n_L + m)."""
     sizes = np.diff(groups).astype(float)
@@ -418,22 +556,23 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     n_hidden = int(sum(net.layer_dims[1:-1]))
     V = np.empty(n_hidden * m * net.layer_dims[-1])
     R = np.empty(n_hidden * m)
-    cache = Cache(theta, dims, Z, drop, A, X, Y, out_act, resid, V, R)
+    P = np.empty((n_hidden * m, N_SUMS))
+    cache = Cache(theta, dims, Z, drop, A, X, Y, colmax, out_act, resid, V, R, P)
     approx = np.empty(indices.size)
     kinks = np.zeros(indices.size, dtype=np.bool_)
     unsafe = np.zeros(indices.size, dtype=np.bool_)
     n_threads = threads or numba.get_num_threads()
-    group_size = max(1, min(64, 4096 // m))
+    group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]
     active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
-    order, groups, rows = gradcheck._row_groups(net.layer_dims, indices, group_size)
+    order, groups, rows = row_groups(net.layer_dims, indices, group_size)
     chunks = gradcheck._balanced_bounds(_group_costs(net.layer_dims, groups, rows, m, active), n_threads)
     done = np.zeros(chunks.size - 1, np.int64)
 
     def kernel():
         if n_hidden:
             bounds = gradcheck._balanced_bounds(np.ones(m), n_threads)
-            directions(theta, dims, m, hidden, use_drop, Z, drop, V, R, bounds)
+            directions(cache, hidden, output, use_drop, bounds)
         linear(cache, hidden, output, net.lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
                approx, kinks, unsafe, done)
 
@@ -441,6 +580,7 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
         rest = np.flatnonzero(unsafe)
         sub = indices[rest]
+        group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
         s_order, s_groups, s_rows = gradcheck._row_groups(net.layer_dims, sub, group_size)
         s_costs = gradcheck._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
         s_chunks = gradcheck._balanced_bounds(s_costs, n_threads)

@@ -561,6 +561,8 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     approx = np.empty(indices.size)
     kinks = np.zeros(indices.size, dtype=np.bool_)
     unsafe = np.zeros(indices.size, dtype=np.bool_)
+    if indices.size == 0:
+        return (approx, kinks, unsafe) if return_fallback else (approx, kinks)
     n_threads = threads or numba.get_num_threads()
     group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]

@@ -6,8 +6,9 @@ p one centered difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)`
 any number of threads. Its cost per entry does not grow with the hidden
 widths.
 
-Layer indices are 0-based, as in ``_check``: layer index k is layer k + 1 of
-the course, hidden layers are 0 .. L-2 and L-1 is the output layer.
+Layer indices in the code are 0-based, as in ``_check``: layer index k is
+layer k + 1 of the course, hidden layers are 0 .. L-2 and L-1 is the output
+layer. The formulas below use the course's numbering (W_L is the output layer).
 
 Why it is still a finite difference
 -----------------------------------
@@ -31,8 +32,14 @@ and nothing is linearized. The function *is* linear on that segment; the
 identity holds for the real numbers and the computed value differs from a
 whole forward pass only by rounding (a different order of the same sums).
 The loss change per example, L(Z_L + s_t v) - L(Z_L), is then evaluated
-exactly as the incremental kernel does (``_check.loss_change``), and J(+) - J(-)
-is summed example by example.
+with the exact identities of the incremental kernel (``_check.loss_change``),
+and J(+) - J(-) is summed example by example. For softmax and linear outputs
+the sums over the n_L outputs are taken once per (unit, example) instead of
+once per column: ``sum_k p_k expm1(s v_k)`` with the series that
+``_check.expm1_series`` uses (only while every |s v_k| is below its limit, where
+it is exact to double precision) is the polynomial ``sum_n s^n sum_k p_k v_k^n / n!``,
+and ``sum_k s v_k (r_k + s v_k / 2) = s r.v + s^2 v.v / 2``: the same
+polynomials in another order of summation, not an approximation.
 
 Unit r of layer k can change sign only if ``|s_t| |u_(r,t)| >= |Z_k[r, t]|``.
 So per (unit i, example t) ``directions`` computes the ratio
@@ -51,8 +58,8 @@ Cost: the directions v (n_L numbers per hidden unit and example) are carried
 backwards from the output like backprop's deltas, O(sum_l n_L n_l n_(l+1) m);
 the ratios R forwards, O(n_(l+1) n_(k+1) n_k m) per pair l < k (one pass per
 example for the common three-layer nets). Then each entry costs O(n_L) per
-example: the logit change s_t v_(i,t) and the exact loss change.
-Memory: v and R hold (n_L + 1) * m floats per hidden unit.
+example (O(1) for softmax and linear outputs, see above).
+Memory: v, R and the sums hold (n_L + 1 + N_SUMS) * m floats per hidden unit.
 """
 from collections import namedtuple
 
@@ -72,8 +79,8 @@ MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
 # The read-only arrays every group reads: parameters and the unperturbed forward pass.
 Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "colmax", "out_act", "resid", "V", "R",
                              "P"])
-Scratch = namedtuple("Scratch", ["delta", "column", "total", "kinked", "unsafe", "examples", "active", "z0", "g0", "dmul", "dz",
-                                 "change", "cur", "loss", "linear"])
+Scratch = namedtuple("Scratch", ["delta", "column", "total", "kinked", "unsafe", "examples", "active", "z0", "g0",
+                                 "dmul", "dz", "change", "cur", "loss", "linear"])
 N_SUMS = 8  # per (hidden unit, example): what moment_loss reads of v
 
 
@@ -176,7 +183,8 @@ def directions(cache, hidden, output, use_drop, bounds):
                     base = voff[l] + (i * m + t) * n_out
                     for k in range(n_out):
                         V[base + k] = prev[k, i]
-                    sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t, cache.P[off[l] + i * m + t])
+                    sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
+                         cache.P[off[l] + i * m + t])
                 n_next = n_l
             # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
             for l in range(L - 1):
@@ -390,7 +398,8 @@ def moment_loss(output, cache, q, t, change, loss, n_runs):
 def make_scratch(m, group_size, n_out):
     n_runs = 2 * group_size
     return Scratch(np.empty(n_runs), np.empty(group_size, np.int64), np.empty(group_size),
-                   np.zeros(n_runs, np.int64), np.zeros(group_size, np.bool_), np.empty(m, np.int64), np.zeros(m, np.bool_),
+                   np.zeros(n_runs, np.int64), np.zeros(group_size, np.bool_), np.empty(m, np.int64),
+                   np.zeros(m, np.bool_),
                    np.empty(m), np.empty(m), np.empty(m), np.empty(m * n_runs), np.empty(m * n_runs),
                    np.empty(n_out * n_runs), np.empty(n_runs), np.empty(n_runs))
 
@@ -548,10 +557,36 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     if net.uses_dropout and dropout_seed is None:
         gradcheck._refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(m, dropout_seed)
-    dims, hidden, output = net._dims, net._hidden, net._output
     theta = net.theta.copy()
     Z, A = net._buffers(m)
-    K.forward(theta, dims, X, hidden, output, drop, use_drop, Z, A)
+    K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
+    if not np.all(np.isfinite(Z)):
+        raise ValueError("the forward pass at theta is not finite (NaN or inf in Z); no finite difference "
+                         "can be taken there")
+    approx, kinks, fallback = linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices,
+                                             threads or numba.get_num_threads())
+    return (approx, kinks, fallback) if return_fallback else (approx, kinks)
+
+
+def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices, n_threads, show=False):
+    """The kernels behind ``linear_segment_check``, from a forward cache; nothing validated here.
+
+    Parameters
+    ----------
+    net : Network with relu or leaky_relu hidden layers
+    theta : ndarray (n_parameters,), the point of the check (a copy the caller keeps unchanged)
+    X, Y : validated float64 (n_0, m), (n_L, m)
+    drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
+    Z, A : the forward cache at theta, as ``Network._gradient`` returns it
+    epsilon : float; indices : int64 (n,); n_threads : int; show : bool, a progress bar
+
+    Returns
+    -------
+    approx (n,), kinks (n,) bool, fallback (n,) bool: the entries the incremental kernel evaluated.
+    """
+    from . import gradcheck
+    m = X.shape[1]
+    dims, hidden, output, lambd = net._dims, net._hidden, net._output, net.lambd
     G, colmax, out_act, resid = _check.prepare(dims, X, Y, Z, A, hidden)
     n_hidden = int(sum(net.layer_dims[1:-1]))
     V = np.empty(n_hidden * m * net.layer_dims[-1])
@@ -562,8 +597,7 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     kinks = np.zeros(indices.size, dtype=np.bool_)
     unsafe = np.zeros(indices.size, dtype=np.bool_)
     if indices.size == 0:
-        return (approx, kinks, unsafe) if return_fallback else (approx, kinks)
-    n_threads = threads or numba.get_num_threads()
+        return approx, kinks, unsafe
     group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]
     active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
@@ -575,15 +609,15 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
         if n_hidden:
             bounds = gradcheck._balanced_bounds(np.ones(m), n_threads)
             directions(cache, hidden, output, use_drop, bounds)
-        linear(cache, hidden, output, net.lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
+        linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
                approx, kinks, unsafe, done)
 
-    gradcheck._run_kernel(kernel, n_threads, done, indices.size, False)
+    gradcheck._run_kernel(kernel, n_threads, done, indices.size, show)
     if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
         rest = np.flatnonzero(unsafe)
         sub = indices[rest]
         group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
-        s_order, s_groups, s_rows = gradcheck._row_groups(net.layer_dims, sub, group_size)
+        s_order, s_groups, s_rows = row_groups(net.layer_dims, sub, group_size)
         s_costs = gradcheck._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
         s_chunks = gradcheck._balanced_bounds(s_costs, n_threads)
         s_done = np.zeros(s_chunks.size - 1, np.int64)
@@ -591,10 +625,10 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
 
         def fallback():
             work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(dims), m, group_size)))
-            _check.incremental(theta, dims, hidden, output, net.lambd, epsilon, use_drop, Z, G, drop, A, X, Y,
+            _check.incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, drop, A, X, Y,
                                colmax, out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work, values,
                                flags, s_done)
 
         gradcheck._run_kernel(fallback, n_threads, s_done, sub.size, False)
         approx[rest], kinks[rest] = values, flags
-    return (approx, kinks, unsafe) if return_fallback else (approx, kinks)
+    return approx, kinks, unsafe

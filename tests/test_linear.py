@@ -215,3 +215,7 @@ def test_bad_input_is_refused_before_any_kernel_runs():
         check(net, X, labels, dropout_seed=None)
     with pytest.raises(ValueError, match="X"):
         check(net, X[:2], labels)
+    huge = net.copy()
+    huge.parameters["W1"][...] = 1e308  # finite parameters whose forward pass overflows
+    with pytest.raises(ValueError, match="not finite"):
+        check(huge, X * 10, labels)

@@ -283,7 +283,8 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
         if l < L - 1:
             if use_drop and cache.Dm[row + t] == 0.0:
                 continue
-            if hidden == RELU and cache.Z[row + t] + largest_delta * max(cache.colmax[l * m + t], 1.0) * 1.000001 < 0.0:
+            reach = largest_delta * max(cache.colmax[l * m + t], 1.0) * 1.000001  # largest |dz|, with margin
+            if hidden == RELU and cache.Z[row + t] + reach < 0.0:
                 continue
         examples[n_ex] = t
         n_ex += 1

@@ -71,6 +71,7 @@ def test_agrees_with_the_full_method_and_the_incremental_kernel(seed):
         assert np.array_equal(kinks, incremental.kink_mask)
 
 
+@pytest.mark.slow_without_jit
 @pytest.mark.parametrize("hidden,output", [("relu", "softmax"), ("leaky_relu", "sigmoid"), ("relu", "linear")])
 def test_agrees_on_a_trained_net(hidden, output):
     X, labels = datasets.spirals(m=96, seed=1)
@@ -153,6 +154,7 @@ def test_large_steps_fall_back_and_stay_exact():
 
 
 # ------------------------------------------------------------ the driver
+@pytest.mark.slow_without_jit
 def test_one_and_two_threads_give_the_same_bits():
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.fail("this test needs Numba's thread pool to hold 2 threads (NUMBA_NUM_THREADS >= 2)")
@@ -217,5 +219,5 @@ def test_bad_input_is_refused_before_any_kernel_runs():
         check(net, X[:2], labels)
     huge = net.copy()
     huge.parameters["W1"][...] = 1e308  # finite parameters whose forward pass overflows
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(ValueError, match="not finite"), np.errstate(over="ignore", invalid="ignore"):
         check(huge, X * 10, labels)

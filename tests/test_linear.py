@@ -92,6 +92,19 @@ def test_agrees_on_a_trained_net(hidden, output):
     assert np.array_equal(kinks, incremental.kink_mask)
 
 
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_agrees_with_the_incremental_kernel_on_a_wider_deeper_net(hidden):
+    rng = np.random.default_rng(4)
+    net = minnet.Network([40, 32, 24, 16, 5], hidden=hidden, output="softmax", lambd=0.7,
+                         keep_prob=[0.9, 0.8, 0.7], seed=4)
+    X, labels = rng.standard_normal((40, 50)), rng.integers(0, 5, 50)
+    incremental = minnet.gradient_check(net, X, labels, dropout_seed=1)
+    approx, kinks = _linear.linear_segment_check(net, X, labels, dropout_seed=1)
+    assert minnet.difference(approx, incremental.approx) <= 1e-12
+    assert np.array_equal(kinks, incremental.kink_mask)
+    assert np.max(np.abs(approx - incremental.approx) / (np.abs(incremental.approx) + 1e-6)) <= 1e-6
+
+
 # ------------------------------------------------- steps that reach a later kink
 def kink_problem(gap, hidden="relu"):
     """A [3, 4, 3, 2] net whose layer-2 unit r has Z = gap at example 0, moved only by row i of layer 1.

@@ -212,7 +212,11 @@ def directions(cache, hidden, output, use_drop, bounds):
                         U = nxt
                         add_ratios(U, n_k, n_l, Z, off[k], m, t, ratio)
                 for i in range(n_l):
-                    R[off[l] + i * m + t] = ratio[i]
+                    base = voff[l] + (i * m + t) * n_out
+                    finite = True  # v overflows only for absurd weights: then any step takes the general path
+                    for k in range(n_out):
+                        finite &= np.isfinite(V[base + k])
+                    R[off[l] + i * m + t] = ratio[i] if finite else np.inf
 
 
 @njit(cache=True)
@@ -240,6 +244,9 @@ def sums(output, v, out_act, Y, resid, t, out):
                 out[n] += term
             out[6] += Y[k, t] * vk
             out[7] = max(out[7], abs(vk))
+        for n in range(6):
+            if not np.isfinite(out[n]):  # v^n overflowed: the per-output path (see moment_loss)
+                out[7] = np.inf
 
 
 # ------------------------------------------------------------ one group
@@ -338,8 +345,8 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
             for k in range(n_out):
                 vk = (1.0 if k == i else 0.0) if l == L - 1 else cache.V[vbase + t * n_out + k]
                 out_k = cur[k]
-                for run in range(n_runs):
-                    out_k[run] = vk * src[run]
+                for run in range(n_runs):  # (a zero step moves nothing, even along an overflowed v)
+                    out_k[run] = vk * src[run] if src[run] != 0.0 else 0.0
             series = all_small(cur, n_out, n_runs)
             loss_change(output, cur, cache.out_act[:, t:t + 1], cache.Y[:, t:t + 1], cache.resid[:, t:t + 1],
                         n_out, 1, n_runs, loss, s.linear[:n_runs], series)
@@ -368,6 +375,8 @@ def moment_loss(output, cache, q, t, change, loss, n_runs):
     P = cache.P
     if output == OUT_LINEAR:
         rv, vv = P[q, 0], P[q, 1]
+        if not (np.isfinite(rv) and np.isfinite(vv)):
+            return False
         for run in range(n_runs):
             d = change[run]
             loss[run] = d * (rv + 0.5 * d * vv)
@@ -375,7 +384,7 @@ def moment_loss(output, cache, q, t, change, loss, n_runs):
     largest = 0.0
     for run in range(n_runs):
         largest = max(largest, abs(change[run]))
-    if largest * P[q, 7] >= SERIES_LIMIT:
+    if not largest * P[q, 7] < SERIES_LIMIT:  # (NaN for 0 * inf, when the sums overflowed)
         return False
     c1, c2, c3, c4, c5, c6, yv = P[q, 0], P[q, 1], P[q, 2], P[q, 3], P[q, 4], P[q, 5], P[q, 6]
     weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in loss_change
@@ -559,6 +568,12 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
         gradcheck._refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(m, dropout_seed)
     theta = net.theta.copy()
+    w = theta[indices]
+    if np.any((w + epsilon) - (w - epsilon) == 0.0):
+        worst = float(np.max(np.abs(w[(w + epsilon) - (w - epsilon) == 0.0])))
+        raise ValueError(f"epsilon = {epsilon!r} is below the spacing of floating-point numbers at a parameter of "
+                         f"magnitude {worst:.3g}: theta + epsilon == theta - epsilon, so no step can be taken; "
+                         f"use a larger epsilon")
     Z, A = net._buffers(m)
     K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
     if not np.all(np.isfinite(Z)):

@@ -230,6 +230,10 @@ def test_bad_input_is_refused_before_any_kernel_runs():
         check(net, X, labels, dropout_seed=None)
     with pytest.raises(ValueError, match="X"):
         check(net, X[:2], labels)
+    unresolved = net.copy()
+    unresolved.parameters["W2"][0, 0] = 1e200  # w + epsilon == w - epsilon: no step can be taken
+    with pytest.raises(ValueError, match="epsilon"):
+        check(unresolved, X, labels, epsilon=1e-5)
     huge = net.copy()
     huge.parameters["W1"][...] = 1e308  # finite parameters whose forward pass overflows
     with pytest.raises(ValueError, match="not finite"), np.errstate(over="ignore", invalid="ignore"):

@@ -1,9 +1,10 @@
 """Speed of the linear-segment check against today's incremental kernel, and how it grows.
 
-Run with ``python -m pytest benchmarks/test_linear.py -s`` (about 2 minutes on
-2 cores: the incremental kernel on the 1024-wide net takes most of it). Every
-figure is measured in this run; the targets are ratios of timings from it:
-the 1024-wide net at most 25x the mnist time, m = 1024 at most 20x m = 64.
+Run with ``python -m pytest benchmarks/test_linear.py -s`` (about 3 minutes on
+2 cores: the incremental kernel on the 1024-wide net and the NumPy loop take
+most of it). Every figure is measured in this run; the targets are ratios of
+timings from it: mnist at least 1000x faster than the NumPy loop, the 1024-wide
+net at most 25x the mnist time, m = 1024 at most 20x m = 64.
 """
 import json
 import os
@@ -17,7 +18,7 @@ import minnet
 from minnet._linear import linear_segment_check
 
 from .conftest import RESULTS, record
-from .test_gradcheck import timed
+from .test_gradcheck import run_baseline, timed
 
 WORKLOADS = {  # name: (layer_dims, m) -- relu hidden, softmax output, lambd = 0.7
     "mnist": ([784, 128, 64, 10], 64),
@@ -49,6 +50,13 @@ def test_check_speed(benchmark, name, method):
     slow = method == "incremental" and name != "mnist"
     seconds, _ = timed(benchmark, lambda: run(net, X, labels), rounds=1 if slow else 5)
     record(name, f"minnet {method}", seconds, net.theta.size)
+
+
+def test_numpy_loop_on_mnist(benchmark):
+    """The notes' loop (two whole NumPy forward passes per entry), in its own process: about a minute."""
+    result = benchmark.pedantic(run_baseline, args=("mnist", "numpy"), rounds=1, iterations=1)
+    assert result["ok"]
+    record("mnist", "numpy loop", result["seconds"], workload("mnist")[0].theta.size)
 
 
 def test_linear_segments_agree_with_the_incremental_kernel_on_mnist():
@@ -109,7 +117,12 @@ def test_growth_targets():
     for name in WORKLOADS:
         speedup = seconds[(name, "minnet incremental")] / seconds[(name, "minnet linear segments")]
         lines.append(f"{name:<16} linear segments are {speedup:.1f}x faster than the incremental kernel")
+    if ("mnist", "numpy loop") in seconds:
+        loop = seconds[("mnist", "numpy loop")] / seconds[("mnist", "minnet linear segments")]
+        lines.append(f"mnist            linear segments are {loop:.0f}x faster than the NumPy loop")
     print("\n" + "\n".join(lines))
     linear = {name: seconds[(name, "minnet linear segments")] for name in WORKLOADS}
+    if ("mnist", "numpy loop") in seconds:
+        assert seconds[("mnist", "numpy loop")] >= 1000 * linear["mnist"]
     assert linear["wide"] <= 25 * linear["mnist"]
     assert linear["mnist-1k"] <= 20 * linear["mnist"]

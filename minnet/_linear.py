@@ -87,7 +87,7 @@ N_SUMS = 8  # per (hidden unit, example): what moment_loss reads of v
 # ------------------------------------------------------------ directions
 @njit(cache=True)
 def hidden_offsets(dims):
-    """Offsets of the hidden layers' units, each layer after the previous one (L - 1 + 1,)."""
+    """Start of every hidden layer's units in one list of all hidden units, and the total: (L,)."""
     L = dims.shape[0] - 1
     off = np.zeros(L, np.int64)
     for l in range(L - 1):

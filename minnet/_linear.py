@@ -1,0 +1,650 @@
+"""The linear-segment gradient check for piecewise-linear nets (relu, leaky_relu).
+
+Like the kernels of ``_check``, this writes for every listed parameter index
+p one centered difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)``
+(divided by the step actually taken) and a kink flag, bitwise the same for
+any number of threads. Its cost per entry does not grow with the hidden
+widths.
+
+Layer indices in the code are 0-based, as in ``_check``: layer index k is
+layer k + 1 of the course, hidden layers are 0 .. L-2 and L-1 is the output
+layer. The formulas below use the course's numbering (W_L is the output layer).
+
+Why it is still a finite difference
+-----------------------------------
+Perturbing W_l[i, j] or b_l[i] by delta (delta = (w +- eps) - w in floating
+point) changes only row i of Z_l, by ``dz_t = delta * A_{l-1}[j, t]`` per
+example t. The activation of unit i then changes by the scalar
+``s_t = D_l[i, t] (g(z_t + dz_t) - g(z_t))``, computed with the exact
+identities of ``_check.activation_change`` (for relu and leaky_relu the exact
+difference, whether or not unit i itself crosses its kink, which sets the
+entry's kink flag as today). The output layer's own entries change the
+logits directly: s_t = dz_t along the unit vector e_i.
+
+Every later hidden unit r of layer k > l receives the pre-activation change
+``s_t * u_(r,t)``, where u_(.,t) = W_k D_(k-1,t) ... D_(l+1,t) W_(l+1)[:, i] and
+D_(k,t) holds each unit's relu slope at Z (1 or 0; 1 or 0.01 for leaky_relu)
+times its dropout multiplier. While no such unit crosses 0, every later
+layer is the linear map that these slopes describe, so the logits of the
+perturbed network are exactly ``Z_L[:, t] + s_t * v_(i,t)`` with
+v_(i,t) = W_L D_(L-1,t) W_(L-1) ... D_(l+1,t) W_(l+1)[:, i]: no term is dropped
+and nothing is linearized. The function *is* linear on that segment; the
+identity holds for the real numbers and the computed value differs from a
+whole forward pass only by rounding (a different order of the same sums).
+The loss change per example, L(Z_L + s_t v) - L(Z_L), is then evaluated
+with the exact identities of the incremental kernel (``_check.loss_change``),
+and J(+) - J(-) is summed example by example. For softmax and linear outputs
+the sums over the n_L outputs are taken once per (unit, example) instead of
+once per column: ``sum_k p_k expm1(s v_k)`` with the series that
+``_check.expm1_series`` uses (only while every |s v_k| is below its limit, where
+it is exact to double precision) is the polynomial ``sum_n s^n sum_k p_k v_k^n / n!``,
+and ``sum_k s v_k (r_k + s v_k / 2) = s r.v + s^2 v.v / 2``: the same
+polynomials in another order of summation, not an approximation.
+
+Unit r of layer k can change sign only if ``|s_t| |u_(r,t)| >= |Z_k[r, t]|``.
+So per (unit i, example t) ``directions`` computes the ratio
+``R_(i,t) = max_(k > l, r) |u_(r,t)| / |Z_k[r, t]|`` over every later hidden unit
+(dropped units included, as the other kernels count their crossings too;
+``R`` is infinite where some ``Z_k[r, t] = 0`` meets ``u != 0``). An entry is
+evaluated here only when every example satisfies ``|s_t| R_(i,t) < 1 - MARGIN``:
+then no later unit can cross, so the segment is linear for that step. Any
+other entry is flagged, and the driver evaluates it with the general
+incremental kernel, which follows the crossing. MARGIN absorbs the rounding
+of R itself; and since J is continuous in theta, a crossing that rounding
+could still hide would overshoot the kink by a rounding-sized amount and
+move J by no more than that.
+
+Cost: the directions v (n_L numbers per hidden unit and example) are carried
+backwards from the output like backprop's deltas, O(sum_l n_L n_l n_(l+1) m);
+the ratios R forwards, O(n_(l+1) n_(k+1) n_k m) per pair l < k (one pass per
+example for the common three-layer nets). Then each entry costs O(n_L) per
+example (O(1) for softmax and linear outputs, see above).
+Memory: v, R and the sums hold (n_L + 1 + N_SUMS) * m floats per hidden unit.
+"""
+from collections import namedtuple
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from . import _check
+from . import _kernels as K
+from . import _validation as v
+from ._check import (SERIES_LIMIT, activation_change, all_small, decode, log1p_exact, log1p_series,
+                     loss_change)
+from ._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
+
+MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
+
+# The read-only arrays every group reads: parameters and the unperturbed forward pass.
+Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "colmax", "out_act", "resid", "V", "R",
+                             "P"])
+Scratch = namedtuple("Scratch", ["delta", "column", "total", "kinked", "unsafe", "examples", "active", "z0", "g0",
+                                 "dmul", "dz", "change", "cur", "loss", "linear"])
+N_SUMS = 8  # per (hidden unit, example): what moment_loss reads of v
+
+
+# ------------------------------------------------------------ directions
+@njit(cache=True)
+def hidden_offsets(dims):
+    """Start of every hidden layer's units in one list of all hidden units, and the total: (L,)."""
+    L = dims.shape[0] - 1
+    off = np.zeros(L, np.int64)
+    for l in range(L - 1):
+        off[l + 1] = off[l] + dims[l + 1]
+    return off
+
+
+@njit(cache=True)
+def direction_offsets(dims, m):
+    """Offsets of every hidden layer's (n_l, m, n_L) block of V."""
+    return hidden_offsets(dims) * m * dims[dims.shape[0] - 1]
+
+
+@njit(cache=True)
+def widest_hidden(dims):
+    width = 1
+    for k in range(1, dims.shape[0] - 1):
+        width = max(width, dims[k])
+    return width
+
+
+@njit(cache=True)
+def add_ratios(U, rows, cols, Z, start, m, t, ratio):
+    """ratio[i] = max(ratio[i], max_r |U[r, i]| / |Z[start + r m + t]|) over r < rows, i < cols.
+
+    A unit with Z = 0 flips for any change: its ratio is infinite where U is not 0.
+    """
+    for r in range(rows):
+        z = abs(Z[start + r * m + t])
+        urow = U[r]
+        inv = 1.0 / z if z > 0.0 else np.inf
+        if inv == np.inf:  # 0 or subnormal |z|: any change of this unit may flip it
+            for i in range(cols):
+                if urow[i] != 0.0:
+                    ratio[i] = np.inf
+        else:
+            for i in range(cols):
+                ratio[i] = max(ratio[i], abs(urow[i]) * inv)
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def directions(cache, hidden, output, use_drop, bounds):
+    """Fill cache.V, R and P for the examples of every chunk bounds[c]:bounds[c + 1].
+
+    V : flat, hidden layer l's block at ``direction_offsets(dims, m)[l]`` holds
+        v_(i,t) at ((i m + t) n_L + k): how the logits move per unit change of A_l[i, t].
+    R : flat like the hidden layers of Z, R[off[l] + i m + t] = max over later hidden
+        units of |u| / |Z| (0 when l is the last hidden layer).
+    P : (len(R), N_SUMS), the sums of v that ``moment_loss`` reads (see ``sums``).
+    Each example writes only its own entries.
+    """
+    theta, dims, Z, Dm, V, R = cache.theta, cache.dims, cache.Z, cache.Dm, cache.V, cache.R
+    m = cache.X.shape[1]
+    L = dims.shape[0] - 1
+    n_out = dims[L]
+    w_off, _ = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    hoff = hidden_offsets(dims)
+    voff = direction_offsets(dims, m)
+    width = widest_hidden(dims)
+    slope = 0.0 if hidden == RELU else LEAKY_SLOPE
+    for c in prange(bounds.shape[0] - 1):
+        d = np.empty(hoff[L - 1])  # slopes times dropout multipliers of every hidden unit
+        jac = np.empty((2, n_out * width))
+        u_buf = np.empty((2, width * width)) if L >= 4 else np.empty((2, 1))
+        ratio = np.empty(width)
+        for t in range(bounds[c], bounds[c + 1]):
+            for l in range(L - 1):
+                for r in range(dims[l + 1]):
+                    q = off[l] + r * m + t
+                    d[hoff[l] + r] = (1.0 if Z[q] > 0.0 else slope) * (Dm[q] if use_drop else 1.0)
+            # backwards: J_l = W_(L-1) D_(L-2) ... D_(l+1) W_(l+1), (n_out, n_(l+1)); v_(i,t) = J_l[:, i]
+            n_next = dims[L - 1]
+            prev = theta[w_off[L - 1]:w_off[L - 1] + n_out * n_next].reshape(n_out, n_next)
+            which = 0
+            for l in range(L - 2, -1, -1):
+                n_l = dims[l + 1]
+                if l < L - 2:  # J_l = (J_(l+1) D_(l+1)) W_(l+1)
+                    W = theta[w_off[l + 1]:w_off[l + 1] + n_next * n_l].reshape(n_next, n_l)
+                    cur = jac[which, :n_out * n_l].reshape(n_out, n_l)
+                    which = 1 - which
+                    for k in range(n_out):
+                        row = cur[k]
+                        row[:] = 0.0
+                        for r in range(n_next):
+                            a = prev[k, r] * d[hoff[l + 1] + r]
+                            if a != 0.0:
+                                wrow = W[r]
+                                for i in range(n_l):
+                                    row[i] += a * wrow[i]
+                    prev = cur
+                for i in range(n_l):
+                    base = voff[l] + (i * m + t) * n_out
+                    for k in range(n_out):
+                        V[base + k] = prev[k, i]
+                    sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
+                         cache.P[off[l] + i * m + t])
+                n_next = n_l
+            # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
+            for l in range(L - 1):
+                n_l = dims[l + 1]
+                ratio[:n_l] = 0.0
+                if l < L - 2:
+                    n_k = dims[l + 2]
+                    U = theta[w_off[l + 1]:w_off[l + 1] + n_k * n_l].reshape(n_k, n_l)
+                    add_ratios(U, n_k, n_l, Z, off[l + 1], m, t, ratio)
+                    which = 0
+                    for k in range(l + 2, L - 1):  # U_k = W_k D_(k-1) U_(k-1)
+                        n_prev, n_k = dims[k], dims[k + 1]
+                        W = theta[w_off[k]:w_off[k] + n_k * n_prev].reshape(n_k, n_prev)
+                        nxt = u_buf[which, :n_k * n_l].reshape(n_k, n_l)
+                        which = 1 - which
+                        for r in range(n_k):
+                            row = nxt[r]
+                            row[:] = 0.0
+                            for q in range(n_prev):
+                                a = W[r, q] * d[hoff[k - 1] + q]
+                                if a != 0.0:
+                                    urow = U[q]
+                                    for i in range(n_l):
+                                        row[i] += a * urow[i]
+                        U = nxt
+                        add_ratios(U, n_k, n_l, Z, off[k], m, t, ratio)
+                for i in range(n_l):
+                    base = voff[l] + (i * m + t) * n_out
+                    finite = True  # v overflows only for absurd weights: then any step takes the general path
+                    for k in range(n_out):
+                        finite &= np.isfinite(V[base + k])
+                    R[off[l] + i * m + t] = ratio[i] if finite else np.inf
+
+
+@njit(cache=True)
+def sums(output, v, out_act, Y, resid, t, out):
+    """What ``moment_loss`` needs of one direction v (n_L,) at example t.
+
+    softmax: out[n - 1] = sum_k p_k v_k^n / n! for n = 1..6, out[6] = y.v, out[7] = max_k |v_k|;
+    linear: out[0] = (A_L - Y).v, out[1] = v.v; sigmoid: nothing.
+    """
+    if output == OUT_LINEAR:
+        rv = 0.0
+        vv = 0.0
+        for k in range(v.shape[0]):
+            rv += resid[k, t] * v[k]
+            vv += v[k] * v[k]
+        out[0], out[1] = rv, vv
+    elif output == OUT_SOFTMAX:
+        for n in range(N_SUMS):
+            out[n] = 0.0
+        for k in range(v.shape[0]):
+            vk = v[k]
+            term = out_act[k, t]
+            for n in range(6):
+                term *= vk / (n + 1)  # p_k v_k^(n+1) / (n+1)!
+                out[n] += term
+            out[6] += Y[k, t] * vk
+            out[7] = max(out[7], abs(vk))
+        for n in range(6):
+            if not np.isfinite(out[n]):  # v^n overflowed: the per-output path (see moment_loss)
+                out[7] = np.inf
+
+
+# ------------------------------------------------------------ one group
+@njit(cache=True)
+def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, unsafe_out, s):
+    """Centered differences for ``params``: entries of one row i of one layer.
+
+    Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
+    unsafe_out[g] is set where a step may cross a later kink: that entry's
+    approx and kinks are not valid and must come from the incremental kernel.
+    """
+    theta, dims, X = cache.theta, cache.dims, cache.X
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    n_out = dims[L]
+    w_off, b_off = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    n_group = params.shape[0]
+    n_runs = 2 * n_group
+    l, i, _ = decode(params[0], dims, w_off, b_off)
+    delta, column = s.delta[:n_runs], s.column[:n_group]
+    largest_delta = 0.0
+    for g in range(n_group):
+        w = theta[params[g]]
+        delta[2 * g] = (w + epsilon) - w
+        delta[2 * g + 1] = (w - epsilon) - w
+        largest_delta = max(largest_delta, abs(delta[2 * g]), abs(delta[2 * g + 1]))
+        column[g] = decode(params[g], dims, w_off, b_off)[2]
+    kinked, unsafe, total = s.kinked[:n_runs], s.unsafe[:n_group], s.total[:n_group]
+    for run in range(n_runs):
+        kinked[run] = 0
+    for g in range(n_group):
+        unsafe[g] = False
+        total[g] = 0.0
+    # Examples whose unit i can change at all: as in the incremental kernel, a
+    # dropped unit or a relu unit that stays below 0 for the largest step is skipped.
+    row = off[l] + i * m  # unit i of layer l in Z, R and P
+    examples = s.examples
+    n_ex = 0
+    for t in range(m):
+        if l < L - 1:
+            if use_drop and cache.Dm[row + t] == 0.0:
+                continue
+            reach = largest_delta * max(cache.colmax[l * m + t], 1.0) * 1.000001  # largest |dz|, with margin
+            if hidden == RELU and cache.Z[row + t] + reach < 0.0:
+                continue
+        examples[n_ex] = t
+        n_ex += 1
+    dz = s.dz[:n_ex * n_runs]  # change of Z_l[i, t] per column (listed example, run)
+    for a in range(n_ex):
+        t = examples[a]
+        for g in range(n_group):
+            j = column[g]
+            if j < 0:
+                x = 1.0
+            elif l == 0:
+                x = X[j, t]
+            else:
+                x = cache.A[off[l - 1] + j * m + t]
+            dz[a * n_runs + 2 * g] = delta[2 * g] * x
+            dz[a * n_runs + 2 * g + 1] = delta[2 * g + 1] * x
+    active = s.active
+    change = s.change[:n_ex * n_runs]  # s_t: change of A_l[i, t] (of Z_L[i, t] for the output layer)
+    if l == L - 1:
+        for c in range(n_ex * n_runs):
+            change[c] = dz[c]
+        for a in range(n_ex):
+            active[a] = True
+    else:
+        z0, g0, dmul = s.z0, s.g0, s.dmul
+        for a in range(n_ex):
+            t = examples[a]
+            z0[a] = cache.Z[row + t]
+            g0[a] = z0[a]  # not read for relu kinds
+            dmul[a] = cache.Dm[row + t] if use_drop else 1.0
+        activation_change(hidden, z0, g0, dmul, dz, 1.0, change, kinked, active, n_ex, n_runs)
+        limit = 1.0 - MARGIN
+        for a in range(n_ex):
+            ratio = cache.R[row + examples[a]]
+            if active[a] and ratio > 0.0:
+                base = a * n_runs
+                for run in range(n_runs):
+                    step = abs(change[base + run])
+                    if step != 0.0 and step * ratio >= limit:
+                        unsafe[run // 2] = True
+    loss = s.loss[:n_runs]
+    vbase = direction_offsets(dims, m)[l] + i * m * n_out if l < L - 1 else 0
+    for a in range(n_ex):
+        if not active[a]:
+            continue
+        t = examples[a]
+        src = change[a * n_runs:(a + 1) * n_runs]
+        summed = l < L - 1 and output != OUT_SIGMOID and moment_loss(output, cache, row + t, t, src, loss, n_runs)
+        if not summed:  # the logits' change s_t v, then loss_change as in the incremental kernel
+            cur = s.cur[:n_out * n_runs].reshape(n_out, n_runs)
+            for k in range(n_out):
+                vk = (1.0 if k == i else 0.0) if l == L - 1 else cache.V[vbase + t * n_out + k]
+                out_k = cur[k]
+                for run in range(n_runs):  # (a zero step moves nothing, even along an overflowed v)
+                    out_k[run] = vk * src[run] if src[run] != 0.0 else 0.0
+            series = all_small(cur, n_out, n_runs)
+            loss_change(output, cur, cache.out_act[:, t:t + 1], cache.Y[:, t:t + 1], cache.resid[:, t:t + 1],
+                        n_out, 1, n_runs, loss, s.linear[:n_runs], series)
+        for g in range(n_group):
+            total[g] += loss[2 * g] - loss[2 * g + 1]
+    for g in range(n_group):
+        dJ = total[g] / m
+        w = theta[params[g]]
+        w_plus, w_minus = w + epsilon, w - epsilon
+        if column[g] >= 0 and lambd != 0.0:
+            dJ += lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+        approx[g] = dJ / (w_plus - w_minus)
+        kinks[g] = kinked[2 * g] + kinked[2 * g + 1] > 0
+        unsafe_out[g] = unsafe[g]
+
+
+@njit(cache=True)
+def moment_loss(output, cache, q, t, change, loss, n_runs):
+    """loss[run] = L(Z_L + change[run] v) - L(Z_L) of example t from v's sums P[q]; False if not applicable.
+
+    The same polynomials ``loss_change`` evaluates, summed over the outputs
+    first: for softmax sum_k p_k expm1(s v_k) = sum_n s^n sum_k p_k v_k^n / n!
+    (the series of ``expm1_series``, applicable while every |s v_k| < SERIES_LIMIT),
+    for linear outputs sum_k s v_k (r_k + s v_k / 2) = s r.v + s^2 v.v / 2.
+    """
+    P = cache.P
+    if output == OUT_LINEAR:
+        rv, vv = P[q, 0], P[q, 1]
+        if not (np.isfinite(rv) and np.isfinite(vv)):
+            return False
+        for run in range(n_runs):
+            d = change[run]
+            loss[run] = d * (rv + 0.5 * d * vv)
+        return True
+    largest = 0.0
+    for run in range(n_runs):
+        largest = max(largest, abs(change[run]))
+    if not largest * P[q, 7] < SERIES_LIMIT:  # (NaN for 0 * inf, when the sums overflowed)
+        return False
+    c1, c2, c3, c4, c5, c6, yv = P[q, 0], P[q, 1], P[q, 2], P[q, 3], P[q, 4], P[q, 5], P[q, 6]
+    weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in loss_change
+    for k in range(cache.Y.shape[0]):
+        weight += cache.Y[k, t]
+    over = 0  # sums too large for log1p's series (counted, so the loop vectorizes)
+    for run in range(n_runs):
+        d = change[run]
+        acc = d * (c1 + d * (c2 + d * (c3 + d * (c4 + d * (c5 + d * c6)))))
+        over += abs(acc) >= SERIES_LIMIT
+        loss[run] = weight * log1p_series(acc) - d * yv
+    if over > 0:
+        for run in range(n_runs):
+            d = change[run]
+            acc = d * (c1 + d * (c2 + d * (c3 + d * (c4 + d * (c5 + d * c6)))))
+            loss[run] = weight * log1p_exact(acc) - d * yv
+    return True
+
+
+@njit(cache=True)
+def make_scratch(m, group_size, n_out):
+    n_runs = 2 * group_size
+    return Scratch(np.empty(n_runs), np.empty(group_size, np.int64), np.empty(group_size),
+                   np.zeros(n_runs, np.int64), np.zeros(group_size, np.bool_), np.empty(m, np.int64),
+                   np.zeros(m, np.bool_),
+                   np.empty(m), np.empty(m), np.empty(m), np.empty(m * n_runs), np.empty(m * n_runs),
+                   np.empty(n_out * n_runs), np.empty(n_runs), np.empty(n_runs))
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
+           approx, kinks, unsafe, done):
+    """Fill approx[q], kinks[q], unsafe[q] for p = indices[q] (groups and chunks as in ``_check.incremental``)."""
+    m = cache.X.shape[1]
+    n_out = cache.dims[cache.dims.shape[0] - 1]
+    for c in prange(chunks.shape[0] - 1):
+        scratch = make_scratch(m, group_size, n_out)
+        params = np.empty(group_size, np.int64)
+        values = np.empty(group_size)
+        flags = np.zeros(group_size, np.bool_)
+        risky = np.zeros(group_size, np.bool_)
+        for g in range(chunks[c], chunks[c + 1]):
+            start, n = groups[g], groups[g + 1] - groups[g]
+            for q in range(n):
+                params[q] = indices[order[start + q]]
+            linear_group(params[:n], cache, hidden, output, lambd, epsilon, use_drop, values, flags, risky,
+                         scratch)
+            for q in range(n):
+                approx[order[start + q]] = values[q]
+                kinks[order[start + q]] = flags[q]
+                unsafe[order[start + q]] = risky[q]
+            done[c] += n
+
+
+# ------------------------------------------------------------ driver
+@njit(cache=True)
+def rows_of(dims, indices, by_index):
+    """Counting sort of the entries by row (over all layers), keeping the order of ``by_index``.
+
+    by_index lists the entries by increasing index, so one walk over theta's
+    segments (every W row, then every bias) finds each entry's row.
+    Returns (order, first position of every row in order (n_rows + 1,)).
+    """
+    L = dims.shape[0] - 1
+    n_rows = 0
+    for l in range(L):
+        n_rows += dims[l + 1]
+    seg_end = np.empty(2 * n_rows, np.int64)  # theta positions where each segment ends
+    seg_row = np.empty(2 * n_rows, np.int64)
+    seg, row0, p = 0, 0, 0
+    for l in range(L):
+        for i in range(dims[l + 1]):  # the W rows
+            p += dims[l]
+            seg_end[seg], seg_row[seg] = p, row0 + i
+            seg += 1
+        for i in range(dims[l + 1]):  # the biases
+            p += 1
+            seg_end[seg], seg_row[seg] = p, row0 + i
+            seg += 1
+        row0 += dims[l + 1]
+    key = np.empty(indices.shape[0], np.int64)
+    count = np.zeros(n_rows + 1, np.int64)
+    seg = 0
+    for q in by_index:
+        while indices[q] >= seg_end[seg]:
+            seg += 1
+        key[q] = seg_row[seg]
+        count[key[q] + 1] += 1
+    for r in range(n_rows):
+        count[r + 1] += count[r]
+    start = count.copy()
+    order = np.empty(indices.shape[0], np.int64)
+    for q in by_index:
+        order[start[key[q]]] = q
+        start[key[q]] += 1
+    return order, count
+
+
+def row_groups(dims, indices, group_size):
+    """Order the entries by (layer, row, column) and cut them into groups of at most group_size per row.
+
+    The contract of ``gradcheck._row_groups`` in O(n) for indices in theta
+    order: within one row, theta order is column order with the bias last, so
+    a counting sort by row of the entries in theta order is the whole sort.
+
+    Returns (order, group bounds into order, row of every group counted over all layers).
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    by_index = np.argsort(indices, kind="stable")  # fast for sorted input
+    order, row_start = rows_of(np.asarray(dims, dtype=np.int64), indices, by_index)
+    row_length = np.diff(row_start)
+    n_groups = -(-row_length // group_size)
+    first = np.cumsum(n_groups) - n_groups
+    rank = np.arange(int(n_groups.sum())) - np.repeat(first, n_groups)
+    starts = row_start[:-1].repeat(n_groups) + group_size * rank
+    rows = np.arange(row_length.size).repeat(n_groups)
+    return order, np.r_[starts, indices.size].astype(np.int64), rows
+
+
+def _group_costs(dims, groups, group_rows, m, active):
+    """Relative work of every group: its entries times (changing examples x n_L + m)."""
+    sizes = np.diff(groups).astype(float)
+    changing = np.concatenate((active.astype(float), np.full(dims[-1], float(m))))[group_rows]
+    return sizes * (2.0 * (changing + 1.0) * dims[-1] + 2.0 * m) + 20.0
+
+
+def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, threads=None,
+                         return_fallback=False):
+    """Centered differences of a relu or leaky_relu Network's J by the linear-segment kernel.
+
+    Parameters
+    ----------
+    net : Network
+        hidden must be "relu" or "leaky_relu" (any output, lambd, keep_prob).
+    X : ndarray, shape (n_0, m)
+    Y : ndarray, shape (n_L, m); for softmax also integer labels (m,)
+    epsilon : float in (0, 1]
+    indices : array of int, optional
+        Entries of theta to check (default: all), each in [0, n_parameters).
+    dropout_seed : int
+        With keep_prob < 1, the seed of the fixed dropout masks (as in ``gradient_check``).
+    threads : int, optional
+        Numba threads for this call.
+    return_fallback : bool
+        Also return which entries took the incremental kernel.
+
+    Returns
+    -------
+    approx : ndarray, shape (n_indices,)
+        ``(J(theta + eps e_p) - J(theta - eps e_p)) / ((w + eps) - (w - eps))``.
+    kinks : ndarray of bool, shape (n_indices,)
+        The step moved some hidden pre-activation across 0.
+    fallback : ndarray of bool, shape (n_indices,), only with return_fallback
+        The step could cross a later kink, so the incremental kernel evaluated it.
+    """
+    from . import gradcheck
+    from .network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}")
+    if net.hidden not in ("relu", "leaky_relu"):
+        raise ValueError(f"the linear-segment check needs hidden='relu' or 'leaky_relu', got {net.hidden!r}")
+    epsilon = v.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True)
+    if threads is not None:
+        threads = v.integer(threads, "threads", minimum=1)
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"threads must be <= {numba.config.NUMBA_NUM_THREADS} "
+                             f"(Numba's thread pool on this machine), got {threads}")
+    if indices is None:
+        indices = np.arange(net.layout.size, dtype=np.int64)
+    else:
+        raw = np.asarray(indices)
+        if raw.ndim != 1 or not (raw.size == 0 or np.issubdtype(raw.dtype, np.integer)):
+            raise TypeError(f"indices must be a 1-D array of integers, got {raw.dtype} of shape {raw.shape}")
+        indices = raw.astype(np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= net.layout.size):
+            raise ValueError(f"indices must lie in [0, {net.layout.size}), got values from {indices.min()} "
+                             f"to {indices.max()}")
+    X, Y = net._check_XY(X, Y)
+    m = X.shape[1]
+    if net.uses_dropout and dropout_seed is None:
+        gradcheck._refuse_random_dropout(net, X, Y)
+    drop, use_drop = net._dropout(m, dropout_seed)
+    theta = net.theta.copy()
+    w = theta[indices]
+    if np.any((w + epsilon) - (w - epsilon) == 0.0):
+        worst = float(np.max(np.abs(w[(w + epsilon) - (w - epsilon) == 0.0])))
+        raise ValueError(f"epsilon = {epsilon!r} is below the spacing of floating-point numbers at a parameter of "
+                         f"magnitude {worst:.3g}: theta + epsilon == theta - epsilon, so no step can be taken; "
+                         f"use a larger epsilon")
+    Z, A = net._buffers(m)
+    K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
+    if not np.all(np.isfinite(Z)):
+        raise ValueError("the forward pass at theta is not finite (NaN or inf in Z); no finite difference "
+                         "can be taken there")
+    approx, kinks, fallback = linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices,
+                                             threads or numba.get_num_threads())
+    return (approx, kinks, fallback) if return_fallback else (approx, kinks)
+
+
+def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices, n_threads, show=False):
+    """The kernels behind ``linear_segment_check``, from a forward cache; nothing validated here.
+
+    Parameters
+    ----------
+    net : Network with relu or leaky_relu hidden layers
+    theta : ndarray (n_parameters,), the point of the check (a copy the caller keeps unchanged)
+    X, Y : validated float64 (n_0, m), (n_L, m)
+    drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
+    Z, A : the forward cache at theta, as ``Network._gradient`` returns it
+    epsilon : float; indices : int64 (n,); n_threads : int; show : bool, a progress bar
+
+    Returns
+    -------
+    approx (n,), kinks (n,) bool, fallback (n,) bool: the entries the incremental kernel evaluated.
+    """
+    from . import gradcheck
+    m = X.shape[1]
+    dims, hidden, output, lambd = net._dims, net._hidden, net._output, net.lambd
+    G, colmax, out_act, resid = _check.prepare(dims, X, Y, Z, A, hidden)
+    n_hidden = int(sum(net.layer_dims[1:-1]))
+    V = np.empty(n_hidden * m * net.layer_dims[-1])
+    R = np.empty(n_hidden * m)
+    P = np.empty((n_hidden * m, N_SUMS))
+    cache = Cache(theta, dims, Z, drop, A, X, Y, colmax, out_act, resid, V, R, P)
+    approx = np.empty(indices.size)
+    kinks = np.zeros(indices.size, dtype=np.bool_)
+    unsafe = np.zeros(indices.size, dtype=np.bool_)
+    if indices.size == 0:
+        return approx, kinks, unsafe
+    group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
+    units = Z.reshape(-1, m)[:n_hidden]
+    active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
+    order, groups, rows = row_groups(net.layer_dims, indices, group_size)
+    chunks = gradcheck._balanced_bounds(_group_costs(net.layer_dims, groups, rows, m, active), n_threads)
+    done = np.zeros(chunks.size - 1, np.int64)
+
+    def kernel():
+        if n_hidden:
+            bounds = gradcheck._balanced_bounds(np.ones(m), n_threads)
+            directions(cache, hidden, output, use_drop, bounds)
+        linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
+               approx, kinks, unsafe, done)
+
+    gradcheck._run_kernel(kernel, n_threads, done, indices.size, show)
+    if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
+        rest = np.flatnonzero(unsafe)
+        sub = indices[rest]
+        group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
+        s_order, s_groups, s_rows = row_groups(net.layer_dims, sub, group_size)
+        s_costs = gradcheck._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
+        s_chunks = gradcheck._balanced_bounds(s_costs, n_threads)
+        s_done = np.zeros(s_chunks.size - 1, np.int64)
+        values, flags = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_)
+
+        def fallback():
+            work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(dims), m, group_size)))
+            _check.incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, drop, A, X, Y,
+                               colmax, out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work, values,
+                               flags, s_done)
+
+        gradcheck._run_kernel(fallback, n_threads, s_done, sub.size, False)
+        approx[rest], kinks[rest] = values, flags
+    return approx, kinks, unsafe

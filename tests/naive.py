@@ -256,3 +256,29 @@ def autograd_gradient(theta, layer_dims, X, Y, hidden, output, lambd=0.0, masks=
     grad_fn = autograd.grad(autograd_cost)
     return grad_fn(np.asarray(theta, dtype=np.float64), layer_dims, X, Y, hidden, output,
                    lambd, masks, keep_probs)
+
+
+def row_groups(dims, indices, group_size):
+    """Order the entries by (layer, row, column) and cut them into groups.
+
+    A group holds at most group_size entries of one row of one layer (a W row
+    and its bias), which the incremental kernel processes together.
+
+    Returns (order, group bounds into order, row of every group counted over all layers).
+    """
+    dims = np.asarray(dims)
+    sizes = dims[1:] * dims[:-1] + dims[1:]
+    w_off = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    b_off = w_off + dims[1:] * dims[:-1]
+    layer = np.searchsorted(b_off + dims[1:], indices, side="right")
+    n_prev = dims[:-1][layer]
+    is_w = indices < b_off[layer]
+    row = np.where(is_w, (indices - w_off[layer]) // n_prev, indices - b_off[layer])
+    column = np.where(is_w, (indices - w_off[layer]) % n_prev, n_prev)
+    row_key = np.concatenate(([0], np.cumsum(dims[1:])))[layer] + row
+    order = np.lexsort((column, row_key)).astype(np.int64)
+    keys = row_key[order]
+    row_start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    rank = np.arange(keys.size) - np.repeat(row_start, np.diff(np.r_[row_start, keys.size]))
+    starts = np.flatnonzero(rank % group_size == 0)
+    return order, np.r_[starts, keys.size].astype(np.int64), row_key[order][starts]

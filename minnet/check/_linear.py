@@ -1,9 +1,10 @@
 """The linear-segment gradient check for piecewise-linear nets (relu, leaky_relu).
 
-Like the kernels of ``_check``, this writes for every listed parameter index
+Like the kernels of ``_kernels``, this writes for every listed parameter index
 p one centered difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)``
-(divided by the step actually taken) and a kink flag, bitwise the same for
-any number of threads. Its cost per entry does not grow with the hidden
+(divided by the step actually taken), a kink flag and the size of what was
+subtracted (for the judge's rounding error), bitwise the same for any number
+of threads. Its cost per entry does not grow with the hidden
 widths.
 
 Layer indices in the code are 0-based, as in ``_check``: layer index k is
@@ -67,19 +68,18 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from . import _check
-from . import _kernels as K
-from . import _validation as v
-from ._check import (SERIES_LIMIT, activation_change, all_small, decode, log1p_exact, log1p_series,
-                     loss_change)
-from ._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
+from .. import _kernels as K
+from .._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
+from . import _kernels as _check
+from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, log1p_exact,
+                       log1p_series, loss_change)
 
 MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
 
 # The read-only arrays every group reads: parameters and the unperturbed forward pass.
 Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "colmax", "out_act", "resid", "V", "R",
                              "P"])
-Scratch = namedtuple("Scratch", ["delta", "column", "total", "kinked", "unsafe", "examples", "active", "z0", "g0",
+Scratch = namedtuple("Scratch", ["delta", "column", "total", "size", "kinked", "unsafe", "examples", "active", "z0", "g0",
                                  "dmul", "dz", "change", "cur", "loss", "linear"])
 N_SUMS = 8  # per (hidden unit, example): what moment_loss reads of v
 
@@ -251,7 +251,7 @@ def sums(output, v, out_act, Y, resid, t, out):
 
 # ------------------------------------------------------------ one group
 @njit(cache=True)
-def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, unsafe_out, s):
+def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, scales, unsafe_out, s):
     """Centered differences for ``params``: entries of one row i of one layer.
 
     Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
@@ -275,12 +275,13 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
         delta[2 * g + 1] = (w - epsilon) - w
         largest_delta = max(largest_delta, abs(delta[2 * g]), abs(delta[2 * g + 1]))
         column[g] = decode(params[g], dims, w_off, b_off)[2]
-    kinked, unsafe, total = s.kinked[:n_runs], s.unsafe[:n_group], s.total[:n_group]
+    kinked, unsafe, total, size = s.kinked[:n_runs], s.unsafe[:n_group], s.total[:n_group], s.size[:n_group]
     for run in range(n_runs):
         kinked[run] = 0
     for g in range(n_group):
         unsafe[g] = False
         total[g] = 0.0
+        size[g] = 0.0
     # Examples whose unit i can change at all: as in the incremental kernel, a
     # dropped unit or a relu unit that stays below 0 for the largest step is skipped.
     row = off[l] + i * m  # unit i of layer l in Z, R and P
@@ -352,13 +353,18 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
                         n_out, 1, n_runs, loss, s.linear[:n_runs], series)
         for g in range(n_group):
             total[g] += loss[2 * g] - loss[2 * g + 1]
+            size[g] += abs(loss[2 * g]) + abs(loss[2 * g + 1])
     for g in range(n_group):
         dJ = total[g] / m
+        subtracted = size[g] / m
         w = theta[params[g]]
         w_plus, w_minus = w + epsilon, w - epsilon
         if column[g] >= 0 and lambd != 0.0:
-            dJ += lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+            l2 = lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+            dJ += l2
+            subtracted += abs(l2)
         approx[g] = dJ / (w_plus - w_minus)
+        scales[g] = subtracted
         kinks[g] = kinked[2 * g] + kinked[2 * g + 1] > 0
         unsafe_out[g] = unsafe[g]
 
@@ -407,7 +413,7 @@ def moment_loss(output, cache, q, t, change, loss, n_runs):
 @njit(cache=True)
 def make_scratch(m, group_size, n_out):
     n_runs = 2 * group_size
-    return Scratch(np.empty(n_runs), np.empty(group_size, np.int64), np.empty(group_size),
+    return Scratch(np.empty(n_runs), np.empty(group_size, np.int64), np.empty(group_size), np.empty(group_size),
                    np.zeros(n_runs, np.int64), np.zeros(group_size, np.bool_), np.empty(m, np.int64),
                    np.zeros(m, np.bool_),
                    np.empty(m), np.empty(m), np.empty(m), np.empty(m * n_runs), np.empty(m * n_runs),
@@ -416,25 +422,32 @@ def make_scratch(m, group_size, n_out):
 
 @njit(cache=True, parallel=True, nogil=True)
 def linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
-           approx, kinks, unsafe, done):
-    """Fill approx[q], kinks[q], unsafe[q] for p = indices[q] (groups and chunks as in ``_check.incremental``)."""
+           approx, kinks, scales, unsafe, done):
+    """Fill approx[q], kinks[q], scales[q], unsafe[q] for p = indices[q].
+
+    Groups, chunks and ``done`` (with its last entry the stop flag) as in ``_kernels.incremental``.
+    """
     m = cache.X.shape[1]
     n_out = cache.dims[cache.dims.shape[0] - 1]
     for c in prange(chunks.shape[0] - 1):
         scratch = make_scratch(m, group_size, n_out)
         params = np.empty(group_size, np.int64)
         values = np.empty(group_size)
+        sizes = np.empty(group_size)
         flags = np.zeros(group_size, np.bool_)
         risky = np.zeros(group_size, np.bool_)
         for g in range(chunks[c], chunks[c + 1]):
+            if done[done.shape[0] - 1] != 0:
+                break
             start, n = groups[g], groups[g + 1] - groups[g]
             for q in range(n):
                 params[q] = indices[order[start + q]]
-            linear_group(params[:n], cache, hidden, output, lambd, epsilon, use_drop, values, flags, risky,
+            linear_group(params[:n], cache, hidden, output, lambd, epsilon, use_drop, values, flags, sizes, risky,
                          scratch)
             for q in range(n):
                 approx[order[start + q]] = values[q]
                 kinks[order[start + q]] = flags[q]
+                scales[order[start + q]] = sizes[q]
                 unsafe[order[start + q]] = risky[q]
             done[c] += n
 
@@ -511,81 +524,8 @@ def _group_costs(dims, groups, group_rows, m, active):
     return sizes * (2.0 * (changing + 1.0) * dims[-1] + 2.0 * m) + 20.0
 
 
-def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, threads=None,
-                         return_fallback=False):
-    """Centered differences of a relu or leaky_relu Network's J by the linear-segment kernel.
-
-    Parameters
-    ----------
-    net : Network
-        hidden must be "relu" or "leaky_relu" (any output, lambd, keep_prob).
-    X : ndarray, shape (n_0, m)
-    Y : ndarray, shape (n_L, m); for softmax also integer labels (m,)
-    epsilon : float in (0, 1]
-    indices : array of int, optional
-        Entries of theta to check (default: all), each in [0, n_parameters).
-    dropout_seed : int
-        With keep_prob < 1, the seed of the fixed dropout masks (as in ``gradient_check``).
-    threads : int, optional
-        Numba threads for this call.
-    return_fallback : bool
-        Also return which entries took the incremental kernel.
-
-    Returns
-    -------
-    approx : ndarray, shape (n_indices,)
-        ``(J(theta + eps e_p) - J(theta - eps e_p)) / ((w + eps) - (w - eps))``.
-    kinks : ndarray of bool, shape (n_indices,)
-        The step moved some hidden pre-activation across 0.
-    fallback : ndarray of bool, shape (n_indices,), only with return_fallback
-        The step could cross a later kink, so the incremental kernel evaluated it.
-    """
-    from . import gradcheck
-    from .network import Network
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}")
-    if net.hidden not in ("relu", "leaky_relu"):
-        raise ValueError(f"the linear-segment check needs hidden='relu' or 'leaky_relu', got {net.hidden!r}")
-    epsilon = v.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True)
-    if threads is not None:
-        threads = v.integer(threads, "threads", minimum=1)
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            raise ValueError(f"threads must be <= {numba.config.NUMBA_NUM_THREADS} "
-                             f"(Numba's thread pool on this machine), got {threads}")
-    if indices is None:
-        indices = np.arange(net.layout.size, dtype=np.int64)
-    else:
-        raw = np.asarray(indices)
-        if raw.ndim != 1 or not (raw.size == 0 or np.issubdtype(raw.dtype, np.integer)):
-            raise TypeError(f"indices must be a 1-D array of integers, got {raw.dtype} of shape {raw.shape}")
-        indices = raw.astype(np.int64)
-        if indices.size and (indices.min() < 0 or indices.max() >= net.layout.size):
-            raise ValueError(f"indices must lie in [0, {net.layout.size}), got values from {indices.min()} "
-                             f"to {indices.max()}")
-    X, Y = net._check_XY(X, Y)
-    m = X.shape[1]
-    if net.uses_dropout and dropout_seed is None:
-        gradcheck._refuse_random_dropout(net, X, Y)
-    drop, use_drop = net._dropout(m, dropout_seed)
-    theta = net.theta.copy()
-    w = theta[indices]
-    if np.any((w + epsilon) - (w - epsilon) == 0.0):
-        worst = float(np.max(np.abs(w[(w + epsilon) - (w - epsilon) == 0.0])))
-        raise ValueError(f"epsilon = {epsilon!r} is below the spacing of floating-point numbers at a parameter of "
-                         f"magnitude {worst:.3g}: theta + epsilon == theta - epsilon, so no step can be taken; "
-                         f"use a larger epsilon")
-    Z, A = net._buffers(m)
-    K.forward(theta, net._dims, X, net._hidden, net._output, drop, use_drop, Z, A)
-    if not np.all(np.isfinite(Z)):
-        raise ValueError("the forward pass at theta is not finite (NaN or inf in Z); no finite difference "
-                         "can be taken there")
-    approx, kinks, fallback = linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices,
-                                             threads or numba.get_num_threads())
-    return (approx, kinks, fallback) if return_fallback else (approx, kinks)
-
-
-def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices, n_threads, show=False):
-    """The kernels behind ``linear_segment_check``, from a forward cache; nothing validated here.
+def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, show=False):
+    """Evaluate entries with the linear-segment kernel, the others' fallback with the incremental one.
 
     Parameters
     ----------
@@ -594,16 +534,18 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices, n_t
     X, Y : validated float64 (n_0, m), (n_L, m)
     drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
     Z, A : the forward cache at theta, as ``Network._gradient`` returns it
-    epsilon : float; indices : int64 (n,); n_threads : int; show : bool, a progress bar
+    prepared : ``_kernels.prepare(...)`` of that cache (G, colmax, out_act, resid)
+    epsilon : float, a step that moves every listed entry; indices : int64 (n,); n_threads : int
+    show : bool, a progress bar
 
     Returns
     -------
-    approx (n,), kinks (n,) bool, fallback (n,) bool: the entries the incremental kernel evaluated.
+    approx (n,), kinks (n,) bool, scales (n,), fallback (n,) bool: the entries the incremental kernel evaluated.
     """
-    from . import gradcheck
+    from . import api
     m = X.shape[1]
     dims, hidden, output, lambd = net._dims, net._hidden, net._output, net.lambd
-    G, colmax, out_act, resid = _check.prepare(dims, X, Y, Z, A, hidden)
+    G, colmax, out_act, resid = prepared
     n_hidden = int(sum(net.layer_dims[1:-1]))
     V = np.empty(n_hidden * m * net.layer_dims[-1])
     R = np.empty(n_hidden * m)
@@ -611,40 +553,46 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, epsilon, indices, n_t
     cache = Cache(theta, dims, Z, drop, A, X, Y, colmax, out_act, resid, V, R, P)
     approx = np.empty(indices.size)
     kinks = np.zeros(indices.size, dtype=np.bool_)
+    scales = np.zeros(indices.size)
     unsafe = np.zeros(indices.size, dtype=np.bool_)
     if indices.size == 0:
-        return approx, kinks, unsafe
+        return approx, kinks, scales, unsafe
     group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]
     active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
     order, groups, rows = row_groups(net.layer_dims, indices, group_size)
-    chunks = gradcheck._balanced_bounds(_group_costs(net.layer_dims, groups, rows, m, active), n_threads)
-    done = np.zeros(chunks.size - 1, np.int64)
+    chunks = api._balanced_bounds(_group_costs(net.layer_dims, groups, rows, m, active), n_threads)
+    done = np.zeros(chunks.size, np.int64)  # entries finished per chunk, then the stop flag
 
     def kernel():
         if n_hidden:
-            bounds = gradcheck._balanced_bounds(np.ones(m), n_threads)
-            directions(cache, hidden, output, use_drop, bounds)
-        linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
-               approx, kinks, unsafe, done)
+            bounds = api._balanced_bounds(np.ones(m), n_threads)
+            api._kernel("directions", __name__)(cache, hidden, output, use_drop, bounds)
+        api._kernel("linear", __name__)(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups,
+                                        chunks, group_size, approx, kinks, scales, unsafe, done)
 
-    gradcheck._run_kernel(kernel, n_threads, done, indices.size, show)
+    api._run_kernel(kernel, n_threads, done, indices.size, show)
     if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
         rest = np.flatnonzero(unsafe)
         sub = indices[rest]
         group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
         s_order, s_groups, s_rows = row_groups(net.layer_dims, sub, group_size)
-        s_costs = gradcheck._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
-        s_chunks = gradcheck._balanced_bounds(s_costs, n_threads)
-        s_done = np.zeros(s_chunks.size - 1, np.int64)
-        values, flags = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_)
+        s_costs = api._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
+        s_chunks = api._balanced_bounds(s_costs, n_threads)
+        s_done = np.zeros(s_chunks.size, np.int64)
+        values, flags, sizes = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_), np.empty(sub.size)
 
         def fallback():
             work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(dims), m, group_size)))
-            _check.incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, drop, A, X, Y,
-                               colmax, out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work, values,
-                               flags, s_done)
+            api._kernel("incremental")(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, drop, A, X, Y,
+                                       colmax, out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work,
+                                       values, flags, sizes, s_done)
 
-        gradcheck._run_kernel(fallback, n_threads, s_done, sub.size, False)
-        approx[rest], kinks[rest] = values, flags
-    return approx, kinks, unsafe
+        api._run_kernel(fallback, n_threads, s_done, sub.size, False)
+        approx[rest], kinks[rest], scales[rest] = values, flags, sizes
+    return approx, kinks, scales, unsafe
+
+
+# For a forked child of a process that ran the parallel kernels (see ``_kernels``).
+directions_serial = _serial_twin(directions, "directions_serial")
+linear_serial = _serial_twin(linear, "linear_serial")

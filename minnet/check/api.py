@@ -22,12 +22,13 @@ import numpy as np
 from .. import _kernels as _base_kernels
 from .. import _validation as v
 from .._layout import flatten, flatten_gradients
-from . import _kernels, judge
+from . import _kernels, _linear, judge
 from .judge import Estimates
 from .report import GradCheckReport
 
 THRESHOLDS = (1e-7, 1e-3)
-METHODS = ("incremental", "full")
+METHODS = ("auto", "segment", "incremental", "full")
+PIECEWISE_LINEAR = ("relu", "leaky_relu")  # hidden activations the linear-segment kernel applies to
 MODES = ("full", "directional")
 
 
@@ -175,7 +176,7 @@ def _common_args(epsilon, method, mode, sample, threads, thresholds, seed):
     return epsilon, sample, threads, _thresholds(thresholds), v.seed(seed)
 
 # ------------------------------------------------------------ minnet networks
-def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", sample=None, dropout_seed=0,
+def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=None, dropout_seed=0,
                    threads=None, include_kinks=False, thresholds=THRESHOLDS, seed=0, progress=None):
     """Compare a network's backprop with centered differences of its cost.
 
@@ -187,10 +188,15 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     epsilon : float
         The perturbation: ``(J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)``.
         Doubtful entries are evaluated again at other steps (see ``judge``).
-    method : {"incremental", "full"}
+    method : {"auto", "segment", "incremental", "full"}
         "full" runs the whole forward pass for every perturbation (the notes'
         algorithm); "incremental" starts from the cached forward pass at the
-        perturbed layer and carries only the examples whose values change.
+        perturbed layer and carries only the examples whose values change;
+        "segment" (relu and leaky_relu nets) moves the logits along each
+        unit's direction while no later unit can cross its kink, at a cost
+        per entry independent of the hidden widths (see ``_linear``), and
+        hands the other entries to "incremental". "auto", the default, is
+        the fastest exact path: "segment" where it applies, else "incremental".
     mode : {"full", "directional"}
         "directional" checks one random direction per block (2 cost evaluations)
         and checks a block that is not judged correct entry by entry.
@@ -235,6 +241,9 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     epsilon, sample, threads, thresholds, seed = _common_args(epsilon, method, mode, sample, threads,
                                                               thresholds, seed)
     include_kinks = bool(include_kinks)
+    if method == "segment" and net.hidden not in PIECEWISE_LINEAR:
+        raise ValueError(f"method='segment' needs piecewise-linear hidden layers (hidden='relu' or 'leaky_relu'), "
+                         f"got hidden={net.hidden!r}; use method='auto' or 'incremental'")
     X, Y = net._check_XY(X, Y)
     net._require_finite()
     theta = net.theta.copy()  # read once: a network trained meanwhile in another thread changes nothing here
@@ -244,8 +253,10 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
     drop, use_drop = net._dropout(m, dropout_seed)
     cost = _deterministic_cost(lambda: net._cost(X, Y, drop, use_drop, theta))
     grad, Z, A = net._gradient(X, Y, drop, use_drop, theta)  # and the forward cache the kernels start from
-    if method == "incremental":
-        extra = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
+    if method == "auto":  # the fastest exact path
+        method = "segment" if net.hidden in PIECEWISE_LINEAR else "incremental"
+    if method != "full":
+        prepared = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
         group_size = max(1, min(64, 4096 // m))  # columns of a group: 2 * group_size * m <= 8192
         units = Z.reshape(-1, m)  # every unit's pre-activations, layer after layer
         active = np.sum(units > 0, axis=1) if net.hidden == "relu" else None
@@ -259,10 +270,15 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
         taken = _steps_taken(theta, indices, step)
         movable = np.flatnonzero(taken != 0)  # a step that cannot move w gives no difference at all
         values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
-        if movable.size:
+        if movable.size and method == "segment":
+            part = indices[movable]
+            approx, flags, sizes, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, step,
+                                                             part, n_threads, show and step == epsilon)
+            values[movable], kinks[movable], scales[movable] = approx, flags, sizes
+        elif movable.size:
             part = indices[movable]
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
-            order, groups, rows = _row_groups(net.layer_dims, part, group_size)
+            order, groups, rows = _linear.row_groups(net.layer_dims, part, group_size)
             costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
             chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
             done = np.zeros(chunks.size, np.int64)  # entries finished in each chunk, then the stop flag
@@ -273,12 +289,12 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="incremental", mode="full", s
                     if not work or work[0].shape[0] < chunks.size - 1:
                         work[:] = [np.empty((chunks.size - 1, size))]
                     _kernel("incremental")(theta, net._dims, net._hidden, net._output, net.lambd, step, use_drop, Z,
-                                         extra[0], drop, A, X, Y, extra[1], extra[2], extra[3], part, order, groups,
-                                         chunks, group_size, work[0], approx, flags, sizes, done)
+                                           prepared[0], drop, A, X, Y, prepared[1], prepared[2], prepared[3], part,
+                                           order, groups, chunks, group_size, work[0], approx, flags, sizes, done)
                 else:  # groups of one entry: chunk bounds are positions in order
                     out, out_flags, out_sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
                     _kernel("full")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
-                                  Z, A, part[order], chunks, out, out_flags, out_sizes, done)
+                                    Z, A, part[order], chunks, out, out_flags, out_sizes, done)
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
@@ -357,12 +373,13 @@ def _forget_kernel_thread():  # in a forked child: the parent's thread does not 
         _PARALLEL["allowed"] = False
 
 
-def _kernel(name):
+def _kernel(name, module=None):
     """The parallel kernel, or its serial twin in a forked child of a process that ran the parallel one."""
+    source = _kernels if module is None else sys.modules[module]
     if _PARALLEL["allowed"]:
         _PARALLEL["used"] = True
-        return getattr(_kernels, name)
-    return getattr(_kernels, name + "_serial")
+        return getattr(source, name)
+    return getattr(source, name + "_serial")
 
 
 if hasattr(os, "register_at_fork"):
@@ -424,32 +441,6 @@ def _balanced_bounds(costs, n_chunks):
     targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
     inner = np.searchsorted(cumulative, targets, side="left") + 1
     return np.unique(np.concatenate(([0], np.clip(inner, 0, n), [n]))).astype(np.int64)
-
-
-def _row_groups(dims, indices, group_size):
-    """Order the entries by (layer, row, column) and cut them into groups.
-
-    A group holds at most group_size entries of one row of one layer (a W row
-    and its bias), which the incremental kernel processes together.
-
-    Returns (order, group bounds into order, row of every group counted over all layers).
-    """
-    dims = np.asarray(dims)
-    sizes = dims[1:] * dims[:-1] + dims[1:]
-    w_off = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    b_off = w_off + dims[1:] * dims[:-1]
-    layer = np.searchsorted(b_off + dims[1:], indices, side="right")
-    n_prev = dims[:-1][layer]
-    is_w = indices < b_off[layer]
-    row = np.where(is_w, (indices - w_off[layer]) // n_prev, indices - b_off[layer])
-    column = np.where(is_w, (indices - w_off[layer]) % n_prev, n_prev)
-    row_key = np.concatenate(([0], np.cumsum(dims[1:])))[layer] + row
-    order = np.lexsort((column, row_key)).astype(np.int64)
-    keys = row_key[order]
-    row_start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    rank = np.arange(keys.size) - np.repeat(row_start, np.diff(np.r_[row_start, keys.size]))
-    starts = np.flatnonzero(rank % group_size == 0)
-    return order, np.r_[starts, keys.size].astype(np.int64), row_key[order][starts]
 
 
 def _group_costs(dims, groups, group_rows, m, method, active=None):

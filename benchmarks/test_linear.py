@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import minnet
-from minnet._linear import linear_segment_check
 
 from .conftest import RESULTS, record
 from .test_gradcheck import run_baseline, timed
@@ -25,9 +24,9 @@ WORKLOADS = {  # name: (layer_dims, m) -- relu hidden, softmax output, lambd = 0
     "wide": ([784, 1024, 1024, 10], 64),
     "mnist-1k": ([784, 128, 64, 10], 1024),
 }
-METHODS = {
-    "linear segments": lambda net, X, labels, **kw: linear_segment_check(net, X, labels, **kw),
-    "incremental": lambda net, X, labels, **kw: minnet.gradient_check(net, X, labels, **kw),
+METHODS = {  # the whole check either way: kernels, judge and report
+    "linear segments": lambda net, X, labels, **kw: minnet.gradient_check(net, X, labels, method="segment", **kw),
+    "incremental": lambda net, X, labels, **kw: minnet.gradient_check(net, X, labels, method="incremental", **kw),
 }
 
 
@@ -43,10 +42,7 @@ def workload(name):
 def test_check_speed(benchmark, name, method):
     net, X, labels = workload(name)
     run = METHODS[method]
-    if method == "linear segments":
-        run(net, X, labels, indices=np.arange(3))  # compile / load from cache
-    else:
-        run(net, X, labels, sample=2)
+    run(net, X, labels, sample=2)  # compile / load from cache
     slow = method == "incremental" and name != "mnist"
     seconds, _ = timed(benchmark, lambda: run(net, X, labels), rounds=1 if slow else 5)
     record(name, f"minnet {method}", seconds, net.theta.size)
@@ -61,16 +57,16 @@ def test_numpy_loop_on_mnist(benchmark):
 
 def test_linear_segments_agree_with_the_incremental_kernel_on_mnist():
     net, X, labels = workload("mnist")
-    approx, kinks = linear_segment_check(net, X, labels)
-    report = minnet.gradient_check(net, X, labels)
-    assert minnet.difference(approx, report.approx) <= 1e-12
-    assert np.array_equal(kinks, report.kink_mask)
+    segment = minnet.gradient_check(net, X, labels, method="segment")
+    report = minnet.gradient_check(net, X, labels, method="incremental")
+    assert minnet.difference(segment.approx, report.approx) <= 1e-12
+    assert np.array_equal(segment.kink_mask, report.kink_mask)
+    assert segment.verdict == report.verdict == "correct"
 
 
 MEMORY_PROBE = r"""
 import json, sys
 import numpy as np, minnet
-from minnet._linear import linear_segment_check
 
 
 def status(field):  # kB, from Linux's /proc/self/status
@@ -82,11 +78,11 @@ dims, m = json.loads(sys.argv[1])
 rng = np.random.default_rng(0)
 net = minnet.Network(dims, hidden="relu", output="softmax", lambd=0.7)
 X, labels = rng.standard_normal((dims[0], m)), rng.integers(0, dims[-1], m)
-linear_segment_check(net, X, labels, indices=np.arange(3))  # load every kernel from Numba's cache
+minnet.gradient_check(net, X, labels, method="segment", sample=1)  # load every kernel from Numba's cache
 with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # reset the peak resident size (VmHWM) to the current one
 before = status("VmRSS")
-linear_segment_check(net, X, labels)
+minnet.gradient_check(net, X, labels, method="segment")
 print(json.dumps({"extra_mb": (status("VmHWM") - before) / 1024}))
 """
 

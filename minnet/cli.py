@@ -39,7 +39,7 @@ exit status:
 HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
 OUTPUTS = ("sigmoid", "softmax", "linear")
 OPTIMIZERS = ("gd", "momentum", "adam")
-METHODS = ("incremental", "full")
+METHODS = ("auto", "segment", "incremental", "full")  # as minnet.gradient_check
 MODES = ("full", "directional")
 DATASETS = ("flower", "moons", "circles", "spirals", "xor", "blobs", "digits")
 PLOT_HINT = 'pip install "minnet[plot]"'
@@ -51,7 +51,7 @@ DEMO = {"m": 400, "layer_dims": [2, 32, 16, 1], "hidden": "relu", "output": "sig
 
 # check of a minnet network: the defaults of the options that only apply to it (None: not given).
 CHECK_NETWORK = {"layers": [2, 20, 3, 1], "hidden": "relu", "output": "sigmoid", "lambd": 0.0, "keep_prob": 1.0,
-                 "init": "he", "examples": 64, "method": "incremental", "threads": None, "dropout_seed": 0,
+                 "init": "he", "examples": 64, "method": "auto", "threads": None, "dropout_seed": 0,
                  "include_kinks": False}
 # check of a user's file: the names it defines (one of the two conventions).
 OWN_NAMES = ("cost_fn", "grads_fn", "parameters")
@@ -1051,7 +1051,8 @@ def build_parser():
     p.add_argument("--init", choices=("zeros", "random", "he", "xavier"), help="weight initialization (default he)")
     p.add_argument("--examples", type=positive_int, metavar="M", help="examples m (default 64)")
     p.add_argument("--method", choices=METHODS,
-                   help="incremental (fast) or full forward pass per entry (default incremental)")
+                   help="auto (default: segment for relu nets, else incremental), segment, incremental, "
+                        "or full (two whole forward passes per entry)")
     p.add_argument("--mode", choices=MODES, default="full",
                    help="full: every entry; directional: one random direction per block (default full)")
     p.add_argument("--sample", type=positive_int, default=None, metavar="K",
@@ -1105,7 +1106,7 @@ def build_parser():
     p.add_argument("--workloads", type=_choices(tuple(WORKLOADS), "workload"), default=list(WORKLOADS),
                    metavar="W,...", help="digits, medium, mnist (default: all)")
     p.add_argument("--methods", type=_choices(METHODS, "method"), default=list(METHODS), metavar="M,...",
-                   help="minnet methods to time: incremental, full (default: both)")
+                   help="minnet methods to time: auto, segment, incremental, full (default: all)")
     p.add_argument("--baselines", type=_choices(("numpy", "torch", "none"), "baseline"), default=["numpy"],
                    metavar="B,...", help="numpy, torch or none (default numpy)")
     p.add_argument("--full-baselines", action="store_true",

@@ -12,7 +12,7 @@ from . import _validation as v
 
 __all__ = ["plot_cost", "plot_decision_boundary", "plot_check", "VERDICT_COLORS"]
 
-VERDICT_COLORS = {"correct": "#1a7f37", "suspicious": "#bf8700", "bug": "#cf222e"}
+VERDICT_COLORS = {"correct": "#1a7f37", "suspicious": "#bf8700", "bug": "#cf222e", "inconclusive": "#57606a"}
 _INSTALL = 'pip install "minnet[plot]"'
 
 

@@ -44,22 +44,30 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     n = layout.size
-    approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
-    kink_mask, checked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     todo = _selection(layout, mode, sample, rng)
     directional = None
     if mode == "directional":
         todo, directional = _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit)
+    everything = todo.size == n  # every entry, in theta order: no copies of theta's size
     referee = None
-    if todo.size:
+    if everything:
+        first = evaluate(todo, epsilon)
+        starts = ("starts", np.array([b.offset for b in layout.blocks]))
+        verdict = judge.referee(first, grad, epsilon, evaluate, thresholds, include_kinks, starts, grad_error)
+        approx, refereed, error, kink_mask = first.value, verdict.value, verdict.error, verdict.kink
+        checked = np.ones(n, dtype=bool)
+    else:
+        approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
+        kink_mask, checked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if todo.size and not everything:
         first = evaluate(todo, epsilon)
         blocks = np.searchsorted([b.offset for b in layout.blocks], todo, side="right") - 1
         verdict = judge.referee(first, grad[todo], epsilon, lambda positions, step: evaluate(todo[positions], step),
                                 thresholds, include_kinks, blocks, None if grad_error is None else grad_error[todo])
         approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
         kink_mask[todo], checked[todo] = verdict.kink, True
-        if verdict.summary is not None:
-            referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
+    if todo.size and verdict.summary is not None:
+        referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                            include_kinks, method, mode, time.perf_counter() - start, referee, directional,
                            grad_error)

@@ -162,7 +162,15 @@ def measure(approx, grad, error, thresholds, grad_error=0.0):
 
 
 def _group_sums(x, groups, n_groups):
-    """Sum of x over every group; one pass with reduceat when the groups are in order (as the checks give them)."""
+    """Sum of x over every group; one pass with reduceat when the groups are in order (as the checks give them).
+
+    groups : (k,) group of every entry, or ("starts", starts) with the first position of every group.
+    """
+    if isinstance(groups, tuple):
+        starts = np.asarray(groups[1])
+        ends = np.append(starts[1:], x.size)
+        sums = np.add.reduceat(x, np.minimum(starts, max(x.size - 1, 0))) if x.size else np.zeros(n_groups)
+        return np.where(ends > starts, sums, 0.0)
     if groups.size and np.all(groups[1:] >= groups[:-1]):
         starts = np.searchsorted(groups, np.arange(n_groups))
         ends = np.append(starts[1:], groups.size)
@@ -174,19 +182,37 @@ def _group_sums(x, groups, n_groups):
 def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error=0.0):
     """``measure`` of every group of entries and of all of them, in a few passes.
 
-    groups : ndarray of int, shape (k,), values in [0, n_groups).
+    groups : ndarray of int, shape (k,), values in [0, n_groups); or ("starts", starts)
+        for groups in order, starts (n_groups,) the first position of each.
     Returns (list of n_groups Measure, Measure of all entries).
     """
     approx, grad, error = (np.asarray(x, dtype=np.float64) for x in (approx, grad, error))
-    resolved = np.isfinite(error) & np.isfinite(approx)
-    a = np.where(resolved, approx, 0.0)
-    gap = np.where(resolved, np.abs(a - grad), 0.0)
-    excess = np.where(resolved, np.maximum(gap - error - grad_error, 0.0), 0.0)
+    resolved = np.isfinite(error)
+    resolved &= np.isfinite(approx)
+    everywhere = bool(resolved.all())
+    a = approx if everywhere else np.where(resolved, approx, 0.0)
+    e = error if everywhere else np.where(resolved, error, 0.0)
+    sums = []
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = [_group_sums(x * x, groups, n_groups)
-                for x in (a, grad, excess, np.where(resolved, error, 0.0), gap)]
-    unresolved = _group_sums((~resolved).astype(np.float64), groups, n_groups) > 0
+        for x in (a, grad, e):
+            sums.append(_group_sums(np.square(x), groups, n_groups))
+        gap = np.subtract(a, grad)
+        np.abs(gap, out=gap)
+        if not everywhere:
+            gap[~resolved] = 0.0
+        sums.append(_group_sums(np.square(gap), groups, n_groups))  # (position 4 below)
+        gap -= e
+        gap -= grad_error
+        np.maximum(gap, 0.0, out=gap)  # the excess beyond each entry's own error
+        if not everywhere:
+            gap[~resolved] = 0.0
+        sums.insert(2, _group_sums(np.square(gap), groups, n_groups))
+    del gap
+    unresolved = (_group_sums((~resolved).astype(np.float64), groups, n_groups) > 0 if not everywhere
+                  else np.zeros(n_groups, bool))
     if not all(np.all(np.isfinite(x)) for x in sums):  # squares overflowed: measure group by group
+        if isinstance(groups, tuple):
+            groups = np.repeat(np.arange(n_groups), np.diff(np.append(groups[1], approx.size)))
         parts = [measure(approx[groups == b], grad[groups == b], error[groups == b], thresholds,
                          np.broadcast_to(grad_error, approx.shape)[groups == b]) for b in range(n_groups)]
         return parts, measure(approx, grad, error, thresholds, grad_error)
@@ -227,12 +253,23 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     would be correct with a margin of 4: the excess beyond each entry's own
     error, and where the resolution is too coarse, the errors themselves.
     """
-    n_groups = int(groups.max()) + 1 if groups.size else 1
-    keep = np.flatnonzero(counted)
-    blocks, whole = measure_groups(first.value[keep], grad[keep], first.error[keep], thresholds, groups[keep],
-                                   n_groups, grad_error[keep])
+    if isinstance(groups, tuple):
+        n_groups = len(groups[1])
+        if counted is not True:  # a subset below: every entry's group
+            groups = np.repeat(np.arange(n_groups), np.diff(np.append(groups[1], grad.size)))
+    else:
+        n_groups = int(groups.max()) + 1 if groups.size else 1
+    if counted is True:
+        blocks, whole = measure_groups(first.value, grad, first.error, thresholds, groups, n_groups, grad_error)
+        counted = np.ones(grad.size, bool)
+    else:
+        keep = np.flatnonzero(counted)
+        blocks, whole = measure_groups(first.value[keep], grad[keep], first.error[keep], thresholds, groups[keep],
+                                       n_groups, grad_error[keep])
     if whole.verdict == CORRECT and all(b.verdict == CORRECT for b in blocks):
         return np.empty(0, np.int64)  # the usual case: nothing to referee
+    if isinstance(groups, tuple):  # the slow path below wants every entry's group
+        groups = np.repeat(np.arange(n_groups), np.diff(np.append(groups[1], grad.size)))
     resolved = np.isfinite(first.error) & np.isfinite(first.value)
     a = np.where(resolved, first.value, 0.0)
     excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error - grad_error, 0.0), np.inf)
@@ -278,9 +315,10 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         ``evaluate(positions, step) -> Estimates`` for positions into the k entries.
     thresholds : (float, float)
     include_kinks : bool
-    groups : ndarray of int, shape (k,), optional
-        The block of every entry: a block whose own verdict is not "correct"
-        gets its doubtful entries refereed too (default: one block).
+    groups : ndarray of int, shape (k,), or ("starts", starts), optional
+        The block of every entry (or, for entries in block order, where each
+        block starts): a block whose own verdict is not "correct" gets its
+        doubtful entries refereed too (default: one block).
     grad_error : ndarray, shape (k,), optional
         Backprop's own rounding error (see ``measure``); default 0.
 
@@ -289,17 +327,21 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     Judgement
     """
     k = first.value.size
-    groups = np.zeros(k, np.int64) if groups is None else np.asarray(groups)
+    if groups is None:
+        groups = ("starts", np.zeros(1, np.int64))
+    elif not isinstance(groups, tuple):
+        groups = np.asarray(groups)
     grad_error = np.zeros(k) if grad_error is None else np.asarray(grad_error, dtype=np.float64)
-    value, error = first.value.astype(float), first.error.astype(float)
-    kink = first.kink.astype(bool)
+    kink = np.asarray(first.kink, dtype=bool)
+    counted = True if include_kinks else ~kink
+    todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+    if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
+        return Judgement(first.value, first.error, np.broadcast_to(float(epsilon), (k,)),
+                         np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None)
+    value, error, kink = first.value.astype(float), first.error.astype(float), kink.copy()
     step = np.full(k, float(epsilon))
     richardson = np.zeros(k, bool)
     refereed = np.zeros(k, bool)
-    counted = include_kinks | ~kink
-    todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
-    if todo.size == 0:
-        return Judgement(value, error, step, richardson, refereed, kink, None)
     steps = [epsilon * s for s in REFEREE_STEPS]
     levels = []
     for s in steps:

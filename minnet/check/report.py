@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, difference, measure, measure_groups
+from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, _group_sums, difference, measure_groups
 
 N_WORST = 5
 
@@ -96,35 +96,30 @@ class GradCheckReport:
         counted = checked & (include_kinks | ~kink_mask)
         self.blocks = {}
         columns = {"approx": [], "grad": [], "refereed": [], "error": [], "grad_error": [], "group": []}
-        for number, block in enumerate(layout.blocks):
+        entrywise = True  # every block compared entry by entry (not only along a direction)
+        for block in layout.blocks:
             report = BlockReport(block.name, block.shape, block.offset)
             part = slice(block.offset, block.offset + block.size)
-            entries = counted[part]
             report.n_checked = int(checked[part].sum())
             report.kinks = [layout.locate(block.offset + k) for k in np.flatnonzero(kink_mask[part] & checked[part])]
             if block.name in directional:
                 d = directional[block.name]
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
-            if report.directional is not None and report.n_checked == 0:  # only a direction was checked
-                d = directional[block.name]
-                values = ([d["numerical_at_epsilon"]], [d["backprop"]], [d["numerical"]], [d["error"]], [0.0])
-            else:
-                values = (approx[part][entries], grad[part][entries], refereed[part][entries],
-                          error[part][entries], self.grad_error[part][entries])
+                entrywise &= report.n_checked > 0
+            if report.n_checked:
                 report.worst = self._worst(block, approx[part], grad[part], refereed[part],
-                                           error[part] + self.grad_error[part], entries)
-            for key, value in zip(("approx", "grad", "refereed", "error", "grad_error"), values):
-                columns[key].append(np.asarray(value, dtype=np.float64))
-            columns["group"].append(np.full(len(values[0]), number))
+                                           error[part] + self.grad_error[part], counted[part])
             self.blocks[block.name] = report
-        a, g, r, e, ge, groups = (np.concatenate(columns[key]) for key in
-                                  ("approx", "grad", "refereed", "error", "grad_error", "group"))
+        a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, counted, directional,
+                                                entrywise)
         n_blocks = len(layout.blocks)
         at_epsilon, _ = measure_groups(a, g, np.zeros_like(a), self.thresholds, groups, n_blocks)
         blocks, whole = measure_groups(r, g, e, self.thresholds, groups, n_blocks, ge)
-        off = np.where(np.isfinite(r), r - g, 0.0)
-        with np.errstate(over="ignore"):
-            norms = np.sqrt(np.bincount(groups, weights=off * off, minlength=n_blocks))
+        with np.errstate(over="ignore", invalid="ignore"):
+            off = np.subtract(r, g)
+            off[~np.isfinite(off)] = 0.0
+            norms = np.sqrt(_group_sums(np.square(off), groups, n_blocks))
+        del off
         for report, notes, found, norm in zip(self.blocks.values(), at_epsilon, blocks, norms):
             report.difference = notes.difference
             report.refereed_difference, report.resolution, report.verdict = found[1:]
@@ -138,6 +133,30 @@ class GradCheckReport:
         self.kinks = [k for b in self.blocks.values() for k in b.kinks]
         self.worst_block = max(self.blocks.values(),
                                key=lambda b: (SEVERITY[b.verdict], b.refereed_difference, b.difference)).name
+
+    def _compared(self, layout, approx, grad, refereed, error, counted, directional, entrywise):
+        """The compared values (approx, grad, refereed, error, grad_error) block after block, and their groups.
+
+        Every entry checked and counted: theta's own arrays, no copies. Otherwise the
+        counted entries, and one value per block checked only along a direction.
+        """
+        if entrywise and counted.all():
+            return approx, grad, refereed, error, self.grad_error, ("starts", np.array([b.offset for b in layout.blocks]))
+        columns, sizes = [[], [], [], [], []], []
+        for block in layout.blocks:
+            report = self.blocks[block.name]
+            if report.directional is not None and report.n_checked == 0:
+                d = directional[block.name]
+                values = ([d["numerical_at_epsilon"]], [d["backprop"]], [d["numerical"]], [d["error"]], [0.0])
+            else:
+                part = slice(block.offset, block.offset + block.size)
+                keep = np.flatnonzero(counted[part]) + block.offset
+                values = (approx[keep], grad[keep], refereed[keep], error[keep], self.grad_error[keep])
+            for column, value in zip(columns, values):
+                column.append(np.asarray(value, dtype=np.float64))
+            sizes.append(len(values[0]))
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
 
     def _worst(self, block, approx, grad, refereed, error, entries):
         """The block's N_WORST entries with the largest disagreement beyond their own error."""

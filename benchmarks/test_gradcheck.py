@@ -76,7 +76,7 @@ if which == "torch":
 start = time.perf_counter()
 if which == "numpy":
     result = baselines.numpy_loop_check(net, X, labels)
-    ok = minnet.difference(result, minnet.gradients_to_vector(net.gradients(X, labels), net.layout)) < 1e-6
+    ok = minnet.difference(result, minnet.flatten_gradients(net.gradients(X, labels), net.layout)) < 1e-6
 else:
     ok = baselines.torch_gradcheck(net, X, labels)
 seconds = time.perf_counter() - start

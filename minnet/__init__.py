@@ -1,6 +1,7 @@
 """minnet: a small neural-network framework with Numba kernels and a fast gradient check."""
 from . import checkpoint, datasets
-from ._layout import Layout, dictionary_to_vector, gradients_to_vector, vector_to_dictionary
+from ._layout import (Layout, dictionary_to_vector, flatten, flatten_gradients, gradients_to_vector, unflatten,
+                      vector_to_dictionary)
 from .check import BlockReport, GradCheckReport, check_gradients, difference, gradient_check
 from .network import Network, TrainingDiverged
 from . import network as _network
@@ -12,5 +13,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Network", "TrainingDiverged", "Layout", "datasets", "checkpoint",
     "gradient_check", "check_gradients", "GradCheckReport", "BlockReport", "difference",
+    "flatten", "unflatten", "flatten_gradients",
     "dictionary_to_vector", "vector_to_dictionary", "gradients_to_vector",
 ]

@@ -235,19 +235,24 @@ def flatten(parameters):
     return theta, layout
 
 
-def vector_to_dictionary(theta, layout):
+def unflatten(theta, layout):
     """Split theta into a dict of arrays shaped by ``layout`` (views into theta).
 
     Parameters
     ----------
-    theta : ndarray, shape (layout.size,)
-    layout : Layout, or a list of layer dims
+    theta : ndarray, shape (layout.size,) or the course's column (layout.size, 1)
+    layout : Layout, a list of layer dims, or a parameters dict whose arrays give the shapes
     """
-    if not isinstance(layout, Layout):
+    if isinstance(layout, Mapping):
+        layout = flatten(layout)[1]
+    elif not isinstance(layout, Layout):
         layout = Layout.from_layer_dims(list(layout))
     theta = np.asarray(theta, dtype=np.float64)
+    if theta.ndim == 2 and theta.shape[1] == 1:
+        theta = theta[:, 0]
     if theta.ndim != 1 or theta.size != layout.size:
-        raise ValueError(f"theta must be a vector of length {layout.size}, got shape {theta.shape}")
+        raise ValueError(f"theta must be a vector of length {layout.size} (or a column ({layout.size}, 1)), "
+                         f"got shape {theta.shape}")
     return layout.views(theta)
 
 
@@ -279,5 +284,52 @@ def flatten_gradients(gradients, layout):
     return dtheta
 
 
-dictionary_to_vector = flatten  # TODO course-compatible
-gradients_to_vector = flatten_gradients
+# ------------------------------------------------- the course's own names
+def dictionary_to_vector(parameters):
+    """The course's ``dictionary_to_vector``: a column vector and the name of each entry.
+
+    Parameters
+    ----------
+    parameters : dict of str -> array, "W1", "b1", ... (any depth)
+
+    Returns
+    -------
+    theta : ndarray, shape (n_parameters, 1)
+        W1, b1, W2, b2, ..., each row-major, as the course concatenates them.
+    keys : list of str, length n_parameters
+        The block every entry comes from ("W1" repeated W1.size times, ...).
+
+    ``flatten`` returns the same numbers as a flat vector with a ``Layout``.
+    """
+    theta, layout = flatten(parameters)
+    keys = [name for block in layout.blocks for name in [block.name] * block.size]
+    return theta.reshape(-1, 1), keys
+
+
+def vector_to_dictionary(theta, layout):
+    """The course's ``vector_to_dictionary``, with the shapes passed in.
+
+    The course's version hard-codes the shapes of its [4, 5, 3, 1] network;
+    this one takes them from ``layout``: a Layout, the layer dims, or a
+    parameters dict. theta may be the course's column (n, 1) or a flat vector.
+    Returns views into theta.
+    """
+    return unflatten(theta, layout)
+
+
+def gradients_to_vector(gradients, layout=None):
+    """The course's ``gradients_to_vector``: dW1, db1, dW2, ... as one column, shape (n_parameters, 1).
+
+    Entries the course's backprop also returns ("dZ1", "dA1", ...) are left
+    out. With ``layout`` (the parameters' Layout) the blocks are checked
+    against it; ``flatten_gradients`` gives the same numbers as a flat vector.
+    """
+    if not isinstance(gradients, Mapping):
+        raise TypeError(f"gradients must be a dict, got {type(gradients).__name__}")
+    if layout is None:
+        names = [k[1:] for k in gradients if isinstance(k, str) and _COURSE_KEY.match(k) and k.startswith("d")]
+        if not names:
+            raise ValueError(f"gradients has no entries named like 'dW1' or 'db1'; keys are {sorted(map(str, gradients))}")
+        shapes = {name: np.shape(gradients["d" + name]) for name in names}
+        layout = Layout([(name, shapes[name]) for name in _course_order(names)])
+    return flatten_gradients(gradients, layout).reshape(-1, 1)

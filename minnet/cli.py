@@ -892,8 +892,8 @@ class _Status:
 
 
 def _backprop(net, X, Y):
-    from . import gradients_to_vector
-    return gradients_to_vector(net.gradients(X, Y), net.layout)
+    from . import flatten_gradients
+    return flatten_gradients(net.gradients(X, Y), net.layout)
 
 
 def _verdict_of(diff, thresholds=(1e-7, 1e-3)):

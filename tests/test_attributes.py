@@ -144,7 +144,7 @@ def test_parameters_is_a_fixed_mapping_of_views():
     p["W1"] = np.ones((4, 3))
     assert type(snapshot) is dict and not np.shares_memory(snapshot["W1"], net.theta)
     assert not np.array_equal(snapshot["W1"], p["W1"])
-    theta, layout = minnet.dictionary_to_vector(p)
+    theta, layout = minnet.flatten(p)
     np.testing.assert_array_equal(theta, net.theta)
     with pytest.raises(KeyError):
         p["W3"]

@@ -300,7 +300,7 @@ def test_numpy_cost_matches_network_cost(small_problem):
 def test_numpy_loop_agrees_with_backprop(small_problem):
     net, X, Y = small_problem
     approx = baselines.numpy_loop_check(net, X, Y, dropout_seed=5)
-    grad = minnet.gradients_to_vector(net.gradients(X, Y, dropout_seed=5), net.layout)
+    grad = minnet.flatten_gradients(net.gradients(X, Y, dropout_seed=5), net.layout)
     assert minnet.difference(approx, grad) < 1e-7
     one_thread = baselines.numpy_loop_check(net, X, Y, dropout_seed=5, blas_threads=1)
     assert one_thread == pytest.approx(approx, rel=1e-6, abs=1e-9)

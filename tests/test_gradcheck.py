@@ -121,7 +121,7 @@ def kink_oracle(net, X, epsilon):
 
 def network_like_learner(dims, parameters, lambd, keep_prob):
     net = minnet.Network(dims, hidden="relu", output="sigmoid", lambd=lambd, keep_prob=keep_prob)
-    theta, layout = minnet.dictionary_to_vector(parameters)
+    theta, layout = minnet.flatten(parameters)
     assert layout == net.layout
     net.theta = theta
     return net
@@ -201,8 +201,8 @@ def test_learner_code_and_network_agree_through_both_checks(method):
     masks = net.dropout_masks(X.shape[1], 3)
     cost_fn, grads_fn = learner.make_functions(X, Y, masks, 0.8, 0.7)
     assert cost_fn(parameters) == pytest.approx(net.cost(X, Y, dropout_seed=3), rel=1e-12)
-    theirs = minnet.gradients_to_vector(grads_fn(parameters), net.layout)
-    ours = minnet.gradients_to_vector(net.gradients(X, Y, dropout_seed=3), net.layout)
+    theirs = minnet.flatten_gradients(grads_fn(parameters), net.layout)
+    ours = minnet.flatten_gradients(net.gradients(X, Y, dropout_seed=3), net.layout)
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-13)
 
     net_report = minnet.gradient_check(net, X, Y, method=method, dropout_seed=3)

@@ -73,7 +73,7 @@ def test_gradients_match_autograd(seed):
     net = random_net(dims, hidden, output, rng, lambd, keep_prob)
     X, Y, Y_dense = random_case(dims, output, m, rng)
     masks, keep_probs = reference_masks(net, m, seed)
-    grad = minnet.gradients_to_vector(net.gradients(X, Y, dropout_seed=seed), net.layout)
+    grad = minnet.flatten_gradients(net.gradients(X, Y, dropout_seed=seed), net.layout)
     oracle = naive.autograd_gradient(net.theta.copy(), dims, X, Y_dense, hidden, output, lambd, masks, keep_probs)
     assert naive.difference(grad, oracle) <= 1e-10
 

@@ -40,15 +40,15 @@ def test_initializations(init, scale):
 def test_dictionary_vector_round_trips(layer_dims):
     net = minnet.Network(layer_dims, init="random")
     net.theta = np.random.default_rng(0).standard_normal(net.theta.size)
-    theta, layout = minnet.dictionary_to_vector({k: v.copy() for k, v in net.parameters.items()})
+    theta, layout = minnet.flatten({k: v.copy() for k, v in net.parameters.items()})
     assert np.array_equal(theta, net.theta) and layout == net.layout
-    back = minnet.vector_to_dictionary(theta, layout)
+    back = minnet.unflatten(theta, layout)
     for key, value in net.parameters.items():
         assert np.array_equal(back[key], value)
     assert np.shares_memory(back["W1"], theta)
     targets = np.full((layer_dims[-1], 3), 0.5)  # sigmoid targets in [0, 1]
     grads = net.gradients(np.ones((layer_dims[0], 3)), targets)
-    vector = minnet.gradients_to_vector(grads, layout)
+    vector = minnet.flatten_gradients(grads, layout)
     assert vector.shape == theta.shape
     assert np.array_equal(vector, naive.grads_to_vector(grads))
     for index in range(layout.size):
@@ -58,10 +58,10 @@ def test_dictionary_vector_round_trips(layer_dims):
 
 def test_dictionary_to_vector_orders_course_keys():
     params = {"b2": np.zeros((1, 1)), "W2": np.ones((1, 2)), "W1": np.full((2, 2), 2.0), "b1": np.full((2, 1), 3.0)}
-    theta, layout = minnet.dictionary_to_vector(params)
+    theta, layout = minnet.flatten(params)
     assert layout.names == ["W1", "b1", "W2", "b2"]
     assert list(theta) == [2, 2, 2, 2, 3, 3, 1, 1, 0]
-    custom, custom_layout = minnet.dictionary_to_vector({"kernel": np.ones(3), "gain": np.array(2.0)})
+    custom, custom_layout = minnet.flatten({"kernel": np.ones(3), "gain": np.array(2.0)})
     assert custom_layout.names == ["kernel", "gain"] and list(custom) == [1, 1, 1, 2]
 
 

@@ -79,7 +79,7 @@ def test_backprop_matches_autograd(case):
     masks, keep_probs = case.masks
     expected = naive.autograd_gradient(net.theta, net.layer_dims, case.X, case.Y, net.hidden, net.output,
                                        net.lambd, masks, keep_probs)
-    got = minnet.gradients_to_vector(grads, net.layout)
+    got = minnet.flatten_gradients(grads, net.layout)
     diff = naive.difference(got, expected)
     # Past 1e-10, every entry must still be within round-off of the terms it was summed
     # from: a saturated output (A = sigmoid(12.7) vs Y = 1) leaves A - Y ~ 1e-6 known only
@@ -176,17 +176,17 @@ def free_dicts(draw):
 
 
 def _assert_round_trip(parameters, expected_order):
-    theta, layout = minnet.dictionary_to_vector(parameters)
+    theta, layout = minnet.flatten(parameters)
     assert theta.dtype == np.float64 and theta.ndim == 1
     assert layout.names == expected_order
     assert theta.size == layout.size == sum(np.asarray(a).size for a in parameters.values())
-    views = minnet.vector_to_dictionary(theta, layout)
+    views = minnet.unflatten(theta, layout)
     assert list(views) == expected_order
     for name, array in parameters.items():
         assert views[name].shape == np.shape(array)
         np.testing.assert_array_equal(views[name], np.asarray(array).astype(np.float64))
         assert views[name].size == 0 or np.shares_memory(views[name], theta)
-    theta2, layout2 = minnet.dictionary_to_vector(views)
+    theta2, layout2 = minnet.flatten(views)
     assert layout2 == layout
     np.testing.assert_array_equal(theta2.view(np.uint64), theta.view(np.uint64))
     return theta, layout
@@ -200,7 +200,7 @@ def test_course_dict_round_trip(dims_and_dict):
     theta, layout = _assert_round_trip(parameters, order)
     assert layout == minnet.Layout.from_layer_dims(dims)
     # the layer-dims form of vector_to_dictionary agrees, and so does a Network with that theta
-    by_dims = minnet.vector_to_dictionary(theta, dims)
+    by_dims = minnet.unflatten(theta, dims)
     net = minnet.Network(dims)
     net.theta = theta
     for name in order:
@@ -223,7 +223,7 @@ def test_gradients_to_vector_is_theta_order(case):
     """gradients() keys and shapes mirror parameters, and flatten in theta's order."""
     grads = case.net.gradients(case.X, case.Y)
     assert list(grads) == ["d" + name for name in case.net.layout.names]
-    vector = minnet.gradients_to_vector(grads, case.net.layout)
+    vector = minnet.flatten_gradients(grads, case.net.layout)
     for block in case.net.layout.blocks:
         np.testing.assert_array_equal(vector[block.offset:block.offset + block.size],
                                       grads["d" + block.name].ravel())

@@ -34,7 +34,7 @@ def reference_gradient(net, X, Y):
 
 
 def flat(grads, net):
-    return minnet.gradients_to_vector(grads, net.layout)
+    return minnet.flatten_gradients(grads, net.layout)
 
 
 # ----------------------------------------------------------- extreme logits
@@ -340,7 +340,7 @@ READ_ONLY_SCRIPT = textwrap.dedent("""
         sys.exit("the package directory is writable: the test premise does not hold")
     X, Y = minnet.datasets.flower(m=24, seed=1)
     net = minnet.Network([2, 5, 4, 1], hidden="tanh", lambd=0.3, keep_prob=0.9, seed=2)
-    grads = minnet.gradients_to_vector(net.gradients(X, Y, dropout_seed=0), net.layout)
+    grads = minnet.flatten_gradients(net.gradients(X, Y, dropout_seed=0), net.layout)
     report = minnet.gradient_check(net, X, Y)
     json.dump({"grad": grads.tolist(), "verdict": report.verdict, "approx": report.approx.tolist()}, sys.stdout)
 """)

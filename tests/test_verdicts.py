@@ -194,7 +194,7 @@ def converged():
     X, labels = datasets.blobs(m=60, n_classes=3, seed=0)
     net = minnet.Network([2, 8, 3], hidden="tanh", output="softmax", lambd=0.1, seed=0)
     net.fit(X, labels, optimizer="adam", learning_rate=0.02, epochs=3000)
-    grad = minnet.gradients_to_vector(net.gradients(X, labels), net.layout)
+    grad = minnet.flatten_gradients(net.gradients(X, labels), net.layout)
     assert np.linalg.norm(grad) < 1e-4 * np.linalg.norm(net.theta)  # converged
     return net, X, labels
 
@@ -291,3 +291,20 @@ def test_fit_check_at_runs_the_given_check_callback():
         warnings.simplefilter("error")
         default = minnet.Network([2, 4, 1]).fit(X, Y, epochs=1, check_at=[1])["checks"][1]
     assert default.verdict == "correct"
+
+
+# ======================================== the course's helper names
+def test_the_course_helpers_return_what_the_course_returns():
+    X, Y, parameters = course.gradient_check_n_test_case()
+    ours, our_keys = minnet.dictionary_to_vector(parameters)
+    theirs, their_keys = course.dictionary_to_vector(parameters)
+    assert ours.shape == theirs.shape == (47, 1) and np.array_equal(ours, theirs) and our_keys == their_keys
+    back = minnet.vector_to_dictionary(theirs, parameters)
+    expected = course.vector_to_dictionary(theirs)
+    assert all(np.array_equal(back[k], expected[k]) for k in expected)
+    _, cache = course.forward_propagation_n(X, Y, parameters)
+    gradients = course.backward_propagation_n(X, Y, cache)  # with dZ and dA entries too
+    assert np.array_equal(minnet.gradients_to_vector(gradients), course.gradients_to_vector(gradients))
+    flat, layout = minnet.flatten(parameters)
+    assert np.array_equal(flat, theirs[:, 0])
+    assert np.array_equal(minnet.flatten_gradients(gradients, layout), course.gradients_to_vector(gradients)[:, 0])

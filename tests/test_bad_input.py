@@ -291,7 +291,10 @@ CASES = [
     Case("epsilon negative", lambda: _check(epsilon=-1e-7), ValueError, r"epsilon must be a finite number"),
     Case("epsilon a string", lambda: _check(epsilon="1e-7"), TypeError, r"epsilon must be a real number"),
     Case("method unknown", lambda: _check(method="central"), ValueError,
-         r"method must be one of 'incremental', 'full'; got 'central'"),
+         r"method must be one of 'auto', 'segment', 'incremental', 'full'; got 'central'"),
+    Case("segment method on a tanh net", lambda: minnet.gradient_check(
+        minnet.Network([3, 4, 1], hidden="tanh"), np.ones((3, 2)), np.ones((1, 2)), method="segment"), ValueError,
+         r"method='segment' needs piecewise-linear hidden layers"),
     Case("mode unknown", lambda: _check(mode="random"), ValueError,
          r"mode must be one of 'full', 'directional'; got 'random'"),
     Case("threads 0", lambda: _check(threads=0), ValueError, r"threads must be >= 1, got 0"),

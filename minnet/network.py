@@ -408,15 +408,19 @@ class Network:
 
     def _gradient(self, X, Y, drop, use_drop, theta=None):
         """Backprop as a flat vector (at theta, default the network's), with its forward cache (Z, A)."""
+        return self._cost_and_gradient(X, Y, drop, use_drop, theta)[1:]
+
+    def _cost_and_gradient(self, X, Y, drop, use_drop, theta=None):
+        """J, backprop's flat gradient and the forward cache (Z, A), from one forward pass."""
         theta = self._theta if theta is None else theta
         m = X.shape[1]
         Z, A = self._buffers(m)
-        K.cost(theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A)
+        J = float(K.cost(theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A))
         grad = np.empty(self.layout.size)
         width = max(self.layer_dims) * m
         K.backward(theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
                    grad, np.empty(width), np.empty(width), np.empty(width))
-        return grad, Z, A
+        return J, grad, Z, A
 
     def dropout_masks(self, m, dropout_seed):
         """The 0/1 masks "D1" .. "D{L-1}", shape (n_l, m), that ``dropout_seed`` selects."""

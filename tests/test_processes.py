@@ -182,7 +182,7 @@ def test_the_check_reads_theta_once():
     X, labels = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
     original = net.theta.copy()
     calls = []
-    real = net._gradient
+    real = net._cost_and_gradient
 
     def gradient_then_train(*args, **kwargs):  # another thread trains right after the check started
         result = real(*args, **kwargs)
@@ -190,9 +190,9 @@ def test_the_check_reads_theta_once():
         net.theta = original + 0.1
         return result
 
-    net._gradient = gradient_then_train
+    net._cost_and_gradient = gradient_then_train
     report = minnet.gradient_check(net, X, labels)
     assert calls and report.verdict == "correct"
     net.theta = original
-    del net._gradient
+    del net._cost_and_gradient
     assert np.array_equal(report.approx, minnet.gradient_check(net, X, labels).approx)

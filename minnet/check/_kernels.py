@@ -365,13 +365,24 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
             for g in range(n_group):
                 total[g] += loss[base + 2 * g] - loss[base + 2 * g + 1]
                 size[g] += abs(loss[base + 2 * g]) + abs(loss[base + 2 * g + 1])
-    for g in range(n_group):
-        dJ = total[g] / m
-        subtracted = size[g] / m
+    finish_group(params, theta, column, total, size, kinked, lambd, epsilon, m, approx, kinks, scales)
+
+
+@njit(cache=True)
+def finish_group(params, theta, column, total, size, kinked, lambd, epsilon, m, approx, kinks, scales):
+    """Each entry's centered difference from its summed loss changes, plus the L2 change of the one weight.
+
+    total[g], size[g] : sum over examples of L(+) - L(-) and of |L(+)| + |L(-)|;
+    column[g] < 0 for a bias; kinked[2g], kinked[2g + 1] : kink crossings of the two signs.
+    """
+    m_ = float(m)
+    for g in range(params.shape[0]):
+        dJ = total[g] / m_
+        subtracted = size[g] / m_
         w = theta[params[g]]
         w_plus, w_minus = w + epsilon, w - epsilon
         if column[g] >= 0 and lambd != 0.0:
-            l2 = lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
+            l2 = lambd / (2.0 * m_) * ((w_plus - w_minus) * (w_plus + w_minus))
             dJ += l2
             subtracted += abs(l2)
         approx[g] = dJ / (w_plus - w_minus)
@@ -610,7 +621,9 @@ def l2_terms(theta, dims, w_off, b_off, out):
 # prange runs as range.
 def _serial_twin(kernel, name):
     """``kernel``'s loops compiled without ``parallel``, under a name of their own (its own cache files)."""
-    f = kernel.py_func
+    f = getattr(kernel, "py_func", None)
+    if f is None:  # NUMBA_DISABLE_JIT=1: plain Python functions, no threads to avoid
+        return kernel
     twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
     twin.__qualname__, twin.__doc__ = name, f.__doc__
     return njit(cache=True, nogil=True)(twin)

@@ -71,8 +71,8 @@ from numba import njit, prange
 from .. import _kernels as K
 from .._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
 from . import _kernels as _check
-from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, log1p_exact,
-                       log1p_series, loss_change)
+from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, finish_group,
+                       log1p_exact, log1p_series, loss_change)
 
 MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
 
@@ -354,18 +354,8 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
         for g in range(n_group):
             total[g] += loss[2 * g] - loss[2 * g + 1]
             size[g] += abs(loss[2 * g]) + abs(loss[2 * g + 1])
+    finish_group(params, theta, column, total, size, kinked, lambd, epsilon, m, approx, kinks, scales)
     for g in range(n_group):
-        dJ = total[g] / m
-        subtracted = size[g] / m
-        w = theta[params[g]]
-        w_plus, w_minus = w + epsilon, w - epsilon
-        if column[g] >= 0 and lambd != 0.0:
-            l2 = lambd / (2.0 * m) * ((w_plus - w_minus) * (w_plus + w_minus))
-            dJ += l2
-            subtracted += abs(l2)
-        approx[g] = dJ / (w_plus - w_minus)
-        scales[g] = subtracted
-        kinks[g] = kinked[2 * g] + kinked[2 * g + 1] > 0
         unsafe_out[g] = unsafe[g]
 
 

@@ -233,7 +233,8 @@ def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error
     return parts, one(*(float(np.sum(x)) for x in sums), bool(unresolved.any()))
 
 
-Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary"])
+Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",
+                                     "grad_error"])
 Judgement.__doc__ = """What the referee made of every checked entry.
 
 value, error : (k,) the value the verdict uses and its error bound.
@@ -242,6 +243,7 @@ richardson : (k,) bool, the value is a Richardson extrapolation.
 refereed : (k,) bool, the entry was evaluated again.
 kink : (k,) bool, kinks (the evaluator's, and those the referee found).
 summary : dict or None, a record of the referee's work for the report.
+grad_error : (k,) backprop's own rounding error, or None where it was not needed.
 """
 
 
@@ -265,7 +267,7 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     else:
         keep = np.flatnonzero(counted)
         blocks, whole = measure_groups(first.value[keep], grad[keep], first.error[keep], thresholds, groups[keep],
-                                       n_groups, grad_error[keep])
+                                       n_groups, np.broadcast_to(grad_error, grad.shape)[keep])
     if whole.verdict == CORRECT and all(b.verdict == CORRECT for b in blocks):
         return np.empty(0, np.int64)  # the usual case: nothing to referee
     if isinstance(groups, tuple):  # the slow path below wants every entry's group
@@ -282,7 +284,8 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     for part in members:
         if part.size == 0:
             continue
-        found = measure(first.value[part], grad[part], first.error[part], thresholds, grad_error[part])
+        found = measure(first.value[part], grad[part], first.error[part], thresholds,
+                        np.broadcast_to(grad_error, grad.shape)[part])
         if found.verdict == CORRECT:
             continue
         with np.errstate(over="ignore"):
@@ -319,8 +322,9 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         The block of every entry (or, for entries in block order, where each
         block starts): a block whose own verdict is not "correct" gets its
         doubtful entries refereed too (default: one block).
-    grad_error : ndarray, shape (k,), optional
-        Backprop's own rounding error (see ``measure``); default 0.
+    grad_error : ndarray, shape (k,), or callable returning one, optional
+        Backprop's own rounding error (see ``measure``); default 0. A callable
+        is called only when something is doubtful without it.
 
     Returns
     -------
@@ -331,13 +335,21 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         groups = ("starts", np.zeros(1, np.int64))
     elif not isinstance(groups, tuple):
         groups = np.asarray(groups)
-    grad_error = np.zeros(k) if grad_error is None else np.asarray(grad_error, dtype=np.float64)
     kink = np.asarray(first.kink, dtype=bool)
     counted = True if include_kinks else ~kink
-    todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+    if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
+        todo = _doubtful(first, grad, counted, thresholds, groups, 0.0)
+        grad_error = grad_error() if todo.size else None
+    if grad_error is not None:
+        grad_error = np.asarray(grad_error, dtype=np.float64)
+        todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+    else:
+        todo = _doubtful(first, grad, counted, thresholds, groups, 0.0)
     if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
         return Judgement(first.value, first.error, np.broadcast_to(float(epsilon), (k,)),
-                         np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None)
+                         np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None, grad_error)
+    if grad_error is None:
+        grad_error = np.zeros(k)
     value, error, kink = first.value.astype(float), first.error.astype(float), kink.copy()
     step = np.full(k, float(epsilon))
     richardson = np.zeros(k, bool)
@@ -390,7 +402,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     refereed[todo] = True
     kink[todo] |= found_kinks
     summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, include_kinks, steps)
-    return Judgement(value, error, step, richardson, refereed, kink, summary)
+    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error)
 
 
 def _kinks(second, steps):

@@ -87,7 +87,7 @@ class GradCheckReport:
                  include_kinks, method, mode, seconds, referee=None, directional=None, grad_error=None):
         self.layout, self.approx, self.grad, self.checked = layout, approx, grad, checked
         self.kink_mask, self.refereed, self.error = kink_mask, refereed, error
-        self.grad_error = np.zeros(layout.size) if grad_error is None else grad_error
+        self.grad_error = 0.0 if grad_error is None else grad_error  # backprop's rounding, where it was needed
         self.cost, self.epsilon = float(cost), float(epsilon)
         self.thresholds, self.include_kinks = tuple(thresholds), include_kinks
         self.method, self.mode, self.seconds = method, mode, seconds
@@ -107,8 +107,8 @@ class GradCheckReport:
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
                 entrywise &= report.n_checked > 0
             if report.n_checked:
-                report.worst = self._worst(block, approx[part], grad[part], refereed[part],
-                                           error[part] + self.grad_error[part], counted[part])
+                allowed = error[part] + (self.grad_error[part] if np.ndim(self.grad_error) else 0.0)
+                report.worst = self._worst(block, approx[part], grad[part], refereed[part], allowed, counted[part])
             self.blocks[block.name] = report
         a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, counted, directional,
                                                 entrywise)
@@ -151,7 +151,8 @@ class GradCheckReport:
             else:
                 part = slice(block.offset, block.offset + block.size)
                 keep = np.flatnonzero(counted[part]) + block.offset
-                values = (approx[keep], grad[keep], refereed[keep], error[keep], self.grad_error[keep])
+                values = (approx[keep], grad[keep], refereed[keep], error[keep],
+                          np.broadcast_to(self.grad_error, grad.shape)[keep])
             for column, value in zip(columns, values):
                 column.append(np.asarray(value, dtype=np.float64))
             sizes.append(len(values[0]))

@@ -968,7 +968,7 @@ def _bench_table(rows, wanted):
         for b in wanted:
             ratio = r[f"vs_{b}"]
             rough = "~" if r["estimated"] or PEERS[b] in estimated[r["workload"]] else ""
-            ratios.append("-" if ratio is None else f"{rough}{ratio:.3g}x")
+            ratios.append("-" if ratio is None else f"{rough}{ratio:,.0f}x" if ratio >= 1000 else f"{rough}{ratio:.3g}x")
         cells.append((first + [seconds, _rate(r["parameters"], r["seconds"]), r["verdict"] or "-"] + ratios, None))
     widths = [max([len(head[k])] + [len(c[k]) for c, note in cells if note is None or k < 5])
               for k in range(len(head))]

@@ -296,27 +296,32 @@ def plot_bench(rows, path=None, ax=None, title="Gradient-check time against netw
         if several and label.startswith("minnet") and r.get("threads") is not None:
             label += f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}"
         series.setdefault(label, []).append(r)
-    fig, ax = _figure_and_axes(ax, path, (6.8, 4.6))
+    fig, ax = _figure_and_axes(ax, path, (8.4, 4.6))
     palette = ["#0969da", "#1a7f37", "#8250df", "#bf8700", "#cf222e", "#1b7c83", "#bc4c00", "#57606a"]
     for k, (label, points) in enumerate(series.items()):
         points.sort(key=lambda r: r["parameters"])
-        x = [r["parameters"] for r in points]
-        y = [r["seconds"] for r in points]
         color = palette[k % len(palette)]
         peer = not label.startswith("minnet")
-        ax.plot(x, y, color=color, linestyle="--" if peer else "-", linewidth=1.4, label=label)
-        for r in points:
-            ax.plot(r["parameters"], r["seconds"], marker="s" if peer else "o", markersize=6, color=color,
-                    markerfacecolor="white" if r.get("estimated") else color, linestyle="none")
+        marker = "s" if peer else "o"
+        ax.plot([r["parameters"] for r in points], [r["seconds"] for r in points], color=color, marker=marker,
+                markersize=6, linestyle="--" if peer else "-", linewidth=1.4, label=label)
+        guessed = [r for r in points if r.get("estimated")]
+        if guessed:  # hollow: timed on a sample and scaled up
+            ax.plot([r["parameters"] for r in guessed], [r["seconds"] for r in guessed], color=color, marker=marker,
+                    markersize=6, markerfacecolor="white", linestyle="none")
     if any(r.get("estimated") for r in timed):
         ax.plot([], [], marker="o", color="0.4", markerfacecolor="white", linestyle="none",
                 label="estimated from a sample")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    sizes = {r["parameters"] for r in timed}
+    if len(sizes) == 1:  # one workload: centre its column of points
+        size = sizes.pop()
+        ax.set_xlim(size / 3, size * 3)
     ax.set_xlabel("parameters (entries of theta)")
     ax.set_ylabel("seconds per check (log scale)")
     if title:
         ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, framealpha=0.85)
     return _finish(fig, path)

@@ -1,7 +1,8 @@
-"""Speed of the gradient check against the plain NumPy loop and torch.autograd.gradcheck.
+"""Speed of the gradient check against the plain NumPy loop, torch.autograd.gradcheck and JAX.
 
 Run with ``python -m pytest benchmarks/test_gradcheck.py`` (about 3 minutes on 2
-cores with torch installed; ``pip install torch==2.13.0`` for the torch column).
+cores with torch installed; ``pip install torch==2.13.0`` for the torch column,
+``pip install jax`` for the JAX column: jit plus vmap finite differences, in float64).
 Every figure in the printed table is measured in this run; the speed targets
 are asserted as ratios of timings from the same run.
 """
@@ -73,13 +74,20 @@ X, labels = rng.standard_normal((dims[0], m)), rng.integers(0, dims[-1], m)
 if which == "torch":
     import torch
     torch.set_num_threads(2)
+if which == "jax":  # compile before timing: one chunk of directions
+    chunk = baselines.jax_chunk(dims, m)
+    baselines.jax_fd_check(net, X, labels, indices=np.arange(chunk), chunk=chunk)
 start = time.perf_counter()
-if which == "numpy":
-    result = baselines.numpy_loop_check(net, X, labels)
+if which in ("numpy", "jax"):
+    if which == "numpy":
+        result = baselines.numpy_loop_check(net, X, labels)
+    else:
+        result = baselines.jax_fd_check(net, X, labels, chunk=chunk)
+    seconds = time.perf_counter() - start
     ok = minnet.difference(result, minnet.flatten_gradients(net.gradients(X, labels), net.layout)) < 1e-6
 else:
     ok = baselines.torch_gradcheck(net, X, labels)
-seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "ok": bool(ok)}))
 """
 
@@ -107,6 +115,15 @@ def test_torch_gradcheck(benchmark, name):
     result = benchmark.pedantic(run_baseline, args=(name, "torch"), rounds=1, iterations=1)
     assert result["ok"]
     record(name, "torch gradcheck", result["seconds"], workload(name)[0].theta.size)
+
+
+@pytest.mark.parametrize("name", list(WORKLOADS))
+def test_jax_fd(benchmark, name):
+    """The optional JAX peer: the NumPy loop's differences, jit-compiled and vmap-ed over chunks of directions."""
+    pytest.importorskip("jax")
+    result = benchmark.pedantic(run_baseline, args=(name, "jax"), rounds=1, iterations=1)
+    assert result["ok"]
+    record(name, "jax vmap fd", result["seconds"], workload(name)[0].theta.size)
 
 
 def test_two_threads_against_one(benchmark):

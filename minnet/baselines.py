@@ -7,8 +7,12 @@ it, move on.  ``torch_gradcheck`` hands the same cost to
 ``Network.cost`` computes (same loss, same L2 term and, for a network with
 dropout, the same fixed masks as ``gradient_check(..., dropout_seed=...)``).
 
-PyTorch is never a dependency of minnet: it is imported inside
-``torch_gradcheck`` only, which raises ``ImportError`` when it is missing.
+``jax_fd_check`` computes the same centered differences as the NumPy loop
+with JAX: the cost is jit-compiled and ``vmap``-ed over chunks of unit
+directions, so one call evaluates J(theta +- eps e_p) for many p at once.
+
+PyTorch and JAX are never dependencies of minnet: each is imported inside
+its own function only, which raises ``ImportError`` when it is missing.
 
 Both leave the libraries' thread settings alone by default.  ``minnet
 bench`` passes ``blas_threads=1`` and ``torch_threads=1``: the matrices here
@@ -21,12 +25,14 @@ Limiting NumPy's BLAS uses ``threadpoolctl`` when it is installed (it comes
 with scikit-learn) and is skipped otherwise.
 """
 import contextlib
+import functools
 
 import numpy as np
 
 LEAKY_SLOPE = 0.01
 
-__all__ = ["numpy_cost", "numpy_loop_check", "torch_gradcheck", "torch_available"]
+__all__ = ["numpy_cost", "numpy_loop_check", "torch_gradcheck", "torch_available", "jax_fd_check",
+           "jax_available"]
 
 
 def _sigmoid(z):
@@ -241,3 +247,134 @@ def torch_gradcheck(net, X, Y, epsilon=1e-7, dropout_seed=0, atol=1e-5, rtol=1e-
     finally:
         if torch_threads is not None:
             torch.set_num_threads(previous)
+
+
+def jax_available():
+    """True when JAX can be imported (it is optional and never required)."""
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+JAX_CHUNK_FLOATS = 1_000_000
+"""About how many floats (8 MB) one vmap-ed chunk of perturbed thetas and activations may hold."""
+
+
+def jax_chunk(layer_dims, m):
+    """Directions per vmap-ed chunk for ``jax_fd_check``: as many as fit in ``JAX_CHUNK_FLOATS``.
+
+    Each direction holds two perturbed copies of theta and two forward passes' activations.
+    """
+    n = sum(layer_dims[l] * (layer_dims[l - 1] + 1) for l in range(1, len(layer_dims)))
+    per_direction = 2 * (n + sum(layer_dims[1:]) * m)
+    return int(max(1, min(n, JAX_CHUNK_FLOATS // per_direction)))
+
+
+@functools.lru_cache(maxsize=16)
+def _jax_differences(dims, hidden, output, lambd, chunk):
+    """The jit-compiled, vmap-ed centered differences for one network shape (compiled once per shape)."""
+    import jax
+    import jax.numpy as jnp
+
+    act = {"relu": lambda z: jnp.maximum(z, 0.0), "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
+           "leaky_relu": lambda z: jnp.where(z > 0, z, LEAKY_SLOPE * z)}[hidden]
+    L = len(dims) - 1
+
+    def cost(theta, X, Y, scales):
+        A, i, l2 = X, 0, 0.0
+        for l in range(1, L + 1):
+            n, n_prev = dims[l], dims[l - 1]
+            W = theta[i:i + n * n_prev].reshape(n, n_prev)
+            i += n * n_prev
+            b = theta[i:i + n].reshape(n, 1)
+            i += n
+            l2 = l2 + jnp.sum(W * W)
+            Z = W @ A + b
+            if l < L:
+                A = act(Z)
+                if scales is not None:
+                    A = A * scales[l - 1]
+        if output == "sigmoid":
+            loss = jnp.sum(jnp.maximum(Z, 0.0) - Y * Z + jnp.log1p(jnp.exp(-jnp.abs(Z))))
+        elif output == "softmax":
+            loss = jnp.sum(jax.nn.logsumexp(Z, axis=0)) - jnp.sum(Y * Z)
+        else:
+            loss = 0.5 * jnp.sum((Z - Y) ** 2)
+        m = X.shape[1]
+        return loss / m + (lambd / (2 * m) * l2 if lambd else 0.0)
+
+    def difference(index, theta, epsilon, X, Y, scales):
+        old = theta[index]  # theta[p] +- eps exactly as the NumPy loop sets it; the rest is untouched
+        J_plus = cost(theta.at[index].set(old + epsilon), X, Y, scales)
+        J_minus = cost(theta.at[index].set(old - epsilon), X, Y, scales)
+        return (J_plus - J_minus) / (2 * epsilon)
+
+    return jax.jit(jax.vmap(difference, in_axes=(0, None, None, None, None, None)))
+
+
+def jax_fd_check(net, X, Y, epsilon=1e-7, dropout_seed=0, indices=None, chunk=None):
+    """The NumPy loop's centered differences computed with JAX: jit plus vmap over chunks of directions.
+
+    For every index ``p``, ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)``
+    of the same cost as ``numpy_loop_check`` (two full forward passes per entry),
+    evaluated for ``chunk`` directions at a time by one compiled, ``vmap``-ed call.
+    The function is compiled once per network shape and chunk, so a second call
+    times the evaluation only.  Turns on JAX's float64 mode
+    (``jax.config.update("jax_enable_x64", True)``) for the whole process.
+    XLA uses its own default threads.
+
+    Parameters
+    ----------
+    net : minnet.Network
+    X : ndarray, shape (n_0, m)
+    Y : ndarray, shape (n_L, m); for softmax also integer labels (m,)
+    epsilon : float
+    dropout_seed : int
+        With keep_prob < 1, the seed of the fixed masks (as in ``gradient_check``).
+    indices : sequence of int, optional
+        Check only these entries of theta (default: all).
+    chunk : int, optional
+        Directions per compiled call (default ``jax_chunk``: about 8 MB of work arrays; larger chunks ran slower).
+
+    Returns
+    -------
+    approx : ndarray, shape (n_parameters,)
+        The numerical gradient in theta order, NaN where an entry was not checked.
+
+    Raises
+    ------
+    ImportError
+        When JAX is not installed (``pip install jax``; minnet never needs it).
+    """
+    try:
+        import jax
+    except ImportError as exc:
+        raise ImportError("jax_fd_check needs JAX (pip install jax); minnet itself does not") from exc
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    X, Y, scales = _inputs(net, X, Y, dropout_seed)
+    n = net.layout.size
+    if indices is None:
+        indices = np.arange(n, dtype=np.int64)
+    else:
+        indices = np.asarray(indices, dtype=np.int64).ravel()
+        if indices.size and (indices.min() < 0 or indices.max() >= n):
+            raise ValueError(f"indices must lie in [0, {n - 1}]")
+    if chunk is None:
+        chunk = jax_chunk(net.layer_dims, X.shape[1])
+    elif isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    chunk = int(min(chunk, max(indices.size, 1)))
+    run = _jax_differences(tuple(int(d) for d in net.layer_dims), net.hidden, net.output, float(net.lambd), chunk)
+    theta, tX, tY = jnp.asarray(net.theta.copy()), jnp.asarray(X), jnp.asarray(Y)
+    tscales = None if scales is None else [jnp.asarray(s) for s in scales]
+    approx = np.full(n, np.nan)
+    for start in range(0, indices.size, chunk):
+        part = indices[start:start + chunk]
+        padded = np.pad(part, (0, chunk - part.size), mode="edge")  # one shape: one compilation
+        values = run(jnp.asarray(padded), theta, epsilon, tX, tY, tscales)
+        approx[part] = np.asarray(values)[:part.size]
+    return approx

@@ -6,6 +6,7 @@ no traceback), 130 when interrupted; ``minnet check`` gives every verdict its
 own status (``EXIT_STATUS``): 0 correct, 1 suspicious, 3 bug, 4 inconclusive.
 """
 import argparse
+import functools
 import importlib
 import importlib.util
 import json
@@ -67,6 +68,9 @@ SLOW_ABOVE = 20_000      # parameters: above this the slow runs need --full-base
 ESTIMATE_SAMPLE = 2_000  # entries of the NumPy loop timed to estimate a skipped run
 REPEAT_LIMIT = 5.0       # seconds: a run longer than this is not repeated
 TORCH_LIMIT = 50_000     # parameters: torch.autograd.gradcheck on mnist exhausted 24 GB in the benchmarks
+BENCH_EXAMPLES = 64      # m of a --layers workload unless --examples
+PEERS = {"numpy": "numpy loop", "torch": "torch gradcheck", "jax": "jax vmap fd"}  # baseline -> its rows' method
+SLOW_SKIPPED = "skipped (slow; add --full-baselines)"
 
 
 class CliError(Exception):
@@ -771,13 +775,14 @@ def _rate(n, seconds):
     return f"{r:.3g}"
 
 
-def _workload(name, seed=0):
+def _workload(dims, m, hidden, seed=0):
+    """A bench workload: softmax output, lambd 0.7, X standard normal (n_0, m), random class labels."""
     from . import Network
-    dims, m = WORKLOADS[name]
+    net = Network(dims, hidden=hidden, output="softmax", lambd=0.7, seed=seed)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((dims[0], m))
     Y = rng.integers(0, dims[-1], size=m)
-    return Network(dims, hidden="relu", output="softmax", lambd=0.7, seed=seed), X, Y
+    return net, X, Y
 
 
 def _best_time(run, repeat):
@@ -792,91 +797,188 @@ def _best_time(run, repeat):
     return best, result
 
 
+def thread_counts(text):
+    """'1,2,4' -> [1, 2, 4]: the Numba thread counts that ``minnet bench --threads`` sweeps."""
+    return list(dict.fromkeys(_int_list(text, "threads")))
+
+
+def _bench_workloads(args):
+    """[(name, layer_dims, m)]: the one --layers workload, or the named ones (--examples overrides m)."""
+    if args.layers is not None:
+        if args.workloads is not None:
+            raise CliError("--workloads and --layers cannot be combined: --layers defines the one workload to time")
+        if args.layers[-1] < 2:
+            raise CliError(f"--layers {','.join(map(str, args.layers))}: the bench's softmax output needs at "
+                           f"least 2 units")
+        return [("custom", list(args.layers), args.examples or BENCH_EXAMPLES)]
+    return [(name, WORKLOADS[name][0], args.examples or WORKLOADS[name][1])
+            for name in args.workloads or list(WORKLOADS)]
+
+
+def _bench_row(name, net, m, hidden, method, threads, seconds=None, estimated=False, verdict=None, note=None):
+    """One row of ``minnet bench``: what ran, on what, and how long it took (None: not run, see note)."""
+    n = net.layout.size
+    rate = None if seconds is None else n / seconds if seconds > 0 else float("inf")
+    return {"workload": name, "layer_dims": list(net.layer_dims), "parameters": n, "m": m, "hidden": hidden,
+            "method": method, "threads": threads, "seconds": seconds, "estimated": estimated,
+            "entries_per_second": rate, "verdict": verdict, "note": note}
+
+
+def _bench_peers(args, wanted, name, net, X, Y, status):
+    """Rows of the reference checks on one workload (they run once, on one thread where they can)."""
+    from . import baselines, difference
+    n, m, hidden = net.layout.size, X.shape[1], args.hidden
+    slow_ok = args.full_baselines or n <= SLOW_ABOVE
+    sample = np.random.default_rng(0).choice(n, size=min(ESTIMATE_SAMPLE, n), replace=False)
+    rows = []
+    for peer in wanted:
+        label = PEERS[peer]
+        row = functools.partial(_bench_row, name, net, m, hidden, label, None if peer == "jax" else 1)
+        if peer == "torch" and n > TORCH_LIMIT:
+            rows.append(row(note=f"skipped (over {TORCH_LIMIT:,} parameters torch's gradcheck runs out of memory)"))
+            continue
+        if peer == "torch" and not slow_ok:
+            rows.append(row(note=SLOW_SKIPPED))
+            continue
+        if peer == "numpy":
+            def run(indices=None):
+                return baselines.numpy_loop_check(net, X, Y, indices=indices, blas_threads=1)
+        elif peer == "jax":
+            chunk = baselines.jax_chunk(net.layer_dims, m)
+            baselines.jax_fd_check(net, X, Y, indices=np.arange(chunk), chunk=chunk)  # compile before timing
+
+            def run(indices=None):
+                return baselines.jax_fd_check(net, X, Y, indices=indices, chunk=chunk)
+        else:
+            status.show(f"{name}: {label} over {n:,} entries ...")
+            seconds, ok = _best_time(lambda: baselines.torch_gradcheck(net, X, Y, torch_threads=1), 1)
+            rows.append(row(seconds=seconds, verdict="passed" if ok else "failed"))
+            continue
+        if slow_ok:
+            status.show(f"{name}: {label} over {n:,} entries ...")
+            seconds, approx = _best_time(run, 1)
+            rows.append(row(seconds=seconds, verdict=_verdict_of(difference(approx, _backprop(net, X, Y)))))
+        else:  # every entry costs the same two forward passes: time a sample and scale up
+            status.show(f"{name}: {label} on {sample.size:,} of {n:,} entries ...")
+            t = time.perf_counter()
+            run(sample)
+            rows.append(row(seconds=(time.perf_counter() - t) * n / sample.size, estimated=True))
+    return rows
+
+
 def cmd_bench(args):
     import numba
 
-    from . import Network, baselines, difference, gradient_check
-    threads = args.threads
-    if threads is not None and threads > numba.config.NUMBA_NUM_THREADS:
-        raise CliError(f"--threads must be <= {numba.config.NUMBA_NUM_THREADS} (Numba's thread pool here)")
-    wanted = [] if args.baselines == ["none"] else args.baselines
+    from . import baselines, gradient_check
+    from .check.api import PIECEWISE_LINEAR
+    limit = numba.config.NUMBA_NUM_THREADS
+    threads = args.threads or [numba.get_num_threads()]
+    for t in threads:
+        if t > limit:
+            raise CliError(f"--threads {t}: each thread count must be <= {limit} (Numba's thread pool here, "
+                           f"NUMBA_NUM_THREADS)")
+    wanted = [] if args.baselines == ["none"] else list(args.baselines)
     if "none" in wanted:
         raise CliError("--baselines none cannot be combined with other baselines")
-    if "torch" in wanted and not baselines.torch_available():
-        print("torch baseline: skipped, PyTorch is not installed (it is optional: pip install torch)")
-        wanted = [b for b in wanted if b != "torch"]
-    n_threads = threads or numba.get_num_threads()
-    print(f"Gradient-check speed: relu hidden, softmax output, lambd 0.7, X standard normal; minnet on "
-          f"{n_threads} Numba thread(s), best of {args.repeat} run(s) (runs over {REPEAT_LIMIT:g} s are not "
-          f"repeated); baselines run once, on one BLAS / torch thread.", flush=True)
+    plot = _plot_path(args.plot, "--plot")
+    workloads = [(name, m, *_workload(dims, m, args.hidden)) for name, dims, m in _bench_workloads(args)]
+    say = functools.partial(print, file=sys.stderr if args.json else sys.stdout, flush=True)  # JSON keeps stdout
+    for peer, available, what in (("torch", baselines.torch_available, "PyTorch"),
+                                  ("jax", baselines.jax_available, "JAX")):
+        if peer in wanted and not available():
+            say(f"{peer} baseline: skipped, {what} is not installed (it is optional: pip install {peer})")
+            wanted.remove(peer)
+    methods = list(args.methods)
+    if "segment" in methods and args.hidden not in PIECEWISE_LINEAR:
+        say(f"minnet segment: skipped, it applies to relu and leaky_relu hidden layers only (--hidden {args.hidden})")
+        methods.remove("segment")
+    if not args.json:
+        print(f"Gradient-check speed: {args.hidden} hidden, softmax output, lambd 0.7, X standard normal; minnet "
+              f"on {', '.join(map(str, threads))} Numba thread(s), best of {args.repeat} run(s) (runs over "
+              f"{REPEAT_LIMIT:g} s are not repeated); baselines run once, numpy and torch on one thread.",
+              flush=True)
 
     # Compile (or load from the cache) every kernel first so that no timing includes it.
-    tiny = Network([3, 4, 3], hidden="relu", output="softmax", lambd=0.7)
-    Xt, Yt = np.random.default_rng(0).standard_normal((3, 5)), np.arange(5) % 3
-    for method in args.methods:
-        gradient_check(tiny, Xt, Yt, method=method, threads=threads, progress=False)
+    tiny, Xt, Yt = _workload([3, 4, 3], 5, args.hidden)
+    for method in methods:
+        gradient_check(tiny, Xt, Yt, method=method, threads=threads[0], progress=False)
 
-    head = ["workload", "parameters", "m", "method", "seconds", "entries/s", "verdict"] + \
-        [f"vs {b}" for b in wanted]
     rows = []
     status = _Status(enabled=sys.stderr.isatty() and not args.quiet)
-    skipped = "skipped (slow; add --full-baselines)"
-
-    for name in args.workloads:
-        net, X, Y = _workload(name)
-        n, m = net.layout.size, X.shape[1]
-        first = [name, f"{n:,}", m]
+    for name, m, net, X, Y in workloads:
+        n = net.layout.size
         slow_ok = args.full_baselines or n <= SLOW_ABOVE
-        timed = {}   # baseline -> (seconds, estimated?)
-        for b in wanted:
-            ones = ["1x" if c == b else "" for c in wanted]
-            if b == "numpy" and slow_ok:
-                status.show(f"{name}: numpy loop over {n:,} entries ...")
-                seconds, approx = _best_time(lambda: baselines.numpy_loop_check(net, X, Y, blas_threads=1), 1)
-                verdict = _verdict_of(difference(approx, _backprop(net, X, Y)))
-                timed[b] = (seconds, False)
-                rows.append(first + ["numpy loop", f"{seconds:.3g}", _rate(n, seconds), verdict] + ones)
-            elif b == "numpy":
-                status.show(f"{name}: numpy loop on {ESTIMATE_SAMPLE:,} of {n:,} entries ...")
-                picks = np.random.default_rng(0).choice(n, size=ESTIMATE_SAMPLE, replace=False)
-                t = time.perf_counter()
-                baselines.numpy_loop_check(net, X, Y, indices=picks, blas_threads=1)
-                seconds = (time.perf_counter() - t) * n / ESTIMATE_SAMPLE
-                timed[b] = (seconds, True)
-                rows.append(first + ["numpy loop", f"~{seconds:.3g} (est.)", _rate(n, seconds), "-"] + ones)
-            elif n > TORCH_LIMIT:
-                rows.append(first + ["torch gradcheck", f"skipped (over {TORCH_LIMIT:,} parameters torch's "
-                                                        f"gradcheck runs out of memory)"])
-            elif slow_ok:  # torch
-                status.show(f"{name}: torch.autograd.gradcheck over {n:,} entries ...")
-                seconds, ok = _best_time(lambda: baselines.torch_gradcheck(net, X, Y, torch_threads=1), 1)
-                timed[b] = (seconds, False)
-                rows.append(first + ["torch gradcheck", f"{seconds:.3g}", _rate(n, seconds),
-                                     "passed" if ok else "failed"] + ones)
-            else:
-                rows.append(first + ["torch gradcheck", skipped])
-        for method in args.methods:
-            if method == "full" and not slow_ok:
-                rows.append(first + ["minnet full", skipped])
-                continue
-            status.show(f"{name}: minnet {method} over {n:,} entries ...")
-            seconds, report = _best_time(
-                lambda: gradient_check(net, X, Y, method=method, threads=threads, progress=False), args.repeat)
-            speedups = []
-            for b in wanted:
-                if b in timed:
-                    base, estimated = timed[b]
-                    speedups.append(f"{'~' if estimated else ''}{base / seconds:.3g}x")
-                else:
-                    speedups.append("-")
-            rows.append(first + [f"minnet {method}", f"{seconds:.3g}", _rate(n, seconds), report.verdict] + speedups)
+        found = _bench_peers(args, wanted, name, net, X, Y, status)
+        for t in threads:
+            for method in methods:
+                if method == "full" and not slow_ok:
+                    if t == threads[0]:
+                        found.append(_bench_row(name, net, m, args.hidden, "minnet full", None, note=SLOW_SKIPPED))
+                    continue
+                status.show(f"{name}: minnet {method} on {t} thread(s) over {n:,} entries ...")
+                seconds, report = _best_time(
+                    lambda: gradient_check(net, X, Y, method=method, threads=t, progress=False), args.repeat)
+                found.append(_bench_row(name, net, m, args.hidden, f"minnet {method}", t, seconds=seconds,
+                                        verdict=report.verdict))
+        _ratios(found, wanted)
+        rows.extend(found)
     status.show("")
-    print()
-    print(_table(head, rows))
-    if any(r[4].startswith("~") for r in rows):
-        print(f"\n~ : the NumPy loop was timed on {ESTIMATE_SAMPLE:,} random entries and scaled up (every entry "
-              f"costs the same two forward passes); --full-baselines runs it in full.")
+    if args.json:
+        print(json.dumps(json_safe(rows), indent=2, allow_nan=False))
+    else:
+        print()
+        print(_bench_table(rows, wanted))
+        if any(r["estimated"] for r in rows):
+            print(f"\n~ : timed on {ESTIMATE_SAMPLE:,} random entries and scaled up (every entry costs the same "
+                  f"two forward passes); --full-baselines runs it in full.")
+    if plot:
+        from . import plots
+        plots.plot_bench(rows, path=plot)
+        if not args.json:
+            print(f"\nPlot: {plot}")
     return 0
+
+
+def _ratios(rows, wanted):
+    """Each row's speed-up against each baseline on the same workload: "vs_numpy" = numpy's time / its time."""
+    base = {b: next((r for r in rows if r["method"] == PEERS[b] and r["seconds"] is not None), None) for b in wanted}
+    for r in rows:
+        for b in wanted:
+            r[f"vs_{b}"] = None
+            if base[b] is not None and r["seconds"] is not None:
+                r[f"vs_{b}"] = base[b]["seconds"] / r["seconds"] if r["seconds"] > 0 else float("inf")
+
+
+def _bench_table(rows, wanted):
+    head = ["workload", "parameters", "m", "method", "threads", "seconds", "entries/s", "verdict"] + \
+        [f"vs {b}" for b in wanted]
+    estimated = {r["workload"]: set() for r in rows}
+    for r in rows:
+        if r["estimated"]:
+            estimated[r["workload"]].add(r["method"])
+    cells = []
+    for r in rows:
+        first = [r["workload"], f"{r['parameters']:,}", str(r["m"]), r["method"],
+                 "-" if r["threads"] is None else str(r["threads"])]
+        if r["seconds"] is None:
+            cells.append((first, r["note"]))
+            continue
+        seconds = f"~{r['seconds']:.3g} (est.)" if r["estimated"] else f"{r['seconds']:.3g}"
+        ratios = []
+        for b in wanted:
+            ratio = r[f"vs_{b}"]
+            rough = "~" if r["estimated"] or PEERS[b] in estimated[r["workload"]] else ""
+            ratios.append("-" if ratio is None else f"{rough}{ratio:,.0f}x" if ratio >= 1000 else f"{rough}{ratio:.3g}x")
+        cells.append((first + [seconds, _rate(r["parameters"], r["seconds"]), r["verdict"] or "-"] + ratios, None))
+    widths = [max([len(head[k])] + [len(c[k]) for c, note in cells if note is None or k < 5])
+              for k in range(len(head))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), "  ".join("-" * w for w in widths)]
+    for c, note in cells:
+        if note is None:
+            lines.append("  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
+        else:  # a skipped run: its reason spans the timing columns
+            lines.append("  ".join(x.ljust(w) for x, w in zip(c, widths[:5])) + "  " + note)
+    return "\n".join(lines)
 
 
 class _Status:
@@ -898,22 +1000,6 @@ def _backprop(net, X, Y):
 
 def _verdict_of(diff, thresholds=(1e-7, 1e-3)):
     return "correct" if diff < thresholds[0] else "suspicious" if diff < thresholds[1] else "bug"
-
-
-def _table(head, rows):
-    cells = [head] + [[str(c) for c in r] for r in rows]
-    for r in cells:
-        r.extend([""] * (len(head) - len(r)))
-    spanning = [r for r in cells[1:] if r[4].startswith("skipped")]
-    widths = [max(len(r[k]) for r in cells if r not in spanning or k < 4) for k in range(len(head))]
-    lines = []
-    for r in cells:
-        if r in spanning:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:4], widths[:4])) + "  " + r[4])
-        else:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------- parser
@@ -995,25 +1081,33 @@ examples:
 """
 
 BENCH_EPILOG = f"""\
-workloads (relu hidden, softmax output, lambd 0.7, X standard normal):
+workloads (softmax output, lambd 0.7, X standard normal; --hidden picks the hidden activation, relu
+by default, and --examples overrides m):
   digits  [64, 32, 16, 10]    m = 256   (2,778 parameters)
   medium  [256, 64, 32, 10]   m = 128   (18,858 parameters)
   mnist   [784, 128, 64, 10]  m = 64    (109,386 parameters)
+--layers N0,...,NL times that one network instead (m = {BENCH_EXAMPLES} unless --examples).
 
 Baselines: "numpy" is the plain loop (perturb one entry in place, two full forward passes per entry),
-"torch" is torch.autograd.gradcheck in float64 (only if PyTorch is installed; never required).
-Both run on one BLAS / torch thread: the matrices are small, and on a busy machine extra threads
-slow the loops down erratically.
+"torch" is torch.autograd.gradcheck in float64, "jax" the same centered differences as the NumPy
+loop, jit-compiled and vmap-ed over chunks of directions in float64 (torch and jax only if
+installed; never required). numpy and torch run on one BLAS / torch thread: the matrices are small,
+and on a busy machine extra threads slow the loops down erratically; jax uses XLA's own threads.
 On workloads over {SLOW_ABOVE:,} parameters the slow runs (torch, minnet's "full" method) are skipped and
-the NumPy loop's time is estimated from {ESTIMATE_SAMPLE:,} entries, unless --full-baselines
+the NumPy and JAX times are estimated from {ESTIMATE_SAMPLE:,} entries, unless --full-baselines
 (the full NumPy loop on mnist takes a minute or more). torch is never run over {TORCH_LIMIT:,}
 parameters: its gradcheck ran out of 24 GB of memory on mnist.
+--threads 1,2,4 times every minnet method at each thread count (the results are bitwise identical).
+--json prints one object per row: workload, layer_dims, parameters, m, hidden, method, threads,
+seconds, estimated, entries_per_second, verdict, note (why a run was skipped) and vs_<baseline>
+(the baseline's time over the row's).
 
 examples:
   minnet bench
-  minnet bench --workloads digits --baselines numpy,torch
-  minnet bench --workloads mnist --baselines none --threads 1
-  minnet bench --workloads mnist --full-baselines
+  minnet bench --workloads digits --baselines numpy,torch,jax
+  minnet bench --layers 784,1024,1024,10 --examples 64 --methods auto,incremental --threads 1,2
+  minnet bench --layers 256,64,10 --hidden tanh --baselines none --json > bench.json
+  minnet bench --workloads mnist --full-baselines --plot bench.png
 """
 
 
@@ -1100,20 +1194,32 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bar and no header")
     p.set_defaults(run=cmd_train)
 
-    p = sub.add_parser("bench", help="time the gradient check against NumPy and PyTorch",
-                       description="The check-speed table: minnet's gradient check against reference loops.",
+    p = sub.add_parser("bench", help="time the gradient check against NumPy, PyTorch and JAX",
+                       description="The check-speed table: minnet's gradient check against reference loops, "
+                                   "on fixed workloads or your own shape.",
                        epilog=BENCH_EPILOG, formatter_class=fmt)
-    p.add_argument("--workloads", type=_choices(tuple(WORKLOADS), "workload"), default=list(WORKLOADS),
-                   metavar="W,...", help="digits, medium, mnist (default: all)")
+    p.add_argument("--workloads", type=_choices(tuple(WORKLOADS), "workload"), default=None,
+                   metavar="W,...", help="digits, medium, mnist (default: all, unless --layers)")
+    p.add_argument("--layers", type=layer_dims, default=None, metavar="N0,N1,...,NL",
+                   help="time this one network instead: all layer sizes, input to output (softmax output, "
+                        "so NL >= 2)")
+    p.add_argument("--examples", type=positive_int, default=None, metavar="M",
+                   help=f"examples m (default {BENCH_EXAMPLES} with --layers, else the workload's own)")
+    p.add_argument("--hidden", choices=HIDDEN, default="relu", help="hidden activation (default relu)")
     p.add_argument("--methods", type=_choices(METHODS, "method"), default=list(METHODS), metavar="M,...",
-                   help="minnet methods to time: auto, segment, incremental, full (default: all)")
-    p.add_argument("--baselines", type=_choices(("numpy", "torch", "none"), "baseline"), default=["numpy"],
-                   metavar="B,...", help="numpy, torch or none (default numpy)")
+                   help="minnet methods to time: auto, segment (relu and leaky_relu only), incremental, full "
+                        "(default: all)")
+    p.add_argument("--baselines", type=_choices(("numpy", "torch", "jax", "none"), "baseline"), default=["numpy"],
+                   metavar="B,...", help="numpy, torch, jax or none (default numpy)")
     p.add_argument("--full-baselines", action="store_true",
                    help="run the slow runs in full on every workload (minutes on mnist)")
-    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help="Numba threads for minnet")
+    p.add_argument("--threads", type=thread_counts, default=None, metavar="N,...",
+                   help="Numba thread counts for minnet, one row each, e.g. 1,2,4 (default: Numba's)")
     p.add_argument("--repeat", type=positive_int, default=3, metavar="R",
                    help="time minnet R times and keep the best (default 3)")
+    p.add_argument("--json", action="store_true",
+                   help="print the rows, or an error, as JSON (a list of objects; NaN and inf become null)")
+    p.add_argument("--plot", metavar="PNG", help="save time against parameters for each method and peer (log-log)")
     p.add_argument("--quiet", action="store_true", help="no status line on stderr")
     p.set_defaults(run=cmd_bench)
     return parser

@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _validation as v
 
-__all__ = ["plot_cost", "plot_decision_boundary", "plot_check", "VERDICT_COLORS"]
+__all__ = ["plot_cost", "plot_decision_boundary", "plot_check", "plot_bench", "VERDICT_COLORS"]
 
 VERDICT_COLORS = {"correct": "#1a7f37", "suspicious": "#bf8700", "bug": "#cf222e", "inconclusive": "#57606a"}
 _INSTALL = 'pip install "minnet[plot]"'
@@ -264,4 +264,64 @@ def plot_check(report, path=None, ax=None, title=None):
             title += f", look first at {report.worst_block}"
     ax.set_title(title)
     ax.grid(True, axis="y", which="major", alpha=0.25)
+    return _finish(fig, path)
+
+
+def plot_bench(rows, path=None, ax=None, title="Gradient-check time against network size"):
+    """Check time against the number of parameters, one line per method and peer, log-log.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows ``minnet bench --json`` prints: each needs "method", "parameters"
+        and "seconds" (None: not run, left out); "threads" (a line per thread count
+        when minnet ran on several) and "estimated" (a hollow marker) are optional.
+    path : str or path-like, optional
+    ax : matplotlib Axes, optional
+    title : str
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if isinstance(rows, dict) or not all(isinstance(r, dict) for r in rows):
+        raise TypeError("rows must be a list of dicts as 'minnet bench --json' prints them")
+    timed = [r for r in rows if r.get("seconds") is not None and r["seconds"] > 0]
+    if not timed:
+        raise ValueError("there are no timings to plot (every run was skipped)")
+    several = len({r.get("threads") for r in timed if str(r["method"]).startswith("minnet")}) > 1
+    series = {}
+    for r in timed:
+        label = str(r["method"])
+        if several and label.startswith("minnet") and r.get("threads") is not None:
+            label += f", {r['threads']} thread{'s' if r['threads'] != 1 else ''}"
+        series.setdefault(label, []).append(r)
+    fig, ax = _figure_and_axes(ax, path, (8.4, 4.6))
+    palette = ["#0969da", "#1a7f37", "#8250df", "#bf8700", "#cf222e", "#1b7c83", "#bc4c00", "#57606a"]
+    for k, (label, points) in enumerate(series.items()):
+        points.sort(key=lambda r: r["parameters"])
+        color = palette[k % len(palette)]
+        peer = not label.startswith("minnet")
+        marker = "s" if peer else "o"
+        ax.plot([r["parameters"] for r in points], [r["seconds"] for r in points], color=color, marker=marker,
+                markersize=6, linestyle="--" if peer else "-", linewidth=1.4, label=label)
+        guessed = [r for r in points if r.get("estimated")]
+        if guessed:  # hollow: timed on a sample and scaled up
+            ax.plot([r["parameters"] for r in guessed], [r["seconds"] for r in guessed], color=color, marker=marker,
+                    markersize=6, markerfacecolor="white", linestyle="none")
+    if any(r.get("estimated") for r in timed):
+        ax.plot([], [], marker="o", color="0.4", markerfacecolor="white", linestyle="none",
+                label="estimated from a sample")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    sizes = {r["parameters"] for r in timed}
+    if len(sizes) == 1:  # one workload: centre its column of points
+        size = sizes.pop()
+        ax.set_xlim(size / 3, size * 3)
+    ax.set_xlabel("parameters (entries of theta)")
+    ax.set_ylabel("seconds per check (log scale)")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, framealpha=0.85)
     return _finish(fig, path)

@@ -193,7 +193,7 @@ def test_bench_digits(capsys):
     assert status == 0
     rows = [line.split() for line in out.splitlines() if line.startswith("digits")]
     methods = [" ".join(r[3:5]) for r in rows]
-    assert methods == ["numpy loop", "minnet incremental", "minnet full"]
+    assert methods == ["numpy loop", "minnet auto", "minnet segment", "minnet incremental", "minnet full"]
     assert all(r[-1].endswith("x") for r in rows)
 
 
@@ -349,7 +349,7 @@ def test_bench_table_on_a_tiny_workload(capsys, tiny_workload):
     methods = [" ".join(r[3:5]) for r in rows]
     assert "numpy loop" in methods and "minnet incremental" in methods and "minnet full" in methods
     minnet_rows = [r for r in rows if r[3] == "minnet"]
-    assert all(r[7] == "correct" and r[8].endswith("x") for r in minnet_rows)
+    assert all(r[8] == "correct" and r[9].endswith("x") for r in minnet_rows)
 
 
 def test_bench_estimates_and_skips_above_the_limit(capsys, tiny_workload, monkeypatch):

@@ -61,7 +61,7 @@ UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"segment": 4.0, "incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
 REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)  # multiples of epsilon; 1.0 is the user's own
-MAX_REFEREED = 4096  # entries re-evaluated in one check (largest contributions first)
+MAX_REFEREED = 1 << 16  # entries re-evaluated in one check at most (largest contributions first)
 
 Estimates = namedtuple("Estimates", ["value", "error", "kink", "second"])
 Estimates.__doc__ = """Centered differences of some entries at one step.

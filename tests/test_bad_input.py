@@ -290,6 +290,18 @@ CASES = [
     Case("epsilon 0", lambda: _check(epsilon=0.0), ValueError, r"epsilon must be a finite number in \(0\.0, 1\.0\]"),
     Case("epsilon negative", lambda: _check(epsilon=-1e-7), ValueError, r"epsilon must be a finite number"),
     Case("epsilon a string", lambda: _check(epsilon="1e-7"), TypeError, r"epsilon must be a real number"),
+    Case("check_gradients with non-string keys", lambda: _check_gradients(parameters={1: np.ones((1, 1))}), TypeError,
+         r"parameters keys must be strings"),
+    Case("check_gradients with forward but no backward", lambda: minnet.check_gradients(
+        forward=lambda X, Y, p: (0.0, None), X=np.ones((1, 1)), Y=np.ones((1, 1)), parameters={"W1": np.ones((1, 1))}),
+         TypeError, r"backward is required"),
+    Case("check_gradients with both kinds of functions", lambda: minnet.check_gradients(
+        _cost, _grads, {"W1": np.ones((1, 1))}, forward=lambda X, Y, p: (0.0, None)), TypeError,
+         r"either cost_fn and grads_fn, or forward, backward, X and Y"),
+    Case("fit check callback not callable", lambda: minnet.Network([2, 3, 1]).fit(
+        *_data(), epochs=1, check_at=[0], check="yes"), TypeError, r"check must be callable"),
+    Case("softmax with one output unit", lambda: minnet.Network([2, 3, 1], output="softmax"), ValueError,
+         r"output='softmax' needs at least 2 output units"),
     Case("method unknown", lambda: _check(method="central"), ValueError,
          r"method must be one of 'auto', 'segment', 'incremental', 'full'; got 'central'"),
     Case("segment method on a tanh net", lambda: minnet.gradient_check(

@@ -351,40 +351,48 @@ def _listing(root):
 
 
 @pytest.mark.slow_without_jit
-@pytest.mark.parametrize("cache", ["NUMBA_CACHE_DIR", "per-user fallback"])
-def test_read_only_package(tmp_path, cache):
+def test_read_only_package(tmp_path):
+    """Installed read-only, with NUMBA_CACHE_DIR and with Numba's per-user fallback: both compile from cold,
+    so the two run side by side (they take most of this test's time)."""
     prefix = _no_dac_override_prefix()
     if prefix is None:
         pytest.skip("cannot make a directory read-only for this process (root without setpriv, or not POSIX)")
     source = Path(minnet.__file__).resolve().parent
-    site = tmp_path / "site"
-    package = site / "minnet"
-    shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
-    for path in [package, *package.rglob("*")]:
-        os.chmod(path, 0o555 if path.is_dir() else 0o444)
-    before = _listing(package)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_")) and k != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(site)
-    if cache == "NUMBA_CACHE_DIR":
-        cache_dir = tmp_path / "numba-cache"
-        env["NUMBA_CACHE_DIR"] = str(cache_dir)
-        env["HOME"] = str(tmp_path / "unused-home")
-    else:
-        env["HOME"] = str(tmp_path / "home")
-        cache_dir = tmp_path / "home" / ".cache" / "numba"
+    runs = []
     try:
-        result = subprocess.run(prefix + [sys.executable, "-c", READ_ONLY_SCRIPT, str(package)], env=env,
-                                cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        for cache in ("NUMBA_CACHE_DIR", "per-user fallback"):
+            root = tmp_path / cache.replace(" ", "-")
+            package = root / "site" / "minnet"
+            shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
+            for path in [package, *package.rglob("*")]:
+                os.chmod(path, 0o555 if path.is_dir() else 0o444)
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_", "XDG_")) and k != "PYTHONPATH"}
+            env["PYTHONPATH"] = str(root / "site")
+            if cache == "NUMBA_CACHE_DIR":
+                cache_dir = root / "numba-cache"
+                env["NUMBA_CACHE_DIR"] = str(cache_dir)
+                env["HOME"] = str(root / "unused-home")
+            else:
+                env["HOME"] = str(root / "home")
+                cache_dir = root / "home" / ".cache" / "numba"
+            process = subprocess.Popen(prefix + [sys.executable, "-c", READ_ONLY_SCRIPT, str(package)], env=env,
+                                       cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            runs.append((cache, package, _listing(package), cache_dir, process))
+        results = [(cache, package, before, cache_dir, process.communicate(timeout=600), process)
+                   for cache, package, before, cache_dir, process in runs]
     finally:
-        for path in [package, *package.rglob("*")]:
-            os.chmod(path, 0o755 if path.is_dir() else 0o644)
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = json.loads(result.stdout)
-    assert out["verdict"] == "correct"
-    assert _listing(package) == before, "something was written into the read-only package"
-    assert list(cache_dir.rglob("*.nbi")), f"Numba cached nothing in {cache_dir}"
-    # the same numbers as this process computes with its own compiled kernels
+        for _, package, _, _, process in runs:
+            process.kill()
+            for path in [package, *package.rglob("*")]:
+                os.chmod(path, 0o755 if path.is_dir() else 0o644)
     X, Y = minnet.datasets.flower(m=24, seed=1)
     net = minnet.Network([2, 5, 4, 1], hidden="tanh", lambd=0.3, keep_prob=0.9, seed=2)
-    np.testing.assert_allclose(out["grad"], flat(net.gradients(X, Y, dropout_seed=0), net), rtol=1e-13, atol=0)
-    np.testing.assert_allclose(out["approx"], minnet.gradient_check(net, X, Y).approx, rtol=1e-12, atol=1e-15)
+    for cache, package, before, cache_dir, (stdout, stderr), process in results:
+        assert process.returncode == 0, f"{cache}: {stdout}{stderr}"
+        out = json.loads(stdout)
+        assert out["verdict"] == "correct", cache
+        assert _listing(package) == before, f"{cache}: something was written into the read-only package"
+        assert list(cache_dir.rglob("*.nbi")), f"{cache}: Numba cached nothing in {cache_dir}"
+        # the same numbers as this process computes with its own compiled kernels
+        np.testing.assert_allclose(out["grad"], flat(net.gradients(X, Y, dropout_seed=0), net), rtol=1e-13, atol=0)
+        np.testing.assert_allclose(out["approx"], minnet.gradient_check(net, X, Y).approx, rtol=1e-12, atol=1e-15)

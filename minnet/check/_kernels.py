@@ -289,18 +289,7 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
         size[g] = 0.0
     if n_ex > 0:
         dz = scratch.dz[:n_cols]  # change of Z_l[i, e] per column
-        for t in range(n_ex):
-            e = examples[t]
-            for g in range(n_group):
-                j = column[g]
-                if j < 0:
-                    a = 1.0
-                elif l == 0:
-                    a = X[j, e]
-                else:
-                    a = A[off[l - 1] + j * m + e]
-                dz[t * n_runs + 2 * g] = delta[2 * g] * a
-                dz[t * n_runs + 2 * g + 1] = delta[2 * g + 1] * a
+        fill_dz(examples, n_ex, column, delta, l, X, A, off, dz)
         y = scratch.y[:n_out * n_ex].reshape(n_out, n_ex)
         act = scratch.act[:n_out * n_ex].reshape(n_out, n_ex)
         res = scratch.res[:n_out * n_ex].reshape(n_out, n_ex)
@@ -366,6 +355,30 @@ def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_d
                 total[g] += loss[base + 2 * g] - loss[base + 2 * g + 1]
                 size[g] += abs(loss[base + 2 * g]) + abs(loss[base + 2 * g + 1])
     finish_group(params, theta, column, total, size, kinked, lambd, epsilon, m, approx, kinks, scales)
+
+
+@njit(cache=True)
+def fill_dz(examples, n_ex, column, delta, l, X, A, off, dz):
+    """dz[t * n_runs + run] = delta[run] * (the input the perturbed entry multiplies) for each listed example.
+
+    Entry g of the row (column[g], -1 for the bias) has runs 2g (+eps) and 2g + 1 (-eps); its input is
+    X[j, e] in the first layer, A_{l-1}[j, e] after it, and 1 for a bias.
+    """
+    m = X.shape[1]
+    n_group = column.shape[0]
+    n_runs = 2 * n_group
+    for t in range(n_ex):
+        e = examples[t]
+        for g in range(n_group):
+            j = column[g]
+            if j < 0:
+                a = 1.0
+            elif l == 0:
+                a = X[j, e]
+            else:
+                a = A[off[l - 1] + j * m + e]
+            dz[t * n_runs + 2 * g] = delta[2 * g] * a
+            dz[t * n_runs + 2 * g + 1] = delta[2 * g + 1] * a
 
 
 @njit(cache=True)

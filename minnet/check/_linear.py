@@ -71,7 +71,7 @@ from numba import njit, prange
 from .. import _kernels as K
 from .._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
 from . import _kernels as _check
-from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, finish_group,
+from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, fill_dz, finish_group,
                        log1p_exact, log1p_series, loss_change)
 
 MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
@@ -297,18 +297,7 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
         examples[n_ex] = t
         n_ex += 1
     dz = s.dz[:n_ex * n_runs]  # change of Z_l[i, t] per column (listed example, run)
-    for a in range(n_ex):
-        t = examples[a]
-        for g in range(n_group):
-            j = column[g]
-            if j < 0:
-                x = 1.0
-            elif l == 0:
-                x = X[j, t]
-            else:
-                x = cache.A[off[l - 1] + j * m + t]
-            dz[a * n_runs + 2 * g] = delta[2 * g] * x
-            dz[a * n_runs + 2 * g + 1] = delta[2 * g + 1] * x
+    fill_dz(examples, n_ex, column, delta, l, X, cache.A, off, dz)
     active = s.active
     change = s.change[:n_ex * n_runs]  # s_t: change of A_l[i, t] (of Z_L[i, t] for the output layer)
     if l == L - 1:

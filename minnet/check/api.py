@@ -22,7 +22,7 @@ import numpy as np
 from .. import _kernels as _base_kernels
 from .. import _validation as v
 from .._layout import flatten, flatten_gradients
-from . import _kernels, _linear, judge
+from . import _kernels, _linear, _tally, judge
 from .judge import Estimates
 from .report import GradCheckReport
 
@@ -283,16 +283,13 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     work = []  # the incremental kernel's work arrays, allocated once per check
 
     def evaluate(indices, step):
-        taken = _steps_taken(theta, indices, step)
+        taken = _tally.taken(theta, indices, step)
         movable = np.flatnonzero(taken != 0)  # a step that cannot move w gives no difference at all
-        values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
+        part = indices if movable.size == indices.size else indices[movable]
         if movable.size and method == "segment":
-            part = indices[movable]
             approx, flags, sizes, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, step,
                                                              part, n_threads, show and step == epsilon)
-            values[movable], kinks[movable], scales[movable] = approx, flags, sizes
         elif movable.size:
-            part = indices[movable]
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
             order, groups, rows = _linear.row_groups(net.layer_dims, part, group_size)
             costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
@@ -314,8 +311,13 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
-            values[movable], kinks[movable], scales[movable] = approx, flags, sizes
-        errors = judge.rounding_error(scales, taken, method, judge.UNIT_ROUNDOFF)
+        if movable.size < indices.size:
+            values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
+            if movable.size:
+                values[movable], kinks[movable], scales[movable] = approx, flags, sizes
+        else:
+            values, kinks, scales = approx, flags, sizes
+        errors = _tally.rounding_errors(scales, taken, judge.ROUNDING[method] * judge.UNIT_ROUNDOFF)
         return Estimates(values, errors, kinks, None)
 
     def cost_at(shifted):

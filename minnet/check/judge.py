@@ -1,8 +1,9 @@
 """Judge: each numerical derivative's own error, a referee for doubtful entries, the verdict.
 
-Plain NumPy, no kernels: the evaluators (``api``) hand in centered
-differences with their rounding errors, and a callable that evaluates more
-steps for the entries the referee wants to look at again.
+NumPy, with the passes over every entry compiled in ``_tally``: the
+evaluators (``api``) hand in centered differences with their rounding
+errors, and a callable that evaluates more steps for the entries the
+referee wants to look at again.
 
 The error model
 ---------------
@@ -53,6 +54,8 @@ refereed difference proves suspicious or bug makes the whole check so.
 from collections import namedtuple
 
 import numpy as np
+
+from . import _tally
 
 CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE = "correct", "suspicious", "bug", "inconclusive"
 VERDICTS = (CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE)
@@ -171,55 +174,77 @@ def _group_sums(x, groups, n_groups):
         ends = np.append(starts[1:], x.size)
         sums = np.add.reduceat(x, np.minimum(starts, max(x.size - 1, 0))) if x.size else np.zeros(n_groups)
         return np.where(ends > starts, sums, 0.0)
-    if groups.size and np.all(groups[1:] >= groups[:-1]):
-        starts = np.searchsorted(groups, np.arange(n_groups))
-        ends = np.append(starts[1:], groups.size)
-        sums = np.add.reduceat(x, np.minimum(starts, max(groups.size - 1, 0))) if groups.size else np.zeros(n_groups)
-        return np.where(ends > starts, sums, 0.0)
     return np.bincount(groups, weights=x, minlength=n_groups)
 
 
-def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error=0.0):
-    """``measure`` of every group of entries and of all of them, in a few passes.
+def _group_of_every_entry(groups, k):
+    """(k,) the group of every entry, from ("starts", starts) or from itself."""
+    if isinstance(groups, tuple):
+        starts = np.asarray(groups[1], dtype=np.int64)
+        return np.repeat(np.arange(starts.size), np.diff(np.append(starts, k)))
+    return np.asarray(groups)
 
+
+Tally = namedtuple("Tally", ["blocks", "whole", "notes", "notes_whole", "off_norms"])
+Tally.__doc__ = """Verdicts of every group of entries and of all of them.
+
+blocks : list of Measure, one per group; whole : Measure of all entries.
+notes : list of float, every group's notes' difference of the values at
+    the user's epsilon; notes_whole : the same over all entries.
+off_norms : (n_groups,) ||value - grad|| over the entries where it is finite.
+"""
+
+
+def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None):
+    """``measure`` of every group of entries and of all of them, in one compiled pass.
+
+    Parameters
+    ----------
+    approx : ndarray, shape (k,)
+        The values at the user's epsilon (for the notes' difference).
+    value : ndarray, shape (k,)
+        The values the verdict uses (may be ``approx`` itself).
+    grad : ndarray, shape (k,)
+    error : ndarray, shape (k,), or None for no error at all
+    thresholds : (float, float)
     groups : ndarray of int, shape (k,), values in [0, n_groups); or ("starts", starts)
         for groups in order, starts (n_groups,) the first position of each.
-    Returns (list of n_groups Measure, Measure of all entries).
+    n_groups : int
+    grad_error : ndarray, shape (k,), or float
+    counted : ndarray of bool, shape (k,), optional
+        Only these entries count (default: all).
+
+    Returns
+    -------
+    Tally
     """
-    approx, grad, error = (np.asarray(x, dtype=np.float64) for x in (approx, grad, error))
-    resolved = np.isfinite(error)
-    resolved &= np.isfinite(approx)
-    everywhere = bool(resolved.all())
-    a = approx if everywhere else np.where(resolved, approx, 0.0)
-    e = error if everywhere else np.where(resolved, error, 0.0)
-    sums = []
-    with np.errstate(over="ignore", invalid="ignore"):
-        for x in (a, grad, e):
-            sums.append(_group_sums(np.square(x), groups, n_groups))
-        gap = np.subtract(a, grad)
-        np.abs(gap, out=gap)
-        if not everywhere:
-            gap[~resolved] = 0.0
-        sums.append(_group_sums(np.square(gap), groups, n_groups))  # (position 4 below)
-        gap -= e
-        gap -= grad_error
-        np.maximum(gap, 0.0, out=gap)  # the excess beyond each entry's own error
-        if not everywhere:
-            gap[~resolved] = 0.0
-        sums.insert(2, _group_sums(np.square(gap), groups, n_groups))
-    del gap
-    unresolved = (_group_sums((~resolved).astype(np.float64), groups, n_groups) > 0 if not everywhere
-                  else np.zeros(n_groups, bool))
-    if not all(np.all(np.isfinite(x)) for x in sums):  # squares overflowed: measure group by group
-        if isinstance(groups, tuple):
-            groups = np.repeat(np.arange(n_groups), np.diff(np.append(groups[1], approx.size)))
-        parts = [measure(approx[groups == b], grad[groups == b], error[groups == b], thresholds,
-                         np.broadcast_to(grad_error, approx.shape)[groups == b]) for b in range(n_groups)]
-        return parts, measure(approx, grad, error, thresholds, grad_error)
+    approx, value, grad = (np.ascontiguousarray(x, dtype=np.float64) for x in (approx, value, grad))
+    k = value.size
+    none = np.empty(0)
+    error = none if error is None else np.ascontiguousarray(error, dtype=np.float64)
+    grad_error = np.asarray(grad_error, dtype=np.float64)
+    if grad_error.ndim == 0:
+        grad_error = none if grad_error == 0.0 else np.full(k, float(grad_error))
+    counted = np.empty(0, np.bool_) if counted is None else np.ascontiguousarray(counted, dtype=np.bool_)
+    if isinstance(groups, tuple):
+        starts = np.asarray(groups[1], dtype=np.int64)
+    else:
+        groups = np.asarray(groups, dtype=np.int64)
+        if np.any(groups[1:] < groups[:-1]):  # put the entries in group order first
+            order = np.argsort(groups, kind="stable")
+            groups, approx, value, grad = groups[order], approx[order], value[order], grad[order]
+            error, grad_error, counted = (x[order] if x.size else x for x in (error, grad_error, counted))
+        starts = np.searchsorted(groups, np.arange(n_groups)).astype(np.int64)
+    sums = _tally.block_sums(approx, value, grad, error, grad_error, counted, starts)
+    if not np.all(np.isfinite(sums)):  # squares overflowed: measure group by group, scaled
+        return _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted)
     low, high = thresholds
 
-    def one(s_a, s_g, s_x, s_e, s_p, open_):
-        denominator = np.sqrt(s_a) + np.sqrt(s_g)
+    def one(column):
+        s_v, s_g, s_x, s_e, s_p = (column[c] for c in (_tally.SUM_VALUE, _tally.SUM_GRAD, _tally.SUM_EXCESS,
+                                                          _tally.SUM_ERROR, _tally.SUM_GAP))
+        open_ = column[_tally.N_UNRESOLVED] > 0
+        denominator = np.sqrt(s_v) + np.sqrt(s_g)
         if denominator == 0.0:
             refereed, resolution, plain = 0.0, (np.inf if open_ or s_e > 0 else 0.0), 0.0
         else:
@@ -229,8 +254,39 @@ def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error
                    INCONCLUSIVE if resolution >= low else CORRECT)
         return Measure(float(plain), float(refereed), float(resolution), verdict)
 
-    parts = [one(*(x[b] for x in sums), unresolved[b]) for b in range(n_groups)]
-    return parts, one(*(float(np.sum(x)) for x in sums), bool(unresolved.any()))
+    def notes(column):
+        denominator = np.sqrt(column[_tally.SUM_APPROX]) + np.sqrt(column[_tally.SUM_GRAD])
+        return 0.0 if denominator == 0.0 else float(np.sqrt(column[_tally.SUM_APPROX_GAP]) / denominator)
+
+    total = sums.sum(axis=0)
+    return Tally([one(row) for row in sums], one(total), [notes(row) for row in sums], notes(total),
+                 np.sqrt(sums[:, _tally.SUM_OFF]))
+
+
+def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted):
+    """``tally`` through ``measure``, whose norms are scaled: for values whose squares overflow."""
+    k = value.size
+    every = _group_of_every_entry(("starts", starts), k)
+    keep = np.ones(k, bool) if counted.size == 0 else counted
+    error = np.zeros(k) if error.size == 0 else error
+    grad_error = np.zeros(k) if grad_error.size == 0 else grad_error
+    parts = [keep & (every == b) for b in range(starts.size)] + [keep]
+    found = [measure(value[p], grad[p], error[p], thresholds, grad_error[p]) for p in parts]
+    notes = [measure(approx[p], grad[p], np.zeros(int(p.sum())), thresholds).difference for p in parts]
+    with np.errstate(over="ignore", invalid="ignore"):
+        off = np.where(keep, value - grad, 0.0)
+        off[~np.isfinite(off)] = 0.0
+        off_norms = np.array([_norm(off[every == b]) for b in range(starts.size)])
+    return Tally(found[:-1], found[-1], notes[:-1], notes[-1], off_norms)
+
+
+def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None):
+    """``measure`` of every group of entries and of all of them (see ``tally``).
+
+    Returns (list of n_groups Measure, Measure of all entries).
+    """
+    found = tally(approx, approx, grad, error, thresholds, groups, n_groups, grad_error, counted)
+    return found.blocks, found.whole
 
 
 Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",
@@ -257,21 +313,15 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     """
     if isinstance(groups, tuple):
         n_groups = len(groups[1])
-        if counted is not True:  # a subset below: every entry's group
-            groups = np.repeat(np.arange(n_groups), np.diff(np.append(groups[1], grad.size)))
     else:
         n_groups = int(groups.max()) + 1 if groups.size else 1
-    if counted is True:
-        blocks, whole = measure_groups(first.value, grad, first.error, thresholds, groups, n_groups, grad_error)
-        counted = np.ones(grad.size, bool)
-    else:
-        keep = np.flatnonzero(counted)
-        blocks, whole = measure_groups(first.value[keep], grad[keep], first.error[keep], thresholds, groups[keep],
-                                       n_groups, np.broadcast_to(grad_error, grad.shape)[keep])
+    blocks, whole = measure_groups(first.value, grad, first.error, thresholds, groups, n_groups, grad_error,
+                                   None if counted is True else counted)
     if whole.verdict == CORRECT and all(b.verdict == CORRECT for b in blocks):
         return np.empty(0, np.int64)  # the usual case: nothing to referee
-    if isinstance(groups, tuple):  # the slow path below wants every entry's group
-        groups = np.repeat(np.arange(n_groups), np.diff(np.append(groups[1], grad.size)))
+    if counted is True:
+        counted = np.ones(grad.size, bool)
+    groups = _group_of_every_entry(groups, grad.size)  # the slow path below wants every entry's group
     resolved = np.isfinite(first.error) & np.isfinite(first.value)
     a = np.where(resolved, first.value, 0.0)
     excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error - grad_error, 0.0), np.inf)
@@ -340,7 +390,10 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
         todo = _doubtful(first, grad, counted, thresholds, groups, 0.0)
         grad_error = grad_error() if todo.size else None
-    if grad_error is not None:
+        if grad_error is not None:
+            grad_error = np.asarray(grad_error, dtype=np.float64)
+            todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+    elif grad_error is not None:
         grad_error = np.asarray(grad_error, dtype=np.float64)
         todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
     else:

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, _group_sums, difference, measure_groups
+from . import _tally
+from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, tally
 
 N_WORST = 5
 
@@ -93,39 +94,35 @@ class GradCheckReport:
         self.method, self.mode, self.seconds = method, mode, seconds
         self.referee = referee
         directional = directional or {}
-        counted = checked & (include_kinks | ~kink_mask)
+        counted = checked if include_kinks else checked & ~kink_mask
+        every = bool(counted.all())
+        allowed = error + self.grad_error if np.ndim(self.grad_error) else error
         self.blocks = {}
-        columns = {"approx": [], "grad": [], "refereed": [], "error": [], "grad_error": [], "group": []}
         entrywise = True  # every block compared entry by entry (not only along a direction)
         for block in layout.blocks:
             report = BlockReport(block.name, block.shape, block.offset)
             part = slice(block.offset, block.offset + block.size)
-            report.n_checked = int(checked[part].sum())
+            report.n_checked = block.size if every else int(checked[part].sum())
             report.kinks = [layout.locate(block.offset + k) for k in np.flatnonzero(kink_mask[part] & checked[part])]
             if block.name in directional:
                 d = directional[block.name]
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
                 entrywise &= report.n_checked > 0
             if report.n_checked:
-                allowed = error[part] + (self.grad_error[part] if np.ndim(self.grad_error) else 0.0)
-                report.worst = self._worst(block, approx[part], grad[part], refereed[part], allowed, counted[part])
+                report.worst = self._worst(block, approx, grad, refereed, allowed,
+                                           np.empty(0, np.bool_) if every else counted)
             self.blocks[block.name] = report
         a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, counted, directional,
-                                                entrywise)
+                                                entrywise and every)
         n_blocks = len(layout.blocks)
-        at_epsilon, _ = measure_groups(a, g, np.zeros_like(a), self.thresholds, groups, n_blocks)
-        blocks, whole = measure_groups(r, g, e, self.thresholds, groups, n_blocks, ge)
-        with np.errstate(over="ignore", invalid="ignore"):
-            off = np.subtract(r, g)
-            off[~np.isfinite(off)] = 0.0
-            norms = np.sqrt(_group_sums(np.square(off), groups, n_blocks))
-        del off
-        for report, notes, found, norm in zip(self.blocks.values(), at_epsilon, blocks, norms):
-            report.difference = notes.difference
+        tallied = tally(a, r, g, e, self.thresholds, groups, n_blocks, ge)
+        whole, norms = tallied.whole, tallied.off_norms
+        for report, notes, found, norm in zip(self.blocks.values(), tallied.notes, tallied.blocks, norms):
+            report.difference = notes
             report.refereed_difference, report.resolution, report.verdict = found[1:]
             report.error_norm = float(norm)  # ||refereed - grad||
         self.n_compared = int(a.size)
-        self.difference = difference(np.where(np.isfinite(a), a, 0.0), g)
+        self.difference = tallied.notes_whole
         self.refereed_difference, self.resolution, verdict = whole[1:]
         self.error_norm = float(np.sqrt(np.sum(norms ** 2)))
         proven = [b.verdict for b in self.blocks.values() if b.verdict in (SUSPICIOUS, BUG)]
@@ -140,7 +137,7 @@ class GradCheckReport:
         Every entry checked and counted: theta's own arrays, no copies. Otherwise the
         counted entries, and one value per block checked only along a direction.
         """
-        if entrywise and counted.all():
+        if entrywise:
             return approx, grad, refereed, error, self.grad_error, ("starts", np.array([b.offset for b in layout.blocks]))
         columns, sizes = [[], [], [], [], []], []
         for block in layout.blocks:
@@ -159,29 +156,21 @@ class GradCheckReport:
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
 
-    def _worst(self, block, approx, grad, refereed, error, entries):
-        """The block's N_WORST entries with the largest disagreement beyond their own error."""
-        with np.errstate(invalid="ignore"):
-            gap = np.abs(refereed - grad)
-            score = np.where(np.isfinite(gap), np.maximum(gap - error, 0.0), np.inf)
-        score = np.where(entries, score, -1.0)
-        gap = np.where(entries & np.isfinite(gap), gap, np.where(entries, np.inf, -1.0))
-        # candidates: the largest excesses and the largest gaps; then excess first, gap next, ties by position
-        if score.size > 2 * N_WORST:
-            candidates = np.union1d(np.argpartition(-score, 2 * N_WORST)[:2 * N_WORST],
-                                    np.argpartition(-gap, 2 * N_WORST)[:2 * N_WORST])
-        else:
-            candidates = np.arange(score.size)
-        top = candidates[np.lexsort((candidates, -gap[candidates], -score[candidates]))][:N_WORST]
+    def _worst(self, block, approx, grad, refereed, allowed, counted):
+        """The block's N_WORST entries with the largest disagreement beyond their own error.
+
+        approx, grad, refereed, allowed (the error bound) : (n_parameters,);
+        counted : (n_parameters,) bool, or (0,) for all.
+        """
+        top = _tally.worst_entries(refereed, grad, allowed, counted, block.offset, block.offset + block.size,
+                                   N_WORST)
         rows = []
         for k in top:
-            if score[k] < 0:
-                break
-            _, row, column = self.layout.locate(block.offset + int(k))
+            _, row, column = self.layout.locate(int(k))
             rows.append({"row": row, "column": column, "grad": float(grad[k]),
                          "approx": _finite_or_none(approx[k]), "refereed": _finite_or_none(refereed[k]),
                          "error": _finite_or_none(abs(refereed[k] - grad[k])),
-                         "tolerance": _finite_or_none(error[k])})
+                         "tolerance": _finite_or_none(allowed[k])})
         return rows
 
     @property

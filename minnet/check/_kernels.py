@@ -51,7 +51,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._kernels import (LEAKY_RELU, LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, TANH, activate,
-                       block_offsets, example_loss, forward, layer_offsets)
+                       activate_grad, block_offsets, data_loss, example_loss, forward, hidden_activation, l2_term,
+                       layer_offsets, matmul, output_activation)
 
 SERIES_LIMIT = 1e-3  # below it, the truncated series are exact to double precision
 
@@ -628,6 +629,88 @@ def l2_terms(theta, dims, w_off, b_off, out):
     return k
 
 
+# ------------------------------------------------------------ the point of the check
+@njit(cache=True, parallel=True, nogil=True)
+def cost_and_gradient(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, scratch):
+    """J at theta, backprop into ``grad`` and the forward cache in Z and A, with rows split over the threads.
+
+    The numbers of ``_kernels.cost`` followed by ``_kernels.backward``, bit
+    for bit: every product is ``_kernels.matmul`` applied row by row (each
+    entry summed in the same order), against a transposed copy where the
+    serial code reads a transpose. buf1, buf2 : at least max(n_l) * m
+    entries; scratch : at least max(max(n_l) * m, max(n_l * n_(l-1))).
+    """
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    w_off, b_off = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    A_prev = X
+    for l in range(L):  # forward
+        n, n_prev = dims[l + 1], dims[l]
+        W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+        b = theta[b_off[l]:b_off[l] + n]
+        Zl = Z[off[l]:off[l + 1]].reshape(n, m)
+        Al = A[off[l]:off[l + 1]].reshape(n, m)
+        Dl = drop[off[l]:off[l + 1]].reshape(n, m) if use_drop else Zl
+        for i in prange(n):
+            matmul(W[i:i + 1], A_prev, Zl[i:i + 1])
+            if l < L - 1:
+                hidden_activation(Zl[i:i + 1], b[i:i + 1], hidden, Dl[i:i + 1], use_drop, Al[i:i + 1])
+            else:
+                for e in range(m):
+                    Zl[i, e] += b[i]
+        if l == L - 1:
+            output_activation(Zl, output, Al)
+        A_prev = Al
+    J = data_loss(Z[off[L - 1]:off[L]].reshape(dims[L], m), Y, output) + l2_term(theta, dims, lambd, m)
+    nL = dims[L]
+    inv_m = 1.0 / m
+    reg = lambd * inv_m
+    AL = A[off[L - 1]:off[L]].reshape(nL, m)
+    for i in range(nL):  # backward; dZ of the layer at hand lives in buf1
+        for e in range(m):
+            buf1[i * m + e] = (AL[i, e] - Y[i, e]) * inv_m
+    for l in range(L - 1, -1, -1):
+        n, n_prev = dims[l + 1], dims[l]
+        W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+        dW = grad[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+        db = grad[b_off[l]:b_off[l] + n]
+        dZ = buf1[:n * m].reshape(n, m)
+        A_prev = X if l == 0 else A[off[l - 1]:off[l]].reshape(n_prev, m)
+        A_prev_T = scratch[:m * n_prev].reshape(m, n_prev)
+        for e in prange(m):
+            for j in range(n_prev):
+                A_prev_T[e, j] = A_prev[j, e]
+        for i in prange(n):
+            matmul(dZ[i:i + 1], A_prev_T, dW[i:i + 1])
+            if reg != 0.0:
+                for j in range(n_prev):
+                    dW[i, j] += reg * W[i, j]
+            s = 0.0
+            for e in range(m):
+                s += dZ[i, e]
+            db[i] = s
+        if l > 0:
+            dA = buf2[:n_prev * m].reshape(n_prev, m)
+            W_T = scratch[:n * n_prev].reshape(n_prev, n)
+            for j in prange(n_prev):
+                for i in range(n):
+                    W_T[j, i] = W[i, j]
+            Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
+            Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m) if use_drop else Zp
+            for j in prange(n_prev):
+                matmul(W_T[j:j + 1], dZ, dA[j:j + 1])
+                for e in range(m):
+                    if use_drop:
+                        dA[j, e] *= Dp[j, e] * activate_grad(Zp[j, e], hidden)
+                    else:
+                        dA[j, e] *= activate_grad(Zp[j, e], hidden)
+            # copied, not swapped: with dZ rebound to the other buffer between parallel loops,
+            # Numba 0.68 zeroed whole rows of the next dW (measured; the serial twin was right)
+            buf1[:n_prev * m] = buf2[:n_prev * m]
+    return J
+
+
 # The same loops compiled without the parallel threading layer: for a forked
 # child of a process that already ran the parallel ones. GNU OpenMP cannot be
 # used again after fork (Numba stops such a child with SIGTERM); in these,
@@ -643,4 +726,5 @@ def _serial_twin(kernel, name):
 
 
 incremental_serial = _serial_twin(incremental, "incremental_serial")
+cost_and_gradient_serial = _serial_twin(cost_and_gradient, "cost_and_gradient_serial")
 full_serial = _serial_twin(full, "full_serial")

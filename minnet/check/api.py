@@ -266,7 +266,8 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
         _refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(m, dropout_seed)
     # J, backprop and the forward cache the kernels start from, in one pass (minnet's J is deterministic)
-    cost, grad, Z, A = net._cost_and_gradient(X, Y, drop, use_drop, theta)
+    n_threads = threads or numba.get_num_threads()
+    cost, grad, Z, A = _cost_and_gradient(net, theta, X, Y, drop, use_drop, n_threads)
     if not np.isfinite(cost):
         raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
     if method == "auto":  # the fastest exact path
@@ -279,7 +280,6 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     else:
         group_size = 1
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
-    n_threads = threads or numba.get_num_threads()
     work = []  # the incremental kernel's work arrays, allocated once per check
 
     def evaluate(indices, step):
@@ -326,6 +326,25 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     return _run(net.layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds,
                 include_kinks, method, seed, judge.UNIT_ROUNDOFF,
                 lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A))
+
+
+def _cost_and_gradient(net, theta, X, Y, drop, use_drop, n_threads):
+    """J, backprop's flat gradient and the forward cache (Z, A) at theta: ``Network._cost_and_gradient``'s
+    numbers, bit for bit, computed on n_threads threads."""
+    m = X.shape[1]
+    Z, A = net._buffers(m)
+    grad = np.empty(net.layout.size)
+    dims = net.layer_dims
+    width = max(dims) * m
+    scratch = np.empty(max(width, max(dims[l] * dims[l + 1] for l in range(len(dims) - 1))))
+    cost = []
+
+    def kernel():
+        cost.append(_kernel("cost_and_gradient")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop,
+                                                 use_drop, Z, A, grad, np.empty(width), np.empty(width), scratch))
+
+    _run_kernel(kernel, n_threads, np.zeros(1, np.int64), 0, False)
+    return float(cost[0]), grad, Z, A
 
 
 def _backprop_error(net, theta, X, Y, drop, use_drop, Z, A):

@@ -176,13 +176,14 @@ def test_check_gradients_names_non_string_keys():
         minnet.check_gradients(lambda p: 0.0, lambda p: {}, {1: np.ones(2)})
 
 
-def test_the_check_reads_theta_once():
+def test_the_check_reads_theta_once(monkeypatch):
+    from minnet.check import api
     rng = np.random.default_rng(0)
     net = minnet.Network([3, 5, 2], output="softmax", lambd=0.2)
     X, labels = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
     original = net.theta.copy()
     calls = []
-    real = net._cost_and_gradient
+    real = api._cost_and_gradient
 
     def gradient_then_train(*args, **kwargs):  # another thread trains right after the check started
         result = real(*args, **kwargs)
@@ -190,9 +191,9 @@ def test_the_check_reads_theta_once():
         net.theta = original + 0.1
         return result
 
-    net._cost_and_gradient = gradient_then_train
+    monkeypatch.setattr(api, "_cost_and_gradient", gradient_then_train)
     report = minnet.gradient_check(net, X, labels)
     assert calls and report.verdict == "correct"
     net.theta = original
-    del net._cost_and_gradient
+    monkeypatch.undo()
     assert np.array_equal(report.approx, minnet.gradient_check(net, X, labels).approx)

@@ -1,0 +1,136 @@
+"""The compiled passes over every checked entry, against plain NumPy, and the check's parallel J and backprop."""
+import numpy as np
+import pytest
+
+import minnet
+from minnet.check import _tally, api, judge
+
+
+def entries(k, seed, holes=True):
+    rng = np.random.default_rng(seed)
+    grad = rng.standard_normal(k)
+    approx = grad + 1e-6 * rng.standard_normal(k)
+    value = approx + 1e-8 * rng.standard_normal(k)
+    error = np.abs(1e-7 * rng.standard_normal(k))
+    grad_error = np.abs(1e-9 * rng.standard_normal(k))
+    counted = rng.random(k) > 0.2
+    if holes:
+        approx[rng.integers(0, k, 5)] = np.nan
+        value[rng.integers(0, k, 5)] = np.nan
+        error[rng.integers(0, k, 5)] = np.inf
+    return approx, value, grad, error, grad_error, counted
+
+
+def numpy_sums(approx, value, grad, error, grad_error, counted):
+    """The same sums, one NumPy expression each (the definitions in ``block_sums``' docstring)."""
+    resolved = np.isfinite(value) & np.isfinite(error)
+    v = np.where(resolved, value, 0.0)
+    gap = np.where(resolved, np.abs(value - grad), 0.0)
+    excess = np.where(resolved, np.maximum(gap - error - grad_error, 0.0), 0.0)
+    off = value - grad
+    finite = np.isfinite(approx)
+    return np.array([np.sum(x[counted]) for x in (
+        v ** 2, grad ** 2, excess ** 2, np.where(resolved, error, 0.0) ** 2, gap ** 2,
+        np.where(np.isfinite(off), off, 0.0) ** 2, (~resolved).astype(float),
+        np.where(finite, approx, 0.0) ** 2, np.where(finite, approx - grad, 0.0) ** 2)])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_block_sums_agree_with_numpy(seed):
+    approx, value, grad, error, grad_error, counted = entries(1000, seed)
+    starts = np.array([0, 0, 17, 400, 1000], np.int64)  # an empty block, and one at the very end
+    sums = _tally.block_sums(approx, value, grad, error, grad_error, counted, starts)
+    bounds = list(starts) + [1000]
+    for b in range(starts.size):
+        part = slice(bounds[b], bounds[b + 1])
+        expected = numpy_sums(*(x[part] for x in (approx, value, grad, error, grad_error, counted)))
+        np.testing.assert_allclose(sums[b], expected, rtol=1e-12, atol=1e-300)
+
+
+def test_block_sums_without_error_mask_or_backprop_error():
+    approx, value, grad, *_ = entries(300, 7, holes=False)
+    none = np.empty(0)
+    sums = _tally.block_sums(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1, np.int64))
+    expected = numpy_sums(approx, value, grad, np.zeros(300), np.zeros(300), np.ones(300, bool))
+    np.testing.assert_allclose(sums[0], expected, rtol=1e-12)
+
+
+def test_tally_matches_measure_block_by_block():
+    approx, value, grad, error, grad_error, counted = entries(500, 3)
+    groups = np.repeat(np.arange(3), [100, 250, 150])
+    found = judge.tally(approx, value, grad, error, (1e-7, 1e-3), groups, 3, grad_error, counted)
+    for b in range(3):
+        keep = counted & (groups == b)
+        expected = judge.measure(value[keep], grad[keep], error[keep], (1e-7, 1e-3), grad_error[keep])
+        assert found.blocks[b].verdict == expected.verdict
+        np.testing.assert_allclose(found.blocks[b][:3], expected[:3], rtol=1e-12)
+        notes = judge.measure(approx[keep], grad[keep], np.zeros(int(keep.sum())), (1e-7, 1e-3)).difference
+        assert found.notes[b] == pytest.approx(notes, rel=1e-12)
+
+
+def test_tally_of_values_whose_squares_overflow():
+    grad = np.array([1e200, -3e200, 2.0])
+    value = grad * (1 + 1e-9)
+    found = judge.tally(value, value, grad, np.zeros(3), (1e-7, 1e-3), ("starts", np.array([0])), 1)
+    assert found.whole.difference == pytest.approx(judge.difference(value, grad), rel=1e-9)
+    assert np.isfinite(found.off_norms).all()
+
+
+def reference_worst(value, grad, allowed, counted, start, stop, n):
+    """Sort everything: excess, then gap, both largest first, then position."""
+    q = np.arange(start, stop)
+    q = q[counted[start:stop]]
+    gap = np.abs(value[q] - grad[q])
+    score = np.where(np.isfinite(gap), np.maximum(gap - allowed[q], 0.0), np.inf)
+    gap = np.where(np.isfinite(gap), gap, np.inf)
+    return q[np.lexsort((q, -gap, -score))][:n]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_worst_entries_agree_with_a_full_sort(seed):
+    rng = np.random.default_rng(seed)
+    k = 400
+    grad = rng.standard_normal(k)
+    value = grad + np.round(rng.standard_normal(k), 1) * 1e-3  # many ties
+    allowed = np.full(k, 5e-4) if seed % 2 else np.abs(rng.standard_normal(k)) * 1e-3
+    value[rng.integers(0, k, 3)] = np.nan
+    counted = rng.random(k) > 0.3
+    for start, stop, n in ((0, k, 5), (10, 200, 7), (50, 53, 5), (7, 7, 5)):
+        found = _tally.worst_entries(value, grad, allowed, counted, start, stop, n)
+        assert list(found) == list(reference_worst(value, grad, allowed, counted, start, stop, n))
+
+
+def test_taken_steps_and_their_rounding_errors():
+    theta = np.array([0.0, 1.0, 1e20, -3.0])
+    indices = np.array([3, 2, 0], np.int64)
+    steps = _tally.taken(theta, indices, 1e-7)
+    np.testing.assert_array_equal(steps, (theta[indices] + 1e-7) - (theta[indices] - 1e-7))
+    assert steps[1] == 0.0  # 1e-7 cannot move 1e20
+    errors = _tally.rounding_errors(np.array([1.0, 1.0, 2.0]), steps, 4 * judge.UNIT_ROUNDOFF)
+    np.testing.assert_array_equal(errors, judge.rounding_error(np.array([1.0, 1.0, 2.0]), steps, "incremental"))
+
+
+NETS = [(hidden, output, keep) for hidden in ("relu", "leaky_relu", "tanh", "sigmoid")
+        for output in ("softmax", "sigmoid", "linear") for keep in (1.0, 0.7)]
+
+
+@pytest.mark.parametrize("hidden,output,keep", NETS)
+def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidden, output, keep):
+    rng = np.random.default_rng(1)
+    dims = [7, 9, 6, 1 if output == "sigmoid" else 3]
+    net = minnet.Network(dims, hidden=hidden, output=output, lambd=0.3, keep_prob=keep, seed=2)
+    X = rng.standard_normal((7, 40))
+    Y = ((rng.random((1, 40)) > 0.5).astype(float) if output == "sigmoid" else rng.integers(0, 3, 40)
+         if output == "softmax" else rng.standard_normal((3, 40)))
+    net.fit(X, Y, epochs=3, seed=0)  # trained, not only fresh
+    X = rng.standard_normal((7, 13))
+    Y = ((rng.random((1, 13)) > 0.5).astype(float) if output == "sigmoid" else rng.integers(0, 3, 13)
+         if output == "softmax" else rng.standard_normal((3, 13)))
+    X, Y = net._check_XY(X, Y)
+    drop, use_drop = net._dropout(13, 0)
+    expected = net._cost_and_gradient(X, Y, drop, use_drop, net.theta)
+    for threads in (1, 2):
+        found = api._cost_and_gradient(net, net.theta.copy(), X, Y, drop, use_drop, threads)
+        assert found[0] == expected[0]
+        for a, b in zip(found[1:], expected[1:]):
+            np.testing.assert_array_equal(a, b)

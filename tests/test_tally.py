@@ -134,3 +134,19 @@ def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidde
         assert found[0] == expected[0]
         for a, b in zip(found[1:], expected[1:]):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("include_kinks", [False, True])
+def test_a_report_from_the_judges_tally_equals_one_that_sums_again(include_kinks):
+    from minnet.check.report import GradCheckReport
+    rng = np.random.default_rng(5)
+    net = minnet.Network([6, 8, 5, 3], output="softmax", lambd=0.4, seed=1)
+    net.fit(rng.standard_normal((6, 50)), rng.integers(0, 3, 50), epochs=20)
+    X, labels = rng.standard_normal((6, 20)), rng.integers(0, 3, 20)
+    report = minnet.gradient_check(net, X, labels, include_kinks=include_kinks)
+    again = GradCheckReport(net.layout, report.approx, report.grad, report.checked, report.kink_mask,
+                            report.refereed, report.error, report.cost, report.epsilon, report.thresholds,
+                            report.include_kinks, report.method, report.mode, report.seconds, report.referee,
+                            None, None if report.referee is None else report.grad_error)
+    assert again.to_dict() | {"seconds": 0} == report.to_dict() | {"seconds": 0}
+    assert again.error_norm == report.error_norm

@@ -457,21 +457,26 @@ def rows_of(dims, indices, by_index):
             seg_end[seg], seg_row[seg] = p, row0 + i
             seg += 1
         row0 += dims[l + 1]
-    key = np.empty(indices.shape[0], np.int64)
+    k = indices.shape[0]
     count = np.zeros(n_rows + 1, np.int64)
     seg = 0
-    for q in by_index:
+    for r in range(k):  # entries per row
+        q = by_index[r]
         while indices[q] >= seg_end[seg]:
             seg += 1
-        key[q] = seg_row[seg]
-        count[key[q] + 1] += 1
+        count[seg_row[seg] + 1] += 1
     for r in range(n_rows):
         count[r + 1] += count[r]
-    start = count.copy()
-    order = np.empty(indices.shape[0], np.int64)
-    for q in by_index:
-        order[start[key[q]]] = q
-        start[key[q]] += 1
+    start = count[:-1].copy()
+    order = np.empty(k, np.int64)
+    seg = 0
+    for r in range(k):  # the same walk again: recomputing a row is cheaper than storing it
+        q = by_index[r]
+        while indices[q] >= seg_end[seg]:
+            seg += 1
+        row = seg_row[seg]
+        order[start[row]] = q
+        start[row] += 1
     return order, count
 
 

@@ -59,7 +59,7 @@ def block_sums(approx, value, grad, error, grad_error, counted, starts):
         for q in range(starts[b], stop):
             if not (all_counted or counted[q]):
                 continue
-            s = lanes[q % LANES]
+            lane = q & (LANES - 1)
             v, g, a = value[q], grad[q], approx[q]
             e = error[q] if with_error else 0.0
             off = v - g
@@ -70,15 +70,15 @@ def block_sums(approx, value, grad, error, grad_error, counted, starts):
             excess = max(gap - e - (grad_error[q] if with_grad_error else 0.0), 0.0) if resolved else 0.0
             d = a - g
             finite = a - a == 0.0
-            s[SUM_VALUE] += v * v
-            s[SUM_GRAD] += g * g
-            s[SUM_EXCESS] += excess * excess
-            s[SUM_ERROR] += e * e
-            s[SUM_GAP] += gap * gap
-            s[SUM_OFF] += off * off if off - off == 0.0 else 0.0
-            s[N_UNRESOLVED] += 0.0 if resolved else 1.0
-            s[SUM_APPROX] += a * a if finite else 0.0
-            s[SUM_APPROX_GAP] += d * d if finite else 0.0
+            lanes[lane, SUM_VALUE] += v * v
+            lanes[lane, SUM_GRAD] += g * g
+            lanes[lane, SUM_EXCESS] += excess * excess
+            lanes[lane, SUM_ERROR] += e * e
+            lanes[lane, SUM_GAP] += gap * gap
+            lanes[lane, SUM_OFF] += off * off if off - off == 0.0 else 0.0
+            lanes[lane, N_UNRESOLVED] += 0.0 if resolved else 1.0
+            lanes[lane, SUM_APPROX] += a * a if finite else 0.0
+            lanes[lane, SUM_APPROX_GAP] += d * d if finite else 0.0
         for c in range(N_COLUMNS):
             out[b, c] = (lanes[0, c] + lanes[1, c]) + (lanes[2, c] + lanes[3, c])
     return out

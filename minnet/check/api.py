@@ -50,13 +50,13 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     if mode == "directional":
         todo, directional = _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit)
     everything = todo.size == n  # every entry, in theta order: no copies of theta's size
-    referee = None
+    referee, tallied = None, None
     if everything:
         first = evaluate(todo, epsilon)
         starts = ("starts", np.array([b.offset for b in layout.blocks]))
         verdict = judge.referee(first, grad, epsilon, evaluate, thresholds, include_kinks, starts, grad_error)
         approx, refereed, error, kink_mask = first.value, verdict.value, verdict.error, verdict.kink
-        grad_error = verdict.grad_error
+        grad_error, tallied = verdict.grad_error, verdict.tally
         checked = np.ones(n, dtype=bool)
     else:
         approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
@@ -76,7 +76,7 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
         referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                            include_kinks, method, mode, time.perf_counter() - start, referee, directional,
-                           grad_error)
+                           grad_error, tallied)
 
 
 def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):

@@ -290,7 +290,7 @@ def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error
 
 
 Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",
-                                     "grad_error"])
+                                     "grad_error", "tally"])
 Judgement.__doc__ = """What the referee made of every checked entry.
 
 value, error : (k,) the value the verdict uses and its error bound.
@@ -300,11 +300,14 @@ refereed : (k,) bool, the entry was evaluated again.
 kink : (k,) bool, kinks (the evaluator's, and those the referee found).
 summary : dict or None, a record of the referee's work for the report.
 grad_error : (k,) backprop's own rounding error, or None where it was not needed.
+tally : the ``Tally`` of these values when nothing was refereed (the report's own sums), else None.
 """
 
 
 def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     """Positions to referee: the fewest entries whose excess (then error) keeps a verdict from "correct".
+
+    Returns (positions, the ``Tally`` of the entries as they stand).
 
     For the whole check and for every block whose verdict is not "correct",
     the entries are taken largest contribution first until what remains
@@ -315,10 +318,10 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
         n_groups = len(groups[1])
     else:
         n_groups = int(groups.max()) + 1 if groups.size else 1
-    blocks, whole = measure_groups(first.value, grad, first.error, thresholds, groups, n_groups, grad_error,
-                                   None if counted is True else counted)
-    if whole.verdict == CORRECT and all(b.verdict == CORRECT for b in blocks):
-        return np.empty(0, np.int64)  # the usual case: nothing to referee
+    tallied = tally(first.value, first.value, grad, first.error, thresholds, groups, n_groups, grad_error,
+                    None if counted is True else counted)
+    if tallied.whole.verdict == CORRECT and all(b.verdict == CORRECT for b in tallied.blocks):
+        return np.empty(0, np.int64), tallied  # the usual case: nothing to referee
     if counted is True:
         counted = np.ones(grad.size, bool)
     groups = _group_of_every_entry(groups, grad.size)  # the slow path below wants every entry's group
@@ -346,12 +349,12 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
             take = ((left > budget) | np.isinf(weight[order])) & (weight[order] > 0)
             chosen.append(part[order[take]])
     if not chosen:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), tallied
     chosen = np.unique(np.concatenate(chosen))
     if chosen.size > MAX_REFEREED:  # keep the largest contributions
         contribution = excess[chosen] ** 2 + error[chosen] ** 2
         chosen = np.sort(chosen[np.argsort(-contribution, kind="stable")[:MAX_REFEREED]])
-    return chosen
+    return chosen, tallied
 
 
 def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None):
@@ -388,19 +391,20 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     kink = np.asarray(first.kink, dtype=bool)
     counted = True if include_kinks else ~kink
     if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
-        todo = _doubtful(first, grad, counted, thresholds, groups, 0.0)
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0)
         grad_error = grad_error() if todo.size else None
         if grad_error is not None:
             grad_error = np.asarray(grad_error, dtype=np.float64)
-            todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+            todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error)
     elif grad_error is not None:
         grad_error = np.asarray(grad_error, dtype=np.float64)
-        todo = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error)
     else:
-        todo = _doubtful(first, grad, counted, thresholds, groups, 0.0)
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0)
     if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
         return Judgement(first.value, first.error, np.broadcast_to(float(epsilon), (k,)),
-                         np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None, grad_error)
+                         np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None, grad_error,
+                         tallied)
     if grad_error is None:
         grad_error = np.zeros(k)
     value, error, kink = first.value.astype(float), first.error.astype(float), kink.copy()
@@ -455,7 +459,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     refereed[todo] = True
     kink[todo] |= found_kinks
     summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, include_kinks, steps)
-    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error)
+    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None)
 
 
 def _kinks(second, steps):

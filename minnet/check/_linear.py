@@ -64,11 +64,9 @@ Memory: v, R and the sums hold (n_L + 1 + N_SUMS) * m floats per hidden unit.
 """
 from collections import namedtuple
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .. import _kernels as K
 from .._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
 from . import _kernels as _check
 from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, fill_dz, finish_group,

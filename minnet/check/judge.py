@@ -164,19 +164,6 @@ def measure(approx, grad, error, thresholds, grad_error=0.0):
     return Measure(plain, refereed, resolution, verdict)
 
 
-def _group_sums(x, groups, n_groups):
-    """Sum of x over every group; one pass with reduceat when the groups are in order (as the checks give them).
-
-    groups : (k,) group of every entry, or ("starts", starts) with the first position of every group.
-    """
-    if isinstance(groups, tuple):
-        starts = np.asarray(groups[1])
-        ends = np.append(starts[1:], x.size)
-        sums = np.add.reduceat(x, np.minimum(starts, max(x.size - 1, 0))) if x.size else np.zeros(n_groups)
-        return np.where(ends > starts, sums, 0.0)
-    return np.bincount(groups, weights=x, minlength=n_groups)
-
-
 def _group_of_every_entry(groups, k):
     """(k,) the group of every entry, from ("starts", starts) or from itself."""
     if isinstance(groups, tuple):
@@ -278,15 +265,6 @@ def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, co
         off[~np.isfinite(off)] = 0.0
         off_norms = np.array([_norm(off[every == b]) for b in range(starts.size)])
     return Tally(found[:-1], found[-1], notes[:-1], notes[-1], off_norms)
-
-
-def measure_groups(approx, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None):
-    """``measure`` of every group of entries and of all of them (see ``tally``).
-
-    Returns (list of n_groups Measure, Measure of all entries).
-    """
-    found = tally(approx, approx, grad, error, thresholds, groups, n_groups, grad_error, counted)
-    return found.blocks, found.whole
 
 
 Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",

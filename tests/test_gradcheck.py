@@ -7,6 +7,8 @@ written here.
 """
 import json
 
+import time
+
 import numba
 import numpy as np
 import pytest
@@ -805,6 +807,19 @@ def test_progress_bar_changes_nothing_but_shows_progress(method, monkeypatch):
     before = numba.get_num_threads()
     quiet = minnet.gradient_check(net, X, labels, method=method, progress=False)
     assert updates == []
+    minnet.gradient_check(net, X, labels, method=method, progress=True)
+    assert updates == []  # done within the first tick: no bar flashes up
+    real = gradcheck._kernel
+
+    def slow(name, module=None):  # a check that takes a while
+        kernel = real(name, module)
+
+        def run(*args):
+            time.sleep(0.25)
+            return kernel(*args)
+        return run
+
+    monkeypatch.setattr(gradcheck, "_kernel", slow)
     shown = minnet.gradient_check(net, X, labels, method=method, progress=True, threads=1)
     assert np.array_equal(quiet.approx, shown.approx) and np.array_equal(quiet.kink_mask, shown.kink_mask)
     assert numba.get_num_threads() == before

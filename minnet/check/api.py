@@ -445,11 +445,12 @@ def _run_kernel(kernel, n_threads, done, total, show):
             _KERNEL_THREAD[:] = [_KernelThread()]
         worker = _KERNEL_THREAD[0]
     finished, outcome = worker.submit(call)
-    bar = _Progress(total, True) if show else None
+    bar = None  # made at the first tick: a check done within 0.1 s shows no bar at all
     shown = 0
     try:
         while not finished.wait(0.1 if show else 0.5):
-            if bar is not None:
+            if show:
+                bar = bar or _Progress(total, True)
                 count = int(done[:-1].sum())
                 bar.update(count - shown)
                 shown = count

@@ -144,6 +144,7 @@ def test_a_report_from_the_judges_tally_equals_one_that_sums_again(include_kinks
     net.fit(rng.standard_normal((6, 50)), rng.integers(0, 3, 50), epochs=20)
     X, labels = rng.standard_normal((6, 20)), rng.integers(0, 3, 20)
     report = minnet.gradient_check(net, X, labels, include_kinks=include_kinks)
+    assert report.referee is None  # nothing refereed: the report was built from the judge's tally
     again = GradCheckReport(net.layout, report.approx, report.grad, report.checked, report.kink_mask,
                             report.refereed, report.error, report.cost, report.epsilon, report.thresholds,
                             report.include_kinks, report.method, report.mode, report.seconds, report.referee,

@@ -121,12 +121,6 @@ def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
     return (np.concatenate(escalate) if escalate else np.empty(0, np.int64)), record
 
 
-def _steps_taken(theta, indices, step):
-    """(w + h) - (w - h) for every listed entry: 0 where h cannot move w."""
-    w = theta[indices]
-    return (w + step) - (w - step)
-
-
 def _thresholds(thresholds):
     if not isinstance(thresholds, (tuple, list)) or len(thresholds) != 2:
         raise TypeError(f"thresholds must be a pair (correct_below, bug_from), got {thresholds!r}")
@@ -275,10 +269,11 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     if method != "full":
         prepared = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
         group_size = max(1, min(64, 4096 // m))  # columns of a group: 2 * group_size * m <= 8192
-        units = Z.reshape(-1, m)  # every unit's pre-activations, layer after layer
-        active = np.sum(units > 0, axis=1) if net.hidden == "relu" else None
     else:
         group_size = 1
+    active = None  # relu units: how many examples each one is on for (balances the incremental kernel's threads)
+    if method == "incremental" and net.hidden == "relu":
+        active = np.sum(Z.reshape(-1, m) > 0, axis=1)
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     work = []  # the incremental kernel's work arrays, allocated once per check
 
@@ -292,7 +287,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
         elif movable.size:
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
             order, groups, rows = _linear.row_groups(net.layer_dims, part, group_size)
-            costs = _group_costs(net.layer_dims, groups, rows, m, method, active if method == "incremental" else None)
+            costs = _group_costs(net.layer_dims, groups, rows, m, method, active)
             chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
             done = np.zeros(chunks.size, np.int64)  # entries finished in each chunk, then the stop flag
 
@@ -311,7 +306,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
-        if movable.size < indices.size:
+        if movable.size < indices.size or not movable.size:
             values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
             if movable.size:
                 values[movable], kinks[movable], scales[movable] = approx, flags, sizes
@@ -622,7 +617,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
     def evaluate(indices, step):
         values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
         second = np.full(indices.size, np.nan)
-        taken = _steps_taken(original, indices, step)
+        taken = _tally.taken(original, indices, step)
         bar = _Progress(indices.size, show and step == epsilon)
         try:
             for q, p in enumerate(indices):

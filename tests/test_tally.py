@@ -1,4 +1,5 @@
 """The compiled passes over every checked entry, against plain NumPy, and the check's parallel J and backprop."""
+import numba
 import numpy as np
 import pytest
 
@@ -35,22 +36,45 @@ def numpy_sums(approx, value, grad, error, grad_error, counted):
         np.where(finite, approx, 0.0) ** 2, np.where(finite, approx - grad, 0.0) ** 2)])
 
 
+TALLIES = {"serial": _tally.block_tally_serial, "parallel": _tally.block_tally,
+           "kernel thread": lambda *args: _tally.tally_blocks(*args, threads=2)}
+
+
+@pytest.mark.parametrize("how", TALLIES)
 @pytest.mark.parametrize("seed", range(4))
-def test_block_sums_agree_with_numpy(seed):
-    approx, value, grad, error, grad_error, counted = entries(1000, seed)
-    starts = np.array([0, 0, 17, 400, 1000], np.int64)  # an empty block, and one at the very end
-    sums = _tally.block_sums(approx, value, grad, error, grad_error, counted, starts)
-    bounds = list(starts) + [1000]
+def test_block_sums_agree_with_numpy(seed, how):
+    k = 1000 if seed < 2 else 5 * _tally.UNIT + 17  # several units per block, cut inside blocks
+    approx, value, grad, error, grad_error, counted = entries(k, seed)
+    starts = np.array([0, 0, 17, 400, k], np.int64)  # an empty block, and one at the very end
+    if seed >= 2:
+        starts = np.array([0, 0, 17, _tally.UNIT + 3, k - 5], np.int64)
+    sums, _ = TALLIES[how](approx, value, grad, error, grad_error, counted, starts, 3)
+    bounds = list(starts) + [k]
     for b in range(starts.size):
         part = slice(bounds[b], bounds[b + 1])
         expected = numpy_sums(*(x[part] for x in (approx, value, grad, error, grad_error, counted)))
         np.testing.assert_allclose(sums[b], expected, rtol=1e-12, atol=1e-300)
 
 
+def test_block_tally_is_the_same_on_any_number_of_threads():
+    k = 7 * _tally.UNIT + 5
+    approx, value, grad, error, grad_error, counted = entries(k, 11)
+    starts = np.array([0, 3 * _tally.UNIT - 1, 6 * _tally.UNIT + 9], np.int64)
+    args = (approx, value, grad, error, grad_error, counted, starts, 5)
+    serial = _tally.block_tally_serial(*args)
+    for threads in (1, 2, 3):
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            found = _tally.block_tally(*args)
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        assert np.array_equal(found[0], serial[0]) and np.array_equal(found[1], serial[1])
+
+
 def test_block_sums_without_error_mask_or_backprop_error():
     approx, value, grad, *_ = entries(300, 7, holes=False)
     none = np.empty(0)
-    sums = _tally.block_sums(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1, np.int64))
+    sums, _ = _tally.block_tally_serial(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1, np.int64), 0)
     expected = numpy_sums(approx, value, grad, np.zeros(300), np.zeros(300), np.ones(300, bool))
     np.testing.assert_allclose(sums[0], expected, rtol=1e-12)
 
@@ -86,24 +110,41 @@ def reference_worst(value, grad, allowed, counted, start, stop, n):
     return q[np.lexsort((q, -gap, -score))][:n]
 
 
+@pytest.mark.parametrize("how", TALLIES)
 @pytest.mark.parametrize("seed", range(6))
-def test_worst_entries_agree_with_a_full_sort(seed):
+def test_worst_entries_agree_with_a_full_sort(seed, how):
     rng = np.random.default_rng(seed)
-    k = 400
+    k = 400 if seed < 3 else 3 * _tally.UNIT + 100  # ties across the units of one block
     grad = rng.standard_normal(k)
     value = grad + np.round(rng.standard_normal(k), 1) * 1e-3  # many ties
     allowed = np.full(k, 5e-4) if seed % 2 else np.abs(rng.standard_normal(k)) * 1e-3
     value[rng.integers(0, k, 3)] = np.nan
     counted = rng.random(k) > 0.3
-    for start, stop, n in ((0, k, 5), (10, 200, 7), (50, 53, 5), (7, 7, 5)):
-        found = _tally.worst_entries(value, grad, allowed, counted, start, stop, n)
+    none = np.empty(0)
+    for start, stop, n in ((0, k, 5), (10, 200, 7), (50, 53, 5), (7, 7, 5), (0, k, 40)):
+        starts = np.array([0, start, stop], np.int64)
+        _, worst = TALLIES[how](value, value, grad, allowed, none, counted, starts, n)
+        found = worst[1][worst[1] >= 0]
         assert list(found) == list(reference_worst(value, grad, allowed, counted, start, stop, n))
+        assert list(worst[0][worst[0] >= 0]) == list(reference_worst(value, grad, allowed, counted, 0, start, n))
+
+
+def test_a_tally_of_entries_out_of_group_order_names_their_own_positions():
+    approx, value, grad, error, grad_error, counted = entries(300, 5)
+    groups = np.random.default_rng(0).integers(0, 3, 300)
+    found = judge.tally(approx, value, grad, error, (1e-7, 1e-3), groups, 3, grad_error, counted)
+    allowed = error + grad_error
+    for b in range(3):
+        keep = counted & (groups == b)
+        expected = reference_worst(np.where(keep, value, np.nan), grad, allowed, keep, 0, 300, judge.N_WORST)
+        assert list(found.worst[b][found.worst[b] >= 0]) == list(expected)
 
 
 def test_taken_steps_and_their_rounding_errors():
     theta = np.array([0.0, 1.0, 1e20, -3.0])
     indices = np.array([3, 2, 0], np.int64)
-    steps = _tally.taken(theta, indices, 1e-7)
+    steps, stuck = _tally.taken(theta, indices, 1e-7)
+    assert stuck == 1
     np.testing.assert_array_equal(steps, (theta[indices] + 1e-7) - (theta[indices] - 1e-7))
     assert steps[1] == 0.0  # 1e-7 cannot move 1e20
     errors = _tally.rounding_errors(np.array([1.0, 1.0, 2.0]), steps, 4 * judge.UNIT_ROUNDOFF)

@@ -478,18 +478,61 @@ def rows_of(dims, indices, by_index):
     return order, count
 
 
+@njit(cache=True)
+def rows_of_increasing(dims, indices):
+    """``rows_of`` for entries listed by increasing index: a row's weights are one run of them, its bias one more.
+
+    Returns (order, first position of every row in order (n_rows + 1,)), or
+    two empty arrays when the indices are not increasing.
+    """
+    k = indices.shape[0]
+    for q in range(1, k):
+        if indices[q] <= indices[q - 1]:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+    L = dims.shape[0] - 1
+    n_rows = 0
+    for l in range(L):
+        n_rows += dims[l + 1]
+    count = np.zeros(n_rows + 1, np.int64)
+    w_first, bias = np.empty(n_rows, np.int64), np.empty(n_rows, np.int64)
+    offset, row = 0, 0
+    for l in range(L):
+        n_in, n_out = dims[l], dims[l + 1]
+        for i in range(n_out):
+            w_first[row] = np.searchsorted(indices, offset + i * n_in)
+            w_stop = np.searchsorted(indices, offset + (i + 1) * n_in)
+            b = offset + n_out * n_in + i
+            p = np.searchsorted(indices, b)
+            bias[row] = p if p < k and indices[p] == b else -1
+            count[row + 1] = count[row] + (w_stop - w_first[row]) + (1 if bias[row] >= 0 else 0)
+            row += 1
+        offset += n_out * (n_in + 1)
+    order = np.empty(k, np.int64)
+    for r in range(n_rows):
+        start, n_weights = count[r], count[r + 1] - count[r] - (1 if bias[r] >= 0 else 0)
+        for q in range(n_weights):
+            order[start + q] = w_first[r] + q
+        if bias[r] >= 0:
+            order[start + n_weights] = bias[r]
+    return order, count
+
+
 def row_groups(dims, indices, group_size):
     """Order the entries by (layer, row, column) and cut them into groups of at most group_size per row.
 
-    The contract of ``gradcheck._row_groups`` in O(n) for indices in theta
-    order: within one row, theta order is column order with the bias last, so
-    a counting sort by row of the entries in theta order is the whole sort.
+    The contract of ``gradcheck._row_groups`` in O(n): within one row, theta
+    order is column order with the bias last, so a counting sort by row of
+    the entries in theta order is the whole sort (and for entries already in
+    theta order, every row is one run of them and its bias).
 
     Returns (order, group bounds into order, row of every group counted over all layers).
     """
     indices = np.asarray(indices, dtype=np.int64)
-    by_index = np.argsort(indices, kind="stable")  # fast for sorted input
-    order, row_start = rows_of(np.asarray(dims, dtype=np.int64), indices, by_index)
+    dims = np.asarray(dims, dtype=np.int64)
+    order, row_start = rows_of_increasing(dims, indices)
+    if row_start.size == 0:
+        by_index = np.argsort(indices, kind="stable")
+        order, row_start = rows_of(dims, indices, by_index)
     row_length = np.diff(row_start)
     n_groups = -(-row_length // group_size)
     first = np.cumsum(n_groups) - n_groups

@@ -2,23 +2,120 @@
 
 A check of a wide network compares millions of entries; the NumPy
 expressions these replace made a dozen passes and as many temporaries of
-theta's size, which cost as much as the parallel kernels themselves. Each
-function here reads its arrays once. Serial loops in a fixed order: the
-sums are the same for any thread count.
+theta's size, which cost as much as the parallel kernels themselves.
+``block_tally`` reads its arrays once for every block's sums and worst
+entries. It splits every block into units of ``UNIT`` entries, a size
+fixed in advance, sums each unit on its own (in parallel) and adds the
+units of a block in order: the sums are the same for any thread count.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-# columns of ``block_sums``
+from ._kernels import _serial_twin
+
+# columns of ``block_tally``'s sums
 (SUM_VALUE, SUM_GRAD, SUM_EXCESS, SUM_ERROR, SUM_GAP, SUM_OFF, N_UNRESOLVED, SUM_APPROX,
  SUM_APPROX_GAP) = range(9)
 N_COLUMNS = 9
-LANES = 4  # independent partial sums: a float sum cannot be reordered by the compiler, so it is done here
+UNIT = 8192  # entries summed on their own: fixed, so that no sum depends on the thread count
+PARALLEL_FROM = 4 * UNIT  # fewer entries are tallied in the calling thread
 
 
 @njit(cache=True)
-def block_sums(approx, value, grad, error, grad_error, counted, starts):
-    """Sums of squares the verdicts are made of, block by block, in one pass.
+def units_of(starts, k):
+    """Cut every block [starts[b], starts[b + 1]) (the last one ends at k) into units of at most UNIT entries.
+
+    Returns (first (n_units,), stop (n_units,), block (n_units,)), in position order.
+    """
+    n_blocks = starts.shape[0]
+    n_units = 0
+    for b in range(n_blocks):
+        stop = starts[b + 1] if b + 1 < n_blocks else k
+        n_units += (stop - starts[b] + UNIT - 1) // UNIT
+    first, last, block = np.empty(n_units, np.int64), np.empty(n_units, np.int64), np.empty(n_units, np.int64)
+    u = 0
+    for b in range(n_blocks):
+        stop = starts[b + 1] if b + 1 < n_blocks else k
+        for s in range(starts[b], stop, UNIT):
+            first[u], last[u], block[u] = s, min(s + UNIT, stop), b
+            u += 1
+    return first, last, block
+
+
+@njit(cache=True, inline="always")
+def _ranks_above(score, gap, other_score, other_gap):
+    """Whether (score, gap) ranks strictly above (other_score, other_gap): larger excess, then larger gap."""
+    return score > other_score or (score == other_score and gap > other_gap)
+
+
+@njit(cache=True, inline="always")
+def _keep(top, top_score, top_gap, filled, q, score, gap):
+    """Insert entry q into the ranked list (filled long, at most top.shape[0]); returns the new length.
+
+    An entry goes ahead only of those it ranks strictly above, so among
+    equals the one seen first (the earlier position) stays ahead.
+    """
+    n = top.shape[0]
+    if filled == n and not _ranks_above(score, gap, top_score[n - 1], top_gap[n - 1]):
+        return filled
+    slot = min(filled, n - 1)  # when full, the last kept entry drops out
+    while slot > 0 and _ranks_above(score, gap, top_score[slot - 1], top_gap[slot - 1]):
+        top_score[slot], top_gap[slot], top[slot] = top_score[slot - 1], top_gap[slot - 1], top[slot - 1]
+        slot -= 1
+    top_score[slot], top_gap[slot], top[slot] = score, gap, q
+    return min(filled + 1, n)
+
+
+@njit(cache=True, error_model="numpy")
+def unit_tally(approx, value, grad, error, grad_error, counted, start, stop, sums, top, top_score, top_gap):
+    """The sums and the ranked worst entries of positions [start, stop), written into sums (9,) and top (n,).
+
+    Arguments as in ``block_tally``; top_score, top_gap (n,) are scratch.
+    Unfilled places of top stay -1.
+    """
+    with_error, with_grad_error, all_counted = error.shape[0] > 0, grad_error.shape[0] > 0, counted.shape[0] == 0
+    s_value = s_grad = s_excess = s_error = s_gap = s_off = n_open = s_approx = s_approx_gap = 0.0
+    n_worst = top.shape[0]
+    filled = 0
+    floor_score = floor_gap = 0.0  # the last kept entry's rank, once the list is full
+    for q in range(start, stop):
+        if not (all_counted or counted[q]):
+            continue
+        v, g, a = value[q], grad[q], approx[q]
+        e = error[q] if with_error else 0.0
+        ge = grad_error[q] if with_grad_error else 0.0
+        off = v - g
+        gap = abs(off)
+        if v - v == 0.0 and e - e == 0.0:  # resolved (x - x is 0 exactly for finite x)
+            excess = max(gap - e - ge, 0.0)
+            s_value += v * v
+            s_excess += excess * excess
+            s_error += e * e
+            s_gap += gap * gap
+        else:
+            n_open += 1.0
+        s_grad += g * g
+        if off - off == 0.0:
+            s_off += off * off
+        if a - a == 0.0:
+            d = a - g
+            s_approx += a * a
+            s_approx_gap += d * d
+        if n_worst:
+            score = max(gap - (e + ge), 0.0) if gap - gap == 0.0 else np.inf
+            gap = gap if gap - gap == 0.0 else np.inf
+            if filled < n_worst or _ranks_above(score, gap, floor_score, floor_gap):  # most entries stop here
+                filled = _keep(top, top_score, top_gap, filled, q, score, gap)
+                if filled == n_worst:
+                    floor_score, floor_gap = top_score[n_worst - 1], top_gap[n_worst - 1]
+    sums[SUM_VALUE], sums[SUM_GRAD], sums[SUM_EXCESS], sums[SUM_ERROR] = s_value, s_grad, s_excess, s_error
+    sums[SUM_GAP], sums[SUM_OFF], sums[N_UNRESOLVED] = s_gap, s_off, n_open
+    sums[SUM_APPROX], sums[SUM_APPROX_GAP] = s_approx, s_approx_gap
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def block_tally(approx, value, grad, error, grad_error, counted, starts, n_worst):
+    """Every block's sums of squares and its worst entries, in one pass over the entries.
 
     Parameters
     ----------
@@ -36,110 +133,96 @@ def block_sums(approx, value, grad, error, grad_error, counted, starts):
         The entries that count; (0,) for all of them.
     starts : ndarray of int64, shape (n_blocks,)
         First position of every block, nondecreasing; a block ends where the next starts.
+    n_worst : int
+        How many worst entries to rank per block.
 
     Returns
     -------
-    ndarray, shape (n_blocks, 9)
+    sums : ndarray, shape (n_blocks, 9)
         Per block, over its counted entries: sum v**2, sum g**2, sum excess**2,
         sum error**2, sum gap**2, sum off**2, the number of unresolved
         entries, sum approx**2 and sum (approx - g)**2 over finite approx.
         An entry is resolved when value and error are finite; v is value
-        there (else 0), gap = |v - g| and excess = max(gap - error -
-        grad_error, 0) (both 0 where unresolved); off = value - g wherever
-        that is finite (the report's ||refereed - grad||).
+        there, gap = |v - g| and excess = max(gap - error - grad_error, 0)
+        (resolved entries only); off = value - g wherever that is finite
+        (the report's ||refereed - grad||).
+    worst : ndarray of int64, shape (n_blocks, n_worst)
+        Per block, the positions of its counted entries with the largest
+        disagreement beyond their own error, worst first: ranked by
+        max(|value - grad| - (error + grad_error), 0) (inf where value is not
+        finite), then by |value - grad|, then by position; -1 pads a block
+        with fewer entries.
     """
-    k = value.shape[0]
-    n_blocks = starts.shape[0]
-    out = np.zeros((n_blocks, N_COLUMNS))
-    with_error, with_grad_error, all_counted = error.shape[0] > 0, grad_error.shape[0] > 0, counted.shape[0] == 0
-    lanes = np.zeros((LANES, N_COLUMNS))
-    for b in range(n_blocks):
-        stop = starts[b + 1] if b + 1 < n_blocks else k
-        lanes[:, :] = 0.0
-        for q in range(starts[b], stop):
-            if not (all_counted or counted[q]):
-                continue
-            lane = q & (LANES - 1)
-            v, g, a = value[q], grad[q], approx[q]
-            e = error[q] if with_error else 0.0
-            off = v - g
-            resolved = v - v == 0.0 and e - e == 0.0  # x - x is 0 exactly for finite x
-            gap = abs(off) if resolved else 0.0
-            e = e if resolved else 0.0
-            v = v if resolved else 0.0
-            excess = max(gap - e - (grad_error[q] if with_grad_error else 0.0), 0.0) if resolved else 0.0
-            d = a - g
-            finite = a - a == 0.0
-            lanes[lane, SUM_VALUE] += v * v
-            lanes[lane, SUM_GRAD] += g * g
-            lanes[lane, SUM_EXCESS] += excess * excess
-            lanes[lane, SUM_ERROR] += e * e
-            lanes[lane, SUM_GAP] += gap * gap
-            lanes[lane, SUM_OFF] += off * off if off - off == 0.0 else 0.0
-            lanes[lane, N_UNRESOLVED] += 0.0 if resolved else 1.0
-            lanes[lane, SUM_APPROX] += a * a if finite else 0.0
-            lanes[lane, SUM_APPROX_GAP] += d * d if finite else 0.0
-        for c in range(N_COLUMNS):
-            out[b, c] = (lanes[0, c] + lanes[1, c]) + (lanes[2, c] + lanes[3, c])
-    return out
+    first, stop, block = units_of(starts, value.shape[0])
+    n_units = first.shape[0]
+    partial = np.zeros((n_units, N_COLUMNS))
+    width = max(n_worst, 1)
+    tops = np.full((n_units, n_worst), -1, np.int64)
+    scores, gaps = np.empty((n_units, width)), np.empty((n_units, width))
+    for u in prange(n_units):
+        unit_tally(approx, value, grad, error, grad_error, counted, first[u], stop[u], partial[u], tops[u],
+                   scores[u], gaps[u])
+    return combine(partial, tops, scores, gaps, block, starts.shape[0])
 
 
 @njit(cache=True)
-def worst_entries(value, grad, allowed, counted, start, stop, n):
-    """The n counted entries of [start, stop) with the largest disagreement beyond their own error.
+def combine(partial, tops, scores, gaps, block, n_blocks):
+    """Add the units' sums block by block in position order, and merge their ranked lists the same way."""
+    n_worst = tops.shape[1]
+    sums = np.zeros((n_blocks, N_COLUMNS))
+    worst = np.full((n_blocks, n_worst), -1, np.int64)
+    top_score, top_gap = np.empty(max(n_worst, 1)), np.empty(max(n_worst, 1))
+    filled, current = 0, -1
+    for u in range(block.shape[0]):
+        b = block[u]
+        for c in range(N_COLUMNS):
+            sums[b, c] += partial[u, c]
+        if b != current:
+            filled, current = 0, b
+        for j in range(n_worst):  # a unit's list is ranked, and earlier units hold earlier positions
+            if tops[u, j] < 0:
+                break
+            filled = _keep(worst[b], top_score, top_gap, filled, tops[u, j], scores[u, j], gaps[u, j])
+    return sums, worst
 
-    Ranked by excess max(|value - grad| - allowed, 0) (inf where value is
-    not finite), then by |value - grad|, then by position.
 
-    Parameters
-    ----------
-    value, grad, allowed : ndarray, shape (k,)
-    counted : ndarray of bool, shape (k,) or (0,) for all
-    start, stop, n : int
+block_tally_serial = _serial_twin(block_tally, "block_tally_serial")
 
-    Returns
-    -------
-    ndarray of int64, shape (<= n,): positions, worst first.
+
+def tally_blocks(approx, value, grad, error, grad_error, counted, starts, n_worst, threads=1):
+    """``block_tally`` on the check's kernel thread with ``threads`` threads, or here for small inputs.
+
+    The result is the same either way, bit for bit.
     """
-    top_score, top_gap = np.empty(n), np.empty(n)
-    top = np.empty(n, np.int64)
-    filled = 0
-    if n <= 0:
-        return top
-    all_counted = counted.shape[0] == 0
-    for q in range(start, stop):
-        if not all_counted and not counted[q]:
-            continue
-        gap = abs(value[q] - grad[q])
-        if np.isfinite(gap):
-            score = max(gap - allowed[q], 0.0)
-        else:
-            score, gap = np.inf, np.inf
-        if filled == n and not (score > top_score[n - 1] or (score == top_score[n - 1] and gap > top_gap[n - 1])):
-            continue  # ranks no higher than the last kept one
-        slot = min(filled, n - 1)  # when full, the last kept entry drops out
-        while slot > 0 and (score > top_score[slot - 1] or (score == top_score[slot - 1] and gap > top_gap[slot - 1])):
-            top_score[slot], top_gap[slot], top[slot] = top_score[slot - 1], top_gap[slot - 1], top[slot - 1]
-            slot -= 1
-        top_score[slot], top_gap[slot], top[slot] = score, gap, q
-        filled = min(filled + 1, n)
-    return top[:filled]
+    if threads > 1 and value.shape[0] >= PARALLEL_FROM:
+        from . import api
+        out = []
+
+        def kernel():
+            out.append(api._kernel("block_tally", __name__)(approx, value, grad, error, grad_error, counted, starts,
+                                                            n_worst))
+
+        api._run_kernel(kernel, threads, np.zeros(1, np.int64), 0, False)
+        return out[0]
+    return block_tally_serial(approx, value, grad, error, grad_error, counted, starts, n_worst)
 
 
 @njit(cache=True)
 def taken(theta, indices, step):
     """The step each listed entry really takes, (w + h) - (w - h): 0 where h cannot move w.
 
-    theta : (n,); indices : int64 (k,); returns (k,).
+    theta : (n,); indices : int64 (k,). Returns (steps (k,), how many of them are 0).
     """
     out = np.empty(indices.shape[0])
+    stuck = 0
     for q in range(indices.shape[0]):
         w = theta[indices[q]]
         out[q] = (w + step) - (w - step)
-    return out
+        stuck += out[q] == 0.0
+    return out, stuck
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rounding_errors(size, steps, factor):
     """``factor * size / |step|`` per entry, inf where the step is 0 (see ``judge.rounding_error``).
 
@@ -147,5 +230,7 @@ def rounding_errors(size, steps, factor):
     """
     out = np.empty(size.shape[0])
     for q in range(size.shape[0]):
-        out[q] = factor * size[q] / abs(steps[q]) if steps[q] != 0.0 else np.inf
+        h = abs(steps[q])
+        bound = factor * size[q] / h  # IEEE division (error_model="numpy"): no check per entry
+        out[q] = bound if h != 0.0 else np.inf
     return out

@@ -34,13 +34,14 @@ MODES = ("full", "directional")
 
 # ------------------------------------------------------------ the driver
 def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
-         method, seed, unit, grad_error=None):
+         method, seed, unit, grad_error=None, threads=1):
     """Pick entries, evaluate them at epsilon, referee the doubtful ones, build the report.
 
     evaluate(indices, step) -> Estimates for those entries of theta;
     cost_at(vector) -> J at another theta (the directional mode);
     grad_error : callable () -> (n,) backprop's own rounding error where known, else None;
         computed only when something is doubtful.
+    threads : Numba threads for the judge's and the report's tallies.
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -54,7 +55,8 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     if everything:
         first = evaluate(todo, epsilon)
         starts = ("starts", np.array([b.offset for b in layout.blocks]))
-        verdict = judge.referee(first, grad, epsilon, evaluate, thresholds, include_kinks, starts, grad_error)
+        verdict = judge.referee(first, grad, epsilon, evaluate, thresholds, include_kinks, starts, grad_error,
+                                threads)
         approx, refereed, error, kink_mask = first.value, verdict.value, verdict.error, verdict.kink
         grad_error, tallied = verdict.grad_error, verdict.tally
         checked = np.ones(n, dtype=bool)
@@ -66,7 +68,8 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
         blocks = np.searchsorted([b.offset for b in layout.blocks], todo, side="right") - 1
         full_error = grad_error() if grad_error is not None else None  # a subset: not worth deferring
         verdict = judge.referee(first, grad[todo], epsilon, lambda positions, step: evaluate(todo[positions], step),
-                                thresholds, include_kinks, blocks, None if full_error is None else full_error[todo])
+                                thresholds, include_kinks, blocks, None if full_error is None else full_error[todo],
+                                threads)
         grad_error = full_error
         approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
         kink_mask[todo], checked[todo] = verdict.kink, True
@@ -76,7 +79,7 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
         referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                            include_kinks, method, mode, time.perf_counter() - start, referee, directional,
-                           grad_error, tallied)
+                           grad_error, tallied, threads)
 
 
 def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
@@ -278,13 +281,13 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     work = []  # the incremental kernel's work arrays, allocated once per check
 
     def evaluate(indices, step):
-        taken = _tally.taken(theta, indices, step)
-        movable = np.flatnonzero(taken != 0)  # a step that cannot move w gives no difference at all
-        part = indices if movable.size == indices.size else indices[movable]
-        if movable.size and method == "segment":
+        taken, stuck = _tally.taken(theta, indices, step)
+        moved = taken != 0 if stuck else None  # a step that cannot move w gives no difference at all
+        part = indices if moved is None else indices[moved]
+        if part.size and method == "segment":
             approx, flags, sizes, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, step,
                                                              part, n_threads, show and step == epsilon)
-        elif movable.size:
+        elif part.size:
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
             order, groups, rows = _linear.row_groups(net.layer_dims, part, group_size)
             costs = _group_costs(net.layer_dims, groups, rows, m, method, active)
@@ -306,10 +309,10 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
-        if movable.size < indices.size or not movable.size:
+        if stuck or not part.size:
             values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
-            if movable.size:
-                values[movable], kinks[movable], scales[movable] = approx, flags, sizes
+            if part.size:
+                values[moved], kinks[moved], scales[moved] = approx, flags, sizes
         else:
             values, kinks, scales = approx, flags, sizes
         errors = _tally.rounding_errors(scales, taken, judge.ROUNDING[method] * judge.UNIT_ROUNDOFF)
@@ -320,7 +323,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
 
     return _run(net.layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds,
                 include_kinks, method, seed, judge.UNIT_ROUNDOFF,
-                lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A))
+                lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A), n_threads)
 
 
 def _cost_and_gradient(net, theta, X, Y, drop, use_drop, n_threads):
@@ -617,7 +620,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
     def evaluate(indices, step):
         values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
         second = np.full(indices.size, np.nan)
-        taken = _tally.taken(original, indices, step)
+        taken, _ = _tally.taken(original, indices, step)
         bar = _Progress(indices.size, show and step == epsilon)
         try:
             for q, p in enumerate(indices):

@@ -64,6 +64,7 @@ UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"segment": 4.0, "incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
 REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)  # multiples of epsilon; 1.0 is the user's own
+N_WORST = 5  # worst entries the report lists per block
 MAX_REFEREED = 1 << 16  # entries re-evaluated in one check at most (largest contributions first)
 
 Estimates = namedtuple("Estimates", ["value", "error", "kink", "second"])
@@ -172,17 +173,20 @@ def _group_of_every_entry(groups, k):
     return np.asarray(groups)
 
 
-Tally = namedtuple("Tally", ["blocks", "whole", "notes", "notes_whole", "off_norms"])
+Tally = namedtuple("Tally", ["blocks", "whole", "notes", "notes_whole", "off_norms", "worst"])
 Tally.__doc__ = """Verdicts of every group of entries and of all of them.
 
 blocks : list of Measure, one per group; whole : Measure of all entries.
 notes : list of float, every group's notes' difference of the values at
     the user's epsilon; notes_whole : the same over all entries.
 off_norms : (n_groups,) ||value - grad|| over the entries where it is finite.
+worst : (n_groups, n_worst) int64, every group's worst entries (positions into
+    the arrays given), worst first, -1 where a group has fewer; see ``_tally.block_tally``.
 """
 
 
-def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None):
+def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None, n_worst=N_WORST,
+          threads=1):
     """``measure`` of every group of entries and of all of them, in one compiled pass.
 
     Parameters
@@ -200,6 +204,10 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
     grad_error : ndarray, shape (k,), or float
     counted : ndarray of bool, shape (k,), optional
         Only these entries count (default: all).
+    n_worst : int
+        How many worst entries of every group to find.
+    threads : int
+        Numba threads for the pass (the result does not depend on them).
 
     Returns
     -------
@@ -213,6 +221,7 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
     if grad_error.ndim == 0:
         grad_error = none if grad_error == 0.0 else np.full(k, float(grad_error))
     counted = np.empty(0, np.bool_) if counted is None else np.ascontiguousarray(counted, dtype=np.bool_)
+    order = None
     if isinstance(groups, tuple):
         starts = np.asarray(groups[1], dtype=np.int64)
     else:
@@ -222,9 +231,12 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
             groups, approx, value, grad = groups[order], approx[order], value[order], grad[order]
             error, grad_error, counted = (x[order] if x.size else x for x in (error, grad_error, counted))
         starts = np.searchsorted(groups, np.arange(n_groups)).astype(np.int64)
-    sums = _tally.block_sums(approx, value, grad, error, grad_error, counted, starts)
+    sums, worst = _tally.tally_blocks(approx, value, grad, error, grad_error, counted, starts, n_worst, threads)
+    if order is not None:  # positions into the arrays as given
+        worst = np.where(worst >= 0, order[worst], -1)
     if not np.all(np.isfinite(sums)):  # squares overflowed: measure group by group, scaled
-        return _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted)
+        return _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted)._replace(
+            worst=worst)
     low, high = thresholds
 
     def one(column):
@@ -247,7 +259,7 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
 
     total = sums.sum(axis=0)
     return Tally([one(row) for row in sums], one(total), [notes(row) for row in sums], notes(total),
-                 np.sqrt(sums[:, _tally.SUM_OFF]))
+                 np.sqrt(sums[:, _tally.SUM_OFF]), worst)
 
 
 def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted):
@@ -264,7 +276,7 @@ def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, co
         off = np.where(keep, value - grad, 0.0)
         off[~np.isfinite(off)] = 0.0
         off_norms = np.array([_norm(off[every == b]) for b in range(starts.size)])
-    return Tally(found[:-1], found[-1], notes[:-1], notes[-1], off_norms)
+    return Tally(found[:-1], found[-1], notes[:-1], notes[-1], off_norms, None)
 
 
 Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",
@@ -282,7 +294,7 @@ tally : the ``Tally`` of these values when nothing was refereed (the report's ow
 """
 
 
-def _doubtful(first, grad, counted, thresholds, groups, grad_error):
+def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1):
     """Positions to referee: the fewest entries whose excess (then error) keeps a verdict from "correct".
 
     Returns (positions, the ``Tally`` of the entries as they stand).
@@ -297,7 +309,7 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     else:
         n_groups = int(groups.max()) + 1 if groups.size else 1
     tallied = tally(first.value, first.value, grad, first.error, thresholds, groups, n_groups, grad_error,
-                    None if counted is True else counted)
+                    None if counted is True else counted, threads=threads)
     if tallied.whole.verdict == CORRECT and all(b.verdict == CORRECT for b in tallied.blocks):
         return np.empty(0, np.int64), tallied  # the usual case: nothing to referee
     if counted is True:
@@ -335,7 +347,7 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error):
     return chosen, tallied
 
 
-def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None):
+def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None, threads=1):
     """Judge the entries of one check, re-evaluating the doubtful ones.
 
     Parameters
@@ -356,6 +368,8 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     grad_error : ndarray, shape (k,), or callable returning one, optional
         Backprop's own rounding error (see ``measure``); default 0. A callable
         is called only when something is doubtful without it.
+    threads : int
+        Numba threads for the tallies (the result does not depend on them).
 
     Returns
     -------
@@ -369,16 +383,16 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     kink = np.asarray(first.kink, dtype=bool)
     counted = True if include_kinks else ~kink
     if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0)
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
         grad_error = grad_error() if todo.size else None
         if grad_error is not None:
             grad_error = np.asarray(grad_error, dtype=np.float64)
-            todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+            todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
     elif grad_error is not None:
         grad_error = np.asarray(grad_error, dtype=np.float64)
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error)
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
     else:
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0)
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
     if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
         return Judgement(first.value, first.error, np.broadcast_to(float(epsilon), (k,)),
                          np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None, grad_error,

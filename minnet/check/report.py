@@ -6,9 +6,7 @@ import math
 import numpy as np
 
 from . import _tally
-from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, tally
-
-N_WORST = 5
+from .judge import BUG, CORRECT, INCONCLUSIVE, N_WORST, SEVERITY, SUSPICIOUS, tally
 
 
 def _finite_or_none(x):
@@ -86,7 +84,7 @@ class GradCheckReport:
 
     def __init__(self, layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                  include_kinks, method, mode, seconds, referee=None, directional=None, grad_error=None,
-                 tallied=None):
+                 tallied=None, threads=1):
         self.layout, self.approx, self.grad, self.checked = layout, approx, grad, checked
         self.kink_mask, self.refereed, self.error = kink_mask, refereed, error
         self.grad_error = 0.0 if grad_error is None else grad_error  # backprop's rounding, where it was needed
@@ -95,29 +93,38 @@ class GradCheckReport:
         self.method, self.mode, self.seconds = method, mode, seconds
         self.referee = referee
         directional = directional or {}
-        counted = checked if include_kinks else checked & ~kink_mask
-        every = bool(counted.all())
-        allowed = error + self.grad_error if np.ndim(self.grad_error) else error
+        every = bool(checked.all()) and (include_kinks or not kink_mask.any())  # every entry counts
+        counted = checked if include_kinks or every else checked & ~kink_mask
+        starts = np.array([b.offset for b in layout.blocks], dtype=np.int64)
+        kinks = np.flatnonzero(kink_mask & checked)
+        kinks_of = np.split(kinks, np.searchsorted(kinks, starts[1:]))
         self.blocks = {}
         entrywise = True  # every block compared entry by entry (not only along a direction)
-        for block in layout.blocks:
+        for block, found in zip(layout.blocks, kinks_of):
             report = BlockReport(block.name, block.shape, block.offset)
-            part = slice(block.offset, block.offset + block.size)
-            report.n_checked = block.size if every else int(checked[part].sum())
-            report.kinks = [layout.locate(block.offset + k) for k in np.flatnonzero(kink_mask[part] & checked[part])]
+            report.n_checked = block.size if every else int(checked[block.offset:block.offset + block.size].sum())
+            report.kinks = [layout.locate(int(k)) for k in found]
             if block.name in directional:
                 d = directional[block.name]
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
                 entrywise &= report.n_checked > 0
-            if report.n_checked:
-                report.worst = self._worst(block, approx, grad, refereed, allowed,
-                                           np.empty(0, np.bool_) if every else counted)
             self.blocks[block.name] = report
         a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, counted, directional,
                                                 entrywise and every)
         n_blocks = len(layout.blocks)
+        threads = max(1, int(threads))
         if tallied is None or not (entrywise and every):  # else the judge's tally of these very arrays
-            tallied = tally(a, r, g, e, self.thresholds, groups, n_blocks, ge)
+            tallied = tally(a, r, g, e, self.thresholds, groups, n_blocks, ge, n_worst=0, threads=threads)
+            none = np.empty(0)
+            theta_grad_error = none if np.ndim(self.grad_error) == 0 else self.grad_error
+            worst = _tally.tally_blocks(approx, refereed, grad, error, theta_grad_error,
+                                        np.empty(0, np.bool_) if every else counted, starts, N_WORST, threads)[1]
+        else:
+            worst = tallied.worst
+        allowed = error + self.grad_error if np.ndim(self.grad_error) else error
+        for report, top in zip(self.blocks.values(), worst):
+            if report.n_checked:
+                report.worst = self._worst(top[top >= 0], approx, grad, refereed, allowed)
         whole, norms = tallied.whole, tallied.off_norms
         for report, notes, found, norm in zip(self.blocks.values(), tallied.notes, tallied.blocks, norms):
             report.difference = notes
@@ -158,14 +165,12 @@ class GradCheckReport:
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
 
-    def _worst(self, block, approx, grad, refereed, allowed, counted):
-        """The block's N_WORST entries with the largest disagreement beyond their own error.
+    def _worst(self, top, approx, grad, refereed, allowed):
+        """The rows of a block's worst entries (``_tally.block_tally``'s ranking).
 
-        approx, grad, refereed, allowed (the error bound) : (n_parameters,);
-        counted : (n_parameters,) bool, or (0,) for all.
+        top : int64 positions in theta, worst first;
+        approx, grad, refereed, allowed (the error bound) : (n_parameters,).
         """
-        top = _tally.worst_entries(refereed, grad, allowed, counted, block.offset, block.offset + block.size,
-                                   N_WORST)
         rows = []
         for k in top:
             _, row, column = self.layout.locate(int(k))

@@ -220,9 +220,21 @@ def test_row_groups_keep_the_contract_of_the_incremental_grouping(dims):
                     np.array([n - 1, 0, n - 1 - dims[-1]]), np.array([], np.int64)):
         for group_size in (1, 3, 64):
             expected = naive.row_groups(dims, indices.astype(np.int64), group_size)
-            got = _linear.row_groups(dims, indices.astype(np.int64), group_size)
+            got = _linear.row_groups(dims, indices.astype(np.int64), group_size)[:3]
             for a, b in zip(expected, got):
                 assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("dims", [[784, 128, 64, 10], [30, 2000, 20]])
+def test_the_parallel_row_fill_writes_the_same_order(dims):
+    rng = np.random.default_rng(2)
+    n = sum(dims[k] * dims[k + 1] + dims[k + 1] for k in range(len(dims) - 1))
+    for indices in (np.arange(n), np.sort(rng.choice(n, n // 2, replace=False))):
+        expected = _linear.row_groups(dims, indices, 64)[0]
+        order, _, _, runs = _linear.row_groups(dims, indices, 64, fill=False)
+        assert runs is not None and indices.size > 2 * _linear.FILL_UNIT
+        _linear.fill_rows(*runs, order)
+        assert np.array_equal(order, expected)
 
 
 def test_bad_input_is_refused_before_any_kernel_runs():

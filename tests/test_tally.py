@@ -147,8 +147,23 @@ def test_taken_steps_and_their_rounding_errors():
     assert stuck == 1
     np.testing.assert_array_equal(steps, (theta[indices] + 1e-7) - (theta[indices] - 1e-7))
     assert steps[1] == 0.0  # 1e-7 cannot move 1e20
-    errors = _tally.rounding_errors(np.array([1.0, 1.0, 2.0]), steps, 4 * judge.UNIT_ROUNDOFF)
+    errors = _tally.rounding_errors(theta, indices, 1e-7, np.array([1.0, 1.0, 2.0]), 4 * judge.UNIT_ROUNDOFF)
     np.testing.assert_array_equal(errors, judge.rounding_error(np.array([1.0, 1.0, 2.0]), steps, "incremental"))
+    assert errors[1] == np.inf
+
+
+@pytest.mark.parametrize("step", [1e-7, 3.3e-5, 2.0 ** -30, 5e-324, 1.0])
+def test_every_step_moves_below_the_bound_that_skips_the_step_check(step):
+    rng = np.random.default_rng(0)
+    limit = step * 2.0 ** 50
+    w = np.concatenate((rng.uniform(-limit, limit, 20000), np.nextafter(limit, 0) * np.array([1, -1]),
+                        limit * (1 - rng.random(2000) * 1e-3)))
+    assert _tally.steps_all_move(np.max(np.abs(w)), step)
+    steps, stuck = _tally.taken(w, np.arange(w.size), step)
+    assert stuck == 0 and np.all(steps > 0)
+    far = step * 2.0 ** 54  # where the bound says nothing, a step can indeed be lost
+    assert not _tally.steps_all_move(far, step)
+    assert _tally.taken(np.array([far]), np.zeros(1, np.int64), step)[1] == 1
 
 
 NETS = [(hidden, output, keep) for hidden in ("relu", "leaky_relu", "tanh", "sigmoid")

@@ -481,8 +481,8 @@ def prepare(dims, X, Y, Z, A, hidden):
     for k in range(off[L - 1], off[L]):
         G[k] = A[k]
     colmax = np.zeros(L * m)
-    for e in range(m):
-        for j in range(dims[0]):
+    for j in range(dims[0]):
+        for e in range(m):
             colmax[e] = max(colmax[e], abs(X[j, e]))
     for l in range(1, L):
         for j in range(dims[l]):

@@ -479,16 +479,20 @@ def rows_of(dims, indices, by_index):
 
 
 @njit(cache=True)
-def rows_of_increasing(dims, indices):
-    """``rows_of`` for entries listed by increasing index: a row's weights are one run of them, its bias one more.
+def row_runs(dims, indices):
+    """For entries listed by increasing index, where every row's entries are: a run of weights, then its bias.
 
-    Returns (order, first position of every row in order (n_rows + 1,)), or
-    two empty arrays when the indices are not increasing.
+    Returns (count (n_rows + 1,) the first position of every row in the
+    sorted order, w_first (n_rows,) the position in indices of the row's
+    first weight, bias (n_rows,) the position of its bias or -1), or three
+    empty arrays when the indices are not increasing.
     """
     k = indices.shape[0]
-    for q in range(1, k):
-        if indices[q] <= indices[q - 1]:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
+    descents = 0
+    for q in range(1, k):  # no early exit: an integer sum the compiler vectorizes
+        descents += indices[q] <= indices[q - 1]
+    if descents:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     L = dims.shape[0] - 1
     n_rows = 0
     for l in range(L):
@@ -507,39 +511,62 @@ def rows_of_increasing(dims, indices):
             count[row + 1] = count[row] + (w_stop - w_first[row]) + (1 if bias[row] >= 0 else 0)
             row += 1
         offset += n_out * (n_in + 1)
-    order = np.empty(k, np.int64)
-    for r in range(n_rows):
-        start, n_weights = count[r], count[r + 1] - count[r] - (1 if bias[r] >= 0 else 0)
-        for q in range(n_weights):
-            order[start + q] = w_first[r] + q
-        if bias[r] >= 0:
-            order[start + n_weights] = bias[r]
-    return order, count
+    return count, w_first, bias
 
 
-def row_groups(dims, indices, group_size):
+FILL_UNIT = 16384  # positions of ``order`` one thread fills at a time
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def fill_rows(count, w_first, bias, order):
+    """Write ``order`` from ``row_runs``: every row's weights by increasing index, then its bias."""
+    k = order.shape[0]
+    for u in prange((k + FILL_UNIT - 1) // FILL_UNIT):
+        start, stop = u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)
+        r = np.searchsorted(count, start, side="right") - 1  # the row position start falls in
+        p = start
+        while p < stop:
+            n_weights = count[r + 1] - count[r] - (1 if bias[r] >= 0 else 0)
+            end = min(count[r + 1], stop)
+            while p < end:
+                q = p - count[r]
+                order[p] = w_first[r] + q if q < n_weights else bias[r]
+                p += 1
+            r += 1
+
+
+def row_groups(dims, indices, group_size, fill=True):
     """Order the entries by (layer, row, column) and cut them into groups of at most group_size per row.
 
     The contract of ``gradcheck._row_groups`` in O(n): within one row, theta
     order is column order with the bias last, so a counting sort by row of
-    the entries in theta order is the whole sort (and for entries already in
-    theta order, every row is one run of them and its bias).
+    the entries in theta order is the whole sort; for entries already listed
+    in theta order (as the check lists them), every row is one run of them
+    and its bias, and only the runs are found here.
 
-    Returns (order, group bounds into order, row of every group counted over all layers).
+    Returns (order, group bounds into order, row of every group counted over
+    all layers, runs). With fill=False and runs not None, order is not yet
+    written: ``fill_rows(*runs, order)`` writes it (in parallel, so on the
+    kernel thread).
     """
     indices = np.asarray(indices, dtype=np.int64)
     dims = np.asarray(dims, dtype=np.int64)
-    order, row_start = rows_of_increasing(dims, indices)
-    if row_start.size == 0:
-        by_index = np.argsort(indices, kind="stable")
-        order, row_start = rows_of(dims, indices, by_index)
+    runs = row_runs(dims, indices)
+    if runs[0].size:
+        row_start = runs[0]
+        order = np.empty(indices.size, np.int64)
+        if fill:
+            fill_rows_serial(*runs, order)
+    else:
+        runs = None
+        order, row_start = rows_of(dims, indices, np.argsort(indices, kind="stable"))
     row_length = np.diff(row_start)
     n_groups = -(-row_length // group_size)
     first = np.cumsum(n_groups) - n_groups
     rank = np.arange(int(n_groups.sum())) - np.repeat(first, n_groups)
     starts = row_start[:-1].repeat(n_groups) + group_size * rank
     rows = np.arange(row_length.size).repeat(n_groups)
-    return order, np.r_[starts, indices.size].astype(np.int64), rows
+    return order, np.r_[starts, indices.size].astype(np.int64), rows, runs
 
 
 def _group_costs(dims, groups, group_rows, m, active):
@@ -585,11 +612,13 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
     group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]
     active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
-    order, groups, rows = row_groups(net.layer_dims, indices, group_size)
+    order, groups, rows, runs = row_groups(net.layer_dims, indices, group_size, fill=False)
     chunks = api._balanced_bounds(_group_costs(net.layer_dims, groups, rows, m, active), n_threads)
     done = np.zeros(chunks.size, np.int64)  # entries finished per chunk, then the stop flag
 
     def kernel():
+        if runs is not None:
+            api._kernel("fill_rows", __name__)(*runs, order)
         if n_hidden:
             bounds = api._balanced_bounds(np.ones(m), n_threads)
             api._kernel("directions", __name__)(cache, hidden, output, use_drop, bounds)
@@ -601,7 +630,7 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
         rest = np.flatnonzero(unsafe)
         sub = indices[rest]
         group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
-        s_order, s_groups, s_rows = row_groups(net.layer_dims, sub, group_size)
+        s_order, s_groups, s_rows, _ = row_groups(net.layer_dims, sub, group_size)
         s_costs = api._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
         s_chunks = api._balanced_bounds(s_costs, n_threads)
         s_done = np.zeros(s_chunks.size, np.int64)
@@ -621,3 +650,4 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
 # For a forked child of a process that ran the parallel kernels (see ``_kernels``).
 directions_serial = _serial_twin(directions, "directions_serial")
 linear_serial = _serial_twin(linear, "linear_serial")
+fill_rows_serial = _serial_twin(fill_rows, "fill_rows_serial")

@@ -222,15 +222,39 @@ def taken(theta, indices, step):
     return out, stuck
 
 
-@njit(cache=True, error_model="numpy")
-def rounding_errors(size, steps, factor):
-    """``factor * size / |step|`` per entry, inf where the step is 0 (see ``judge.rounding_error``).
+@njit(cache=True)
+def largest_magnitude(theta):
+    """max |theta| (NaN and inf are refused before a check starts); 0 for no entries."""
+    lanes = np.zeros(4)  # four independent maxima: one would wait on the last at every entry
+    k = theta.shape[0]
+    for q in range(0, k - 3, 4):
+        for j in range(4):
+            lanes[j] = max(lanes[j], abs(theta[q + j]))
+    for q in range(k - k % 4, k):
+        lanes[0] = max(lanes[0], abs(theta[q]))
+    return max(max(lanes[0], lanes[1]), max(lanes[2], lanes[3]))
 
-    size, steps : (k,); factor : ROUNDING[path] times the unit roundoff. Returns (k,).
+
+def steps_all_move(largest, step):
+    """Whether step moves every w with |w| <= largest: then (w + h) - (w - h) != 0 for all of them.
+
+    With |w| < 2**50 h, w + h and w - h are each rounded by at most
+    ulp(2 |w|) / 2 <= h / 4, so they stay more than h apart.
     """
-    out = np.empty(size.shape[0])
-    for q in range(size.shape[0]):
-        h = abs(steps[q])
+    return largest < step * 2.0 ** 50
+
+
+@njit(cache=True, error_model="numpy")
+def rounding_errors(theta, indices, step, size, factor):
+    """``factor * size / |(w + h) - (w - h)|`` for w = theta[indices], inf where the step is 0 (``judge.rounding_error``).
+
+    theta : (n,); indices : int64 (k,); size : (k,) the evaluations' scale;
+    factor : ROUNDING[path] times the unit roundoff. Returns (k,).
+    """
+    out = np.empty(indices.shape[0])
+    for q in range(indices.shape[0]):
+        w = theta[indices[q]]
+        h = abs((w + step) - (w - step))
         bound = factor * size[q] / h  # IEEE division (error_model="numpy"): no check per entry
         out[q] = bound if h != 0.0 else np.inf
     return out

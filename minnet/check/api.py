@@ -44,7 +44,7 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     threads : Numba threads for the judge's and the report's tallies.
     """
     start = time.perf_counter()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed) if sample is not None or mode == "directional" else None
     n = layout.size
     todo = _selection(layout, mode, sample, rng)
     directional = None
@@ -279,22 +279,27 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
         active = np.sum(Z.reshape(-1, m) > 0, axis=1)
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     work = []  # the incremental kernel's work arrays, allocated once per check
+    largest = _tally.largest_magnitude(theta)
 
     def evaluate(indices, step):
-        taken, stuck = _tally.taken(theta, indices, step)
-        moved = taken != 0 if stuck else None  # a step that cannot move w gives no difference at all
-        part = indices if moved is None else indices[moved]
+        stuck = 0  # entries the step cannot move: they give no difference at all
+        if not _tally.steps_all_move(largest, step):
+            taken, stuck = _tally.taken(theta, indices, step)
+            moved = taken != 0
+        part = indices if not stuck else indices[moved]
         if part.size and method == "segment":
             approx, flags, sizes, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, step,
                                                              part, n_threads, show and step == epsilon)
         elif part.size:
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
-            order, groups, rows = _linear.row_groups(net.layer_dims, part, group_size)
+            order, groups, rows, runs = _linear.row_groups(net.layer_dims, part, group_size, fill=False)
             costs = _group_costs(net.layer_dims, groups, rows, m, method, active)
             chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
             done = np.zeros(chunks.size, np.int64)  # entries finished in each chunk, then the stop flag
 
             def kernel():
+                if runs is not None:
+                    _kernel("fill_rows", "minnet.check._linear")(*runs, order)
                 if method == "incremental":
                     size = _kernels.work_size(_kernels.work_width(net._dims), m, group_size)
                     if not work or work[0].shape[0] < chunks.size - 1:
@@ -315,7 +320,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                 values[moved], kinks[moved], scales[moved] = approx, flags, sizes
         else:
             values, kinks, scales = approx, flags, sizes
-        errors = _tally.rounding_errors(scales, taken, judge.ROUNDING[method] * judge.UNIT_ROUNDOFF)
+        errors = _tally.rounding_errors(theta, indices, step, scales, judge.ROUNDING[method] * judge.UNIT_ROUNDOFF)
         return Estimates(values, errors, kinks, None)
 
     def cost_at(shifted):

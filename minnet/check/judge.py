@@ -381,7 +381,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     elif not isinstance(groups, tuple):
         groups = np.asarray(groups)
     kink = np.asarray(first.kink, dtype=bool)
-    counted = True if include_kinks else ~kink
+    counted = True if include_kinks or not kink.any() else ~kink
     if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
         todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
         grad_error = grad_error() if todo.size else None

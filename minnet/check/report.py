@@ -93,10 +93,11 @@ class GradCheckReport:
         self.method, self.mode, self.seconds = method, mode, seconds
         self.referee = referee
         directional = directional or {}
-        every = bool(checked.all()) and (include_kinks or not kink_mask.any())  # every entry counts
+        any_kink = bool(kink_mask.any())
+        every = bool(checked.all()) and (include_kinks or not any_kink)  # every entry counts
         counted = checked if include_kinks or every else checked & ~kink_mask
         starts = np.array([b.offset for b in layout.blocks], dtype=np.int64)
-        kinks = np.flatnonzero(kink_mask & checked)
+        kinks = np.flatnonzero(kink_mask & checked) if any_kink else np.empty(0, np.int64)
         kinks_of = np.split(kinks, np.searchsorted(kinks, starts[1:]))
         self.blocks = {}
         entrywise = True  # every block compared entry by entry (not only along a direction)
@@ -122,9 +123,9 @@ class GradCheckReport:
         else:
             worst = tallied.worst
         allowed = error + self.grad_error if np.ndim(self.grad_error) else error
-        for report, top in zip(self.blocks.values(), worst):
+        for block, report, top in zip(layout.blocks, self.blocks.values(), worst):
             if report.n_checked:
-                report.worst = self._worst(top[top >= 0], approx, grad, refereed, allowed)
+                report.worst = self._worst(block, top[top >= 0], approx, grad, refereed, allowed)
         whole, norms = tallied.whole, tallied.off_norms
         for report, notes, found, norm in zip(self.blocks.values(), tallied.notes, tallied.blocks, norms):
             report.difference = notes
@@ -165,16 +166,17 @@ class GradCheckReport:
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
 
-    def _worst(self, top, approx, grad, refereed, allowed):
+    def _worst(self, block, top, approx, grad, refereed, allowed):
         """The rows of a block's worst entries (``_tally.block_tally``'s ranking).
 
-        top : int64 positions in theta, worst first;
+        block : the layout's block; top : int64 positions in theta, worst first;
         approx, grad, refereed, allowed (the error bound) : (n_parameters,).
         """
+        columns = block.shape[-1] if len(block.shape) >= 2 else 1
         rows = []
-        for k in top:
-            _, row, column = self.layout.locate(int(k))
-            rows.append({"row": row, "column": column, "grad": float(grad[k]),
+        for k in top.tolist():
+            local = k - block.offset
+            rows.append({"row": local // columns, "column": local % columns, "grad": float(grad[k]),
                          "approx": _finite_or_none(approx[k]), "refereed": _finite_or_none(refereed[k]),
                          "error": _finite_or_none(abs(refereed[k] - grad[k])),
                          "tolerance": _finite_or_none(allowed[k])})

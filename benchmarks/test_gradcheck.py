@@ -127,22 +127,52 @@ def test_jax_fd(benchmark, name):
     record(name, "jax vmap fd", result["seconds"], workload(name)[0].theta.size)
 
 
-def test_two_threads_against_one(benchmark):
-    """Median of 7 runs each, interleaved, so that a slow or fast moment of the machine hits both."""
+def test_threads_and_the_work_outside_the_kernels(benchmark):
+    """The default mnist check on 1 and 2 threads, interleaved, median of 9 each.
+
+    Every call the check makes on its kernel thread is timed; the rest of
+    the check (validation, grouping, judging and the report, in the calling
+    thread) is the work outside the kernels, which no thread count speeds
+    up. The issue's target: under 5 % of the 2-thread check.
+    """
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs 2 cores")
+    from minnet.check import api
     net, X, labels = workload("mnist")
-    minnet.gradient_check(net, X, labels, sample=2)
+    inside = [0.0]
+    run_kernel = api._run_kernel
+
+    def timed_kernel(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return run_kernel(*args, **kwargs)
+        finally:
+            inside[0] += time.perf_counter() - start
+
+    reports = {}
     runs = {1: [], 2: []}
-    for _ in range(7):
+    api._run_kernel = timed_kernel
+    try:
         for threads in (1, 2):
-            runs[threads].append(_time(lambda: minnet.gradient_check(net, X, labels, threads=threads)))
-    one, two = float(np.median(runs[1])), float(np.median(runs[2]))
+            reports[threads] = minnet.gradient_check(net, X, labels, threads=threads)
+        for _ in range(9):
+            for threads in (1, 2):
+                inside[0] = 0.0
+                total = _time(lambda: minnet.gradient_check(net, X, labels, threads=threads))
+                runs[threads].append((total, inside[0]))
+    finally:
+        api._run_kernel = run_kernel
     benchmark.pedantic(lambda: minnet.gradient_check(net, X, labels, threads=2), rounds=1, iterations=1)
-    record("mnist", "minnet 1 thread", one, net.theta.size, "median of 7")
-    record("mnist", "minnet 2 threads", two, net.theta.size, "median of 7")
-    print(f"\nmnist: 1 thread {one:.3f} s, 2 threads {two:.3f} s (medians of 7): {one / two:.2f}x")
-    assert one / two >= 1.8
+    (one, one_in), (two, two_in) = (np.median(np.array(runs[t]), axis=0) for t in (1, 2))
+    outside = (two - two_in) / two
+    record("mnist", "minnet 1 thread", one, net.theta.size, "median of 9")
+    record("mnist", "minnet 2 threads", two, net.theta.size, f"median of 9; {outside:.1%} outside the kernels")
+    print(f"\nmnist: 1 thread {one * 1e3:.1f} ms ({(one - one_in) * 1e3:.2f} ms outside the kernels), "
+          f"2 threads {two * 1e3:.1f} ms ({(two - two_in) * 1e3:.2f} ms, {outside:.1%}): {one / two:.2f}x; "
+          f"kernels alone {one_in / two_in:.2f}x")
+    assert np.array_equal(reports[1].approx, reports[2].approx)  # the same numbers on any thread count
+    assert reports[1].verdict == reports[2].verdict == "correct"
+    assert outside < 0.05
 
 
 def _time(fn):

@@ -23,7 +23,7 @@ def entries(k, seed, holes=True):
 
 
 def numpy_sums(approx, value, grad, error, grad_error, counted):
-    """The same sums, one NumPy expression each (the definitions in ``block_sums``' docstring)."""
+    """The same sums, one NumPy expression each (the definitions in ``block_tally``'s docstring)."""
     resolved = np.isfinite(value) & np.isfinite(error)
     v = np.where(resolved, value, 0.0)
     gap = np.where(resolved, np.abs(value - grad), 0.0)

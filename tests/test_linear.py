@@ -62,8 +62,8 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     _, Z, A = net._gradient(X, Y, drop, use_drop, theta)
     prepared = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
     indices = np.arange(theta.size, dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
-    approx, kinks, _, fallback = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon,
-                                                         indices, threads or numba.get_num_threads())
+    approx, kinks, _, _, fallback = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon,
+                                                           indices, threads or numba.get_num_threads(), 1.0)
     return (approx, kinks, fallback) if return_fallback else (approx, kinks)
 
 
@@ -223,6 +223,19 @@ def test_row_groups_keep_the_contract_of_the_incremental_grouping(dims):
             got = _linear.row_groups(dims, indices.astype(np.int64), group_size)[:3]
             for a, b in zip(expected, got):
                 assert np.array_equal(a, b)
+
+
+def test_balanced_bounds_cut_where_the_running_cost_reaches_each_share():
+    rng = np.random.default_rng(4)
+    for n in (1, 2, 5, 97, 1000):
+        for costs in (rng.random(n), np.ones(n), rng.random(n) * (rng.random(n) < 0.2), np.r_[np.zeros(n - 1), 5.0]):
+            for n_chunks in (1, 2, 3, 16, 2000):
+                chunks = _linear.balanced_bounds(costs, n_chunks)
+                cumulative = np.cumsum(costs)  # the expression this replaced, in NumPy
+                shares = max(1, min(n_chunks, n))
+                inner = np.searchsorted(cumulative, cumulative[-1] * np.arange(1, shares) / shares) + 1
+                expected = np.unique(np.concatenate(([0], np.clip(inner, 0, n), [n])))
+                assert np.array_equal(chunks, expected) and chunks.dtype == np.int64
 
 
 @pytest.mark.parametrize("dims", [[784, 128, 64, 10], [30, 2000, 20]])

@@ -1,4 +1,6 @@
 """The compiled passes over every checked entry, against plain NumPy, and the check's parallel J and backprop."""
+import contextlib
+
 import numba
 import numpy as np
 import pytest
@@ -56,6 +58,16 @@ def test_block_sums_agree_with_numpy(seed, how):
         np.testing.assert_allclose(sums[b], expected, rtol=1e-12, atol=1e-300)
 
 
+@contextlib.contextmanager
+def numba_threads(threads):
+    """Run the parallel kernels called inside on that many threads (at most the machine's)."""
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+
+
 def test_block_tally_is_the_same_on_any_number_of_threads():
     k = 7 * _tally.UNIT + 5
     approx, value, grad, error, grad_error, counted = entries(k, 11)
@@ -63,11 +75,8 @@ def test_block_tally_is_the_same_on_any_number_of_threads():
     args = (approx, value, grad, error, grad_error, counted, starts, 5)
     serial = _tally.block_tally_serial(*args)
     for threads in (1, 2, 3):
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
+        with numba_threads(threads):
             found = _tally.block_tally(*args)
-        finally:
-            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
         assert np.array_equal(found[0], serial[0]) and np.array_equal(found[1], serial[1])
 
 
@@ -150,6 +159,22 @@ def test_taken_steps_and_their_rounding_errors():
     errors = _tally.rounding_errors(theta, indices, 1e-7, np.array([1.0, 1.0, 2.0]), 4 * judge.UNIT_ROUNDOFF)
     np.testing.assert_array_equal(errors, judge.rounding_error(np.array([1.0, 1.0, 2.0]), steps, "incremental"))
     assert errors[1] == np.inf
+
+
+def test_the_parallel_rounding_errors_are_the_serial_ones_bit_for_bit():
+    rng = np.random.default_rng(3)
+    theta = np.concatenate((rng.standard_normal(3 * _tally.UNIT + 17) * 10.0 ** rng.integers(-8, 8, 3 * _tally.UNIT + 17),
+                            [1e20, -1e30, 0.0]))
+    indices = rng.permutation(theta.size).astype(np.int64)
+    size = rng.random(indices.size) * 10.0 ** rng.integers(-5, 5, indices.size)
+    expected = _tally.rounding_errors(theta, indices, 1e-7, size, 4 * judge.UNIT_ROUNDOFF)
+    assert np.isinf(expected).sum() == 2  # the steps 1e20 and 1e30 cannot take
+    for kernel in (_tally.rounding_errors_into, _tally.rounding_errors_into_serial):
+        for threads in (1, 2, 3):
+            out = np.full(indices.size, np.nan)
+            with numba_threads(threads):
+                kernel(theta, indices, 1e-7, size, 4 * judge.UNIT_ROUNDOFF, out)
+            assert np.array_equal(out, expected)
 
 
 @pytest.mark.parametrize("step", [1e-7, 3.3e-5, 2.0 ** -30, 5e-324, 1.0])

@@ -722,7 +722,8 @@ def _serial_twin(kernel, name):
         return kernel
     twin = types.FunctionType(f.__code__, f.__globals__, name, f.__defaults__, f.__closure__)
     twin.__qualname__, twin.__doc__ = name, f.__doc__
-    return njit(cache=True, nogil=True)(twin)
+    options = {key: value for key, value in kernel.targetoptions.items() if key not in ("parallel", "nopython")}
+    return njit(**dict(options, cache=True, nogil=True))(twin)
 
 
 incremental_serial = _serial_twin(incremental, "incremental_serial")

@@ -560,23 +560,75 @@ def row_groups(dims, indices, group_size, fill=True):
     else:
         runs = None
         order, row_start = rows_of(dims, indices, np.argsort(indices, kind="stable"))
-    row_length = np.diff(row_start)
-    n_groups = -(-row_length // group_size)
-    first = np.cumsum(n_groups) - n_groups
-    rank = np.arange(int(n_groups.sum())) - np.repeat(first, n_groups)
-    starts = row_start[:-1].repeat(n_groups) + group_size * rank
-    rows = np.arange(row_length.size).repeat(n_groups)
-    return order, np.r_[starts, indices.size].astype(np.int64), rows, runs
+    groups, rows = cut_rows(row_start, group_size)
+    return order, groups, rows, runs
 
 
-def _group_costs(dims, groups, group_rows, m, active):
-    """Relative work of every group: its entries times (changing examples x n_L + m)."""
-    sizes = np.diff(groups).astype(float)
-    changing = np.concatenate((active.astype(float), np.full(dims[-1], float(m))))[group_rows]
-    return sizes * (2.0 * (changing + 1.0) * dims[-1] + 2.0 * m) + 20.0
+@njit(cache=True)
+def cut_rows(row_start, group_size):
+    """Cut every row [row_start[r], row_start[r + 1]) of the order into groups of at most group_size.
+
+    Returns (bounds (n_groups + 1,) into the order, the row of every group (n_groups,)).
+    """
+    n_rows = row_start.shape[0] - 1
+    n_groups = 0
+    for r in range(n_rows):
+        n_groups += (row_start[r + 1] - row_start[r] + group_size - 1) // group_size
+    bounds, rows = np.empty(n_groups + 1, np.int64), np.empty(n_groups, np.int64)
+    g = 0
+    for r in range(n_rows):
+        for start in range(row_start[r], row_start[r + 1], group_size):
+            bounds[g], rows[g] = start, r
+            g += 1
+    bounds[n_groups] = row_start[n_rows]
+    return bounds, rows
 
 
-def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, show=False):
+@njit(cache=True)
+def balanced_bounds(costs, n_chunks):
+    """Chunk boundaries (n_chunks + 1 at most, from 0 to costs.size) so that every chunk carries about the
+    same total cost: chunk j ends after the first item where the running cost reaches j / n_chunks of it all."""
+    n = costs.shape[0]
+    n_chunks = max(1, min(n_chunks, n))
+    cumulative = np.cumsum(costs)
+    bounds = np.zeros(n_chunks + 1, np.int64)
+    c = 0
+    for j in range(1, n_chunks):
+        inner = min(np.searchsorted(cumulative, cumulative[n - 1] * j / n_chunks) + 1, n)
+        if inner > bounds[c]:
+            c += 1
+            bounds[c] = inner
+    if n > bounds[c]:
+        c += 1
+        bounds[c] = n
+    return bounds[:c + 1].copy()
+
+
+@njit(cache=True)
+def balanced_chunks(groups, rows, row_cost, group_cost, n_chunks):
+    """``balanced_bounds`` over groups that cost (entries x row_cost[row] + group_cost) each.
+
+    groups : (n_groups + 1,) bounds; rows : (n_groups,); row_cost : (n_rows,) per entry.
+    """
+    costs = np.empty(rows.shape[0])
+    for g in range(rows.shape[0]):
+        costs[g] = (groups[g + 1] - groups[g]) * row_cost[rows[g]] + group_cost
+    return balanced_bounds(costs, n_chunks)
+
+
+def row_costs(dims, active, m):
+    """The linear kernel's work per entry of every row: (changing examples + 1) x n_L x 2 + 2 m.
+
+    active : (sum of the hidden widths,) examples for which each hidden unit
+    can change (relu units off for an example skip it); output rows change all m.
+    """
+    changing = np.full(int(sum(dims[1:])), float(m))
+    changing[:active.size] = active
+    return 2.0 * (changing + 1.0) * dims[-1] + 2.0 * m
+
+
+def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, factor,
+                   show=False):
     """Evaluate entries with the linear-segment kernel, the others' fallback with the incremental one.
 
     Parameters
@@ -588,13 +640,15 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
     Z, A : the forward cache at theta, as ``Network._gradient`` returns it
     prepared : ``_kernels.prepare(...)`` of that cache (G, colmax, out_act, resid)
     epsilon : float, a step that moves every listed entry; indices : int64 (n,); n_threads : int
+    factor : float, the rounding errors' factor (``_tally.rounding_errors``)
     show : bool, a progress bar
 
     Returns
     -------
-    approx (n,), kinks (n,) bool, scales (n,), fallback (n,) bool: the entries the incremental kernel evaluated.
+    approx (n,), kinks (n,) bool, scales (n,), errors (n,) the rounding error of each value,
+    fallback (n,) bool: the entries the incremental kernel evaluated.
     """
-    from . import api
+    from . import _tally, api
     m = X.shape[1]
     dims, hidden, output, lambd = net._dims, net._hidden, net._output, net.lambd
     G, colmax, out_act, resid = prepared
@@ -606,24 +660,26 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
     approx = np.empty(indices.size)
     kinks = np.zeros(indices.size, dtype=np.bool_)
     scales = np.zeros(indices.size)
+    errors = np.empty(indices.size)
     unsafe = np.zeros(indices.size, dtype=np.bool_)
     if indices.size == 0:
-        return approx, kinks, scales, unsafe
+        return approx, kinks, scales, errors, unsafe
     group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]
     active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
     order, groups, rows, runs = row_groups(net.layer_dims, indices, group_size, fill=False)
-    chunks = api._balanced_bounds(_group_costs(net.layer_dims, groups, rows, m, active), n_threads)
+    chunks = balanced_chunks(groups, rows, row_costs(net.layer_dims, active, m), 20.0, n_threads)
     done = np.zeros(chunks.size, np.int64)  # entries finished per chunk, then the stop flag
 
     def kernel():
         if runs is not None:
             api._kernel("fill_rows", __name__)(*runs, order)
         if n_hidden:
-            bounds = api._balanced_bounds(np.ones(m), n_threads)
+            bounds = balanced_bounds(np.ones(m), n_threads)
             api._kernel("directions", __name__)(cache, hidden, output, use_drop, bounds)
         api._kernel("linear", __name__)(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups,
                                         chunks, group_size, approx, kinks, scales, unsafe, done)
+        api._kernel("rounding_errors_into", _tally.__name__)(theta, indices, epsilon, scales, factor, errors)
 
     api._run_kernel(kernel, n_threads, done, indices.size, show)
     if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
@@ -631,8 +687,7 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
         sub = indices[rest]
         group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
         s_order, s_groups, s_rows, _ = row_groups(net.layer_dims, sub, group_size)
-        s_costs = api._group_costs(net.layer_dims, s_groups, s_rows, m, "incremental")
-        s_chunks = api._balanced_bounds(s_costs, n_threads)
+        s_chunks = balanced_chunks(s_groups, s_rows, *api._row_costs(net.layer_dims, m, "incremental"), n_threads)
         s_done = np.zeros(s_chunks.size, np.int64)
         values, flags, sizes = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_), np.empty(sub.size)
 
@@ -644,7 +699,8 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
 
         api._run_kernel(fallback, n_threads, s_done, sub.size, False)
         approx[rest], kinks[rest], scales[rest] = values, flags, sizes
-    return approx, kinks, scales, unsafe
+        errors[rest] = _tally.rounding_errors(theta, sub, epsilon, sizes, factor)
+    return approx, kinks, scales, errors, unsafe
 
 
 # For a forked child of a process that ran the parallel kernels (see ``_kernels``).

@@ -244,6 +244,14 @@ def steps_all_move(largest, step):
     return largest < step * 2.0 ** 50
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _rounding_bound(w, step, size, factor):
+    """``factor * size / |(w + h) - (w - h)|``, inf where the step does not move w."""
+    h = abs((w + step) - (w - step))
+    bound = factor * size / h  # IEEE division (error_model="numpy"): no check per entry
+    return bound if h != 0.0 else np.inf
+
+
 @njit(cache=True, error_model="numpy")
 def rounding_errors(theta, indices, step, size, factor):
     """``factor * size / |(w + h) - (w - h)|`` for w = theta[indices], inf where the step is 0 (``judge.rounding_error``).
@@ -253,8 +261,17 @@ def rounding_errors(theta, indices, step, size, factor):
     """
     out = np.empty(indices.shape[0])
     for q in range(indices.shape[0]):
-        w = theta[indices[q]]
-        h = abs((w + step) - (w - step))
-        bound = factor * size[q] / h  # IEEE division (error_model="numpy"): no check per entry
-        out[q] = bound if h != 0.0 else np.inf
+        out[q] = _rounding_bound(theta[indices[q]], step, size[q], factor)
     return out
+
+
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def rounding_errors_into(theta, indices, step, size, factor, out):
+    """``rounding_errors`` written into out (k,), in parallel over units of entries (on the kernel thread)."""
+    k = indices.shape[0]
+    for u in prange((k + UNIT - 1) // UNIT):
+        for q in range(u * UNIT, min((u + 1) * UNIT, k)):
+            out[q] = _rounding_bound(theta[indices[q]], step, size[q], factor)
+
+
+rounding_errors_into_serial = _serial_twin(rounding_errors_into, "rounding_errors_into_serial")

@@ -280,6 +280,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     work = []  # the incremental kernel's work arrays, allocated once per check
     largest = _tally.largest_magnitude(theta)
+    factor = judge.ROUNDING[method] * judge.UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
 
     def evaluate(indices, step):
         stuck = 0  # entries the step cannot move: they give no difference at all
@@ -288,13 +289,15 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
             moved = taken != 0
         part = indices if not stuck else indices[moved]
         if part.size and method == "segment":
-            approx, flags, sizes, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, step,
-                                                             part, n_threads, show and step == epsilon)
+            approx, flags, _, part_errors, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared,
+                                                                      step, part, n_threads, factor,
+                                                                      show and step == epsilon)
         elif part.size:
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
+            part_errors = np.empty(part.size)
             order, groups, rows, runs = _linear.row_groups(net.layer_dims, part, group_size, fill=False)
-            costs = _group_costs(net.layer_dims, groups, rows, m, method, active)
-            chunks = _balanced_bounds(costs, n_threads)  # one chunk per thread, balanced by cost
+            # one chunk per thread, balanced by cost
+            chunks = _linear.balanced_chunks(groups, rows, *_row_costs(net.layer_dims, m, method, active), n_threads)
             done = np.zeros(chunks.size, np.int64)  # entries finished in each chunk, then the stop flag
 
             def kernel():
@@ -312,15 +315,16 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                     _kernel("full")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
                                     Z, A, part[order], chunks, out, out_flags, out_sizes, done)
                     approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
+                _kernel("rounding_errors_into", _tally.__name__)(theta, part, step, sizes, factor, part_errors)
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
-        if stuck or not part.size:
-            values, kinks, scales = np.full(indices.size, np.nan), np.zeros(indices.size, bool), np.zeros(indices.size)
+        if stuck or not part.size:  # no difference, and no bound on its error, where the step is lost
+            values, kinks = np.full(indices.size, np.nan), np.zeros(indices.size, bool)
+            errors = np.full(indices.size, np.inf)
             if part.size:
-                values[moved], kinks[moved], scales[moved] = approx, flags, sizes
+                values[moved], kinks[moved], errors[moved] = approx, flags, part_errors
         else:
-            values, kinks, scales = approx, flags, sizes
-        errors = _tally.rounding_errors(theta, indices, step, scales, judge.ROUNDING[method] * judge.UNIT_ROUNDOFF)
+            values, kinks, errors = approx, flags, part_errors
         return Estimates(values, errors, kinks, None)
 
     def cost_at(shifted):
@@ -474,36 +478,25 @@ def _run_kernel(kernel, n_threads, done, total, show):
         raise outcome[0]
 
 
-def _balanced_bounds(costs, n_chunks):
-    """Chunk boundaries so that every chunk carries about the same total cost."""
-    n = costs.size
-    n_chunks = max(1, min(n_chunks, n))
-    cumulative = np.cumsum(costs)
-    targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
-    inner = np.searchsorted(cumulative, targets, side="left") + 1
-    return np.unique(np.concatenate(([0], np.clip(inner, 0, n), [n]))).astype(np.int64)
+def _row_costs(dims, m, method, active=None):
+    """The incremental or full kernel's relative work per entry of every row, and per group.
 
-
-def _group_costs(dims, groups, group_rows, m, method, active=None):
-    """Relative work of every group (used to balance threads and progress steps).
-
-    active : (sum n_l,) optional, the number of examples for which each unit's
-    activation can change (relu units that are off for an example skip it).
+    Returns (row_cost (n_rows,), group_cost) for ``_linear.balanced_chunks``,
+    which balances threads (and progress steps) by them. active : (sum n_l,)
+    optional, the number of examples for which each unit's activation can
+    change (relu units that are off for an example skip it).
     """
-    sizes = np.diff(groups).astype(float)
-    if method == "full":
-        return sizes
     L = len(dims) - 1
-    row_layer = np.repeat(np.arange(L), dims[1:])
+    if method == "full":
+        return np.ones(int(sum(dims[1:]))), 0.0
     per_column = np.empty(L)
     for l in range(L):
         work = 4.0 * dims[L]
         if l < L - 1:
             work += 2.0 * dims[l + 1] + dims[l + 2] + sum(dims[k + 1] * (2 + dims[k + 2]) for k in range(l + 1, L - 1))
         per_column[l] = work
-    examples = np.full(len(row_layer), float(m)) if active is None else active.astype(float)
-    rows = group_rows
-    return sizes * (2.0 * examples[rows] * per_column[row_layer[rows]] + 20.0)
+    examples = float(m) if active is None else active.astype(float)
+    return 2.0 * examples * np.repeat(per_column, dims[1:]) + 20.0, 0.0
 
 
 def _refuse_random_dropout(net, X, Y):

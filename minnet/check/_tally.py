@@ -223,16 +223,25 @@ def taken(theta, indices, step):
 
 
 @njit(cache=True)
-def largest_magnitude(theta):
-    """max |theta| (NaN and inf are refused before a check starts); 0 for no entries."""
+def copy_and_largest(theta):
+    """A copy of theta (n,) and max |theta| (0 for no entries), in one pass; the maximum is NaN where
+    theta holds a NaN or an inf."""
+    out = np.empty_like(theta)
     lanes = np.zeros(4)  # four independent maxima: one would wait on the last at every entry
+    nonfinite = 0.0  # w - w is 0 for finite w, NaN otherwise
     k = theta.shape[0]
     for q in range(0, k - 3, 4):
         for j in range(4):
-            lanes[j] = max(lanes[j], abs(theta[q + j]))
+            w = theta[q + j]
+            out[q + j] = w
+            lanes[j] = max(lanes[j], abs(w))
+            nonfinite += w - w
     for q in range(k - k % 4, k):
-        lanes[0] = max(lanes[0], abs(theta[q]))
-    return max(max(lanes[0], lanes[1]), max(lanes[2], lanes[3]))
+        w = theta[q]
+        out[q] = w
+        lanes[0] = max(lanes[0], abs(w))
+        nonfinite += w - w
+    return out, max(max(lanes[0], lanes[1]), max(lanes[2], lanes[3])) + nonfinite
 
 
 def steps_all_move(largest, step):

@@ -256,8 +256,11 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
         raise ValueError(f"method='segment' needs piecewise-linear hidden layers (hidden='relu' or 'leaky_relu'), "
                          f"got hidden={net.hidden!r}; use method='auto' or 'incremental'")
     X, Y = net._check_XY(X, Y)
-    net._require_finite()
-    theta = net.theta.copy()  # read once: a network trained meanwhile in another thread changes nothing here
+    # theta is read once: a network trained meanwhile in another thread changes nothing here
+    theta, largest = _tally.copy_and_largest(net.theta)
+    if not np.isfinite(largest):
+        net._require_finite()  # names the first NaN or inf
+        raise ValueError("the network's parameters must be finite; theta held a NaN or inf when the check read it")
     m = X.shape[1]
     if net.uses_dropout and dropout_seed is None:
         _refuse_random_dropout(net, X, Y)
@@ -279,7 +282,6 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
         active = np.sum(Z.reshape(-1, m) > 0, axis=1)
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     work = []  # the incremental kernel's work arrays, allocated once per check
-    largest = _tally.largest_magnitude(theta)
     factor = judge.ROUNDING[method] * judge.UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
 
     def evaluate(indices, step):

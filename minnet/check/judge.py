@@ -51,6 +51,7 @@ the resolution is below thresholds[0] too, and otherwise "inconclusive": J
 could not resolve the gradient at any step tried. A block whose own
 refereed difference proves suspicious or bug makes the whole check so.
 """
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -238,27 +239,28 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
         return _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted)._replace(
             worst=worst)
     low, high = thresholds
+    sqrt = math.sqrt  # on Python floats: the same IEEE square root as NumPy's, without its per-call cost
 
     def one(column):
         s_v, s_g, s_x, s_e, s_p = (column[c] for c in (_tally.SUM_VALUE, _tally.SUM_GRAD, _tally.SUM_EXCESS,
                                                           _tally.SUM_ERROR, _tally.SUM_GAP))
         open_ = column[_tally.N_UNRESOLVED] > 0
-        denominator = np.sqrt(s_v) + np.sqrt(s_g)
+        denominator = sqrt(s_v) + sqrt(s_g)
         if denominator == 0.0:
-            refereed, resolution, plain = 0.0, (np.inf if open_ or s_e > 0 else 0.0), 0.0
+            refereed, resolution, plain = 0.0, (math.inf if open_ or s_e > 0 else 0.0), 0.0
         else:
-            refereed, plain = np.sqrt(s_x) / denominator, np.sqrt(s_p) / denominator
-            resolution = np.inf if open_ else np.sqrt(s_e) / denominator
+            refereed, plain = sqrt(s_x) / denominator, sqrt(s_p) / denominator
+            resolution = math.inf if open_ else sqrt(s_e) / denominator
         verdict = (BUG if refereed >= high else SUSPICIOUS if refereed >= low else
                    INCONCLUSIVE if resolution >= low else CORRECT)
-        return Measure(float(plain), float(refereed), float(resolution), verdict)
+        return Measure(plain, refereed, resolution, verdict)
 
     def notes(column):
-        denominator = np.sqrt(column[_tally.SUM_APPROX]) + np.sqrt(column[_tally.SUM_GRAD])
-        return 0.0 if denominator == 0.0 else float(np.sqrt(column[_tally.SUM_APPROX_GAP]) / denominator)
+        denominator = sqrt(column[_tally.SUM_APPROX]) + sqrt(column[_tally.SUM_GRAD])
+        return 0.0 if denominator == 0.0 else sqrt(column[_tally.SUM_APPROX_GAP]) / denominator
 
-    total = sums.sum(axis=0)
-    return Tally([one(row) for row in sums], one(total), [notes(row) for row in sums], notes(total),
+    rows, total = sums.tolist(), sums.sum(axis=0).tolist()
+    return Tally([one(row) for row in rows], one(total), [notes(row) for row in rows], notes(total),
                  np.sqrt(sums[:, _tally.SUM_OFF]), worst)
 
 

@@ -1,4 +1,5 @@
 """Report: the result of a gradient check as a table, HTML and JSON."""
+import functools
 import html
 import json
 import math
@@ -36,7 +37,14 @@ class BlockReport:
         self.name, self.shape, self.offset = name, tuple(shape), offset
         self.n_checked, self.difference, self.verdict = 0, 0.0, CORRECT
         self.refereed_difference, self.resolution = 0.0, 0.0
-        self.error_norm, self.worst, self.kinks, self.directional = 0.0, [], [], None
+        self.error_norm, self.kinks, self.directional = 0.0, [], None
+        self._worst = []  # or a function that lists them, called when they are first asked for
+
+    @property
+    def worst(self):
+        if callable(self._worst):
+            self._worst = self._worst()
+        return self._worst
 
     def to_dict(self):
         return {"name": self.name, "shape": list(self.shape), "n_checked": self.n_checked,
@@ -122,10 +130,9 @@ class GradCheckReport:
                                         np.empty(0, np.bool_) if every else counted, starts, N_WORST, threads)[1]
         else:
             worst = tallied.worst
-        allowed = error + self.grad_error if np.ndim(self.grad_error) else error
         for block, report, top in zip(layout.blocks, self.blocks.values(), worst):
-            if report.n_checked:
-                report.worst = self._worst(block, top[top >= 0], approx, grad, refereed, allowed)
+            if report.n_checked:  # the rows are made when first read: most checks only want the verdict
+                report._worst = functools.partial(self._worst, block, top[top >= 0])
         whole, norms = tallied.whole, tallied.off_norms
         for report, notes, found, norm in zip(self.blocks.values(), tallied.notes, tallied.blocks, norms):
             report.difference = notes
@@ -166,20 +173,21 @@ class GradCheckReport:
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
 
-    def _worst(self, block, top, approx, grad, refereed, allowed):
+    def _worst(self, block, top):
         """The rows of a block's worst entries (``_tally.block_tally``'s ranking).
 
-        block : the layout's block; top : int64 positions in theta, worst first;
-        approx, grad, refereed, allowed (the error bound) : (n_parameters,).
+        block : the layout's block; top : int64 positions in theta, worst first.
         """
+        approx, grad, refereed = self.approx, self.grad, self.refereed
         columns = block.shape[-1] if len(block.shape) >= 2 else 1
         rows = []
         for k in top.tolist():
+            allowed = self.error[k] + (self.grad_error[k] if np.ndim(self.grad_error) else self.grad_error)
             local = k - block.offset
             rows.append({"row": local // columns, "column": local % columns, "grad": float(grad[k]),
                          "approx": _finite_or_none(approx[k]), "refereed": _finite_or_none(refereed[k]),
                          "error": _finite_or_none(abs(refereed[k] - grad[k])),
-                         "tolerance": _finite_or_none(allowed[k])})
+                         "tolerance": _finite_or_none(allowed)})
         return rows
 
     @property

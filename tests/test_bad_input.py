@@ -213,6 +213,8 @@ CASES = [
     Case("NaN parameter in gradients", lambda: _nan_net().gradients(*_data()), ValueError, r"W1\[0, 1\] is nan"),
     Case("NaN parameter in fit", lambda: _nan_net().fit(*_data(), epochs=1), ValueError, r"W1\[0, 1\] is nan"),
     Case("NaN parameter in save", _save_nan_net, ValueError, r"W1\[0, 1\] is nan"),
+    Case("NaN parameter in gradient_check", lambda: minnet.gradient_check(_nan_net(), *_data()), ValueError,
+         r"W1\[0, 1\] is nan \(theta\[1\]\): the network's parameters must be finite"),
     # ------------------------------------------------------------------ seeds
     Case("dropout_seed 2**63", lambda: minnet.Network([2, 3, 1], keep_prob=0.5).cost(*_data(), dropout_seed=2**63),
          ValueError, r"dropout_seed must be an integer in \[0, 2\*\*63\), got 9223372036854775808"),

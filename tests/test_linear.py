@@ -225,6 +225,18 @@ def test_row_groups_keep_the_contract_of_the_incremental_grouping(dims):
                 assert np.array_equal(a, b)
 
 
+def test_every_entry_without_a_list_is_the_list_of_every_entry():
+    for dims in ([5, 4, 3], [784, 128, 64, 10], [2, 1]):
+        n = sum(dims[k] * dims[k + 1] + dims[k + 1] for k in range(len(dims) - 1))
+        listed = _linear.row_groups(dims, np.arange(n, dtype=np.int64), 7)
+        unlisted = _linear.row_groups(dims, None, 7)
+        for a, b in zip(listed[:3], unlisted[:3]):
+            assert np.array_equal(a, b)
+        every = np.full(n, -1, np.int64)
+        _linear.fill_range(every)
+        assert np.array_equal(every, np.arange(n))
+
+
 def test_balanced_bounds_cut_where_the_running_cost_reaches_each_share():
     rng = np.random.default_rng(4)
     for n in (1, 2, 5, 97, 1000):

@@ -180,15 +180,17 @@ def test_the_parallel_rounding_errors_are_the_serial_ones_bit_for_bit():
 def test_the_copy_of_theta_and_its_largest_magnitude():
     rng = np.random.default_rng(5)
     for n in (0, 1, 3, 4, 5, 1001):
-        theta = rng.standard_normal(n) * 1e3
+        theta = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
         copy, largest = _tally.copy_and_largest(theta)
         assert np.array_equal(copy, theta) and not np.shares_memory(copy, theta)
         assert largest == (np.max(np.abs(theta)) if n else 0.0)
         for position in range(min(n, 6)):
-            for bad in (np.nan, np.inf, -np.inf):
+            for bad in (np.nan, -np.nan, np.inf, -np.inf):
                 spoiled = theta.copy()
                 spoiled[-1 - position] = bad
-                assert np.isnan(_tally.copy_and_largest(spoiled)[1])
+                assert not np.isfinite(_tally.copy_and_largest(spoiled)[1])
+    subnormal = np.array([-5e-324, 0.0, -0.0, 2.5e-310])
+    assert _tally.copy_and_largest(subnormal)[1] == 2.5e-310
 
 
 @pytest.mark.parametrize("step", [1e-7, 3.3e-5, 2.0 ** -30, 5e-324, 1.0])

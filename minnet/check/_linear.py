@@ -479,35 +479,43 @@ def rows_of(dims, indices, by_index):
 
 
 @njit(cache=True)
-def row_runs(dims, indices):
+def row_runs(dims, indices, every=False):
     """For entries listed by increasing index, where every row's entries are: a run of weights, then its bias.
 
     Returns (count (n_rows + 1,) the first position of every row in the
     sorted order, w_first (n_rows,) the position in indices of the row's
     first weight, bias (n_rows,) the position of its bias or -1), or three
-    empty arrays when the indices are not increasing.
+    empty arrays when the indices are not increasing. every=True: the
+    entries are all of theta, in order (indices is not read).
     """
     k = indices.shape[0]
     descents = 0
-    for q in range(1, k):  # no early exit: an integer sum the compiler vectorizes
+    for q in range(1, 0 if every else k):  # no early exit: an integer sum the compiler vectorizes
         descents += indices[q] <= indices[q - 1]
     if descents:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
     L = dims.shape[0] - 1
-    n_rows = 0
+    n_rows, n_parameters = 0, 0
     for l in range(L):
         n_rows += dims[l + 1]
+        n_parameters += dims[l + 1] * (dims[l] + 1)
+    # n increasing integers from 0 to n - 1 are every entry: each one is at its own position
+    every = every or (k == n_parameters and k > 0 and indices[0] == 0 and indices[k - 1] == k - 1)
+    k = n_parameters if every else k
     count = np.zeros(n_rows + 1, np.int64)
     w_first, bias = np.empty(n_rows, np.int64), np.empty(n_rows, np.int64)
     offset, row = 0, 0
     for l in range(L):
         n_in, n_out = dims[l], dims[l + 1]
         for i in range(n_out):
-            w_first[row] = np.searchsorted(indices, offset + i * n_in)
-            w_stop = np.searchsorted(indices, offset + (i + 1) * n_in)
             b = offset + n_out * n_in + i
-            p = np.searchsorted(indices, b)
-            bias[row] = p if p < k and indices[p] == b else -1
+            if every:
+                w_first[row], w_stop, bias[row] = offset + i * n_in, offset + (i + 1) * n_in, b
+            else:
+                w_first[row] = np.searchsorted(indices, offset + i * n_in)
+                w_stop = np.searchsorted(indices, offset + (i + 1) * n_in)
+                p = np.searchsorted(indices, b)
+                bias[row] = p if p < k and indices[p] == b else -1
             count[row + 1] = count[row] + (w_stop - w_first[row]) + (1 if bias[row] >= 0 else 0)
             row += 1
         offset += n_out * (n_in + 1)
@@ -515,6 +523,15 @@ def row_runs(dims, indices):
 
 
 FILL_UNIT = 16384  # positions of ``order`` one thread fills at a time
+
+
+@njit(cache=True, parallel=True, nogil=True)
+def fill_range(out):
+    """out[q] = q for every position, in parallel over units of FILL_UNIT positions."""
+    k = out.shape[0]
+    for u in prange((k + FILL_UNIT - 1) // FILL_UNIT):
+        for q in range(u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)):
+            out[q] = q
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -547,14 +564,17 @@ def row_groups(dims, indices, group_size, fill=True):
     Returns (order, group bounds into order, row of every group counted over
     all layers, runs). With fill=False and runs not None, order is not yet
     written: ``fill_rows(*runs, order)`` writes it (in parallel, so on the
-    kernel thread).
+    kernel thread). indices None: every entry of theta, in order.
     """
-    indices = np.asarray(indices, dtype=np.int64)
     dims = np.asarray(dims, dtype=np.int64)
-    runs = row_runs(dims, indices)
+    if indices is None:
+        runs = row_runs(dims, np.empty(0, np.int64), True)
+    else:
+        indices = np.asarray(indices, dtype=np.int64)
+        runs = row_runs(dims, indices)
     if runs[0].size:
         row_start = runs[0]
-        order = np.empty(indices.size, np.int64)
+        order = np.empty(row_start[-1], np.int64)
         if fill:
             fill_rows_serial(*runs, order)
     else:
@@ -639,7 +659,8 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
     drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
     Z, A : the forward cache at theta, as ``Network._gradient`` returns it
     prepared : ``_kernels.prepare(...)`` of that cache (G, colmax, out_act, resid)
-    epsilon : float, a step that moves every listed entry; indices : int64 (n,); n_threads : int
+    epsilon : float, a step that moves every listed entry; indices : int64 (n,), or None for every entry of
+    theta in order (n = theta.size); n_threads : int
     factor : float, the rounding errors' factor (``_tally.rounding_errors``)
     show : bool, a progress bar
 
@@ -657,12 +678,10 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
     R = np.empty(n_hidden * m)
     P = np.empty((n_hidden * m, N_SUMS))
     cache = Cache(theta, dims, Z, drop, A, X, Y, colmax, out_act, resid, V, R, P)
-    approx = np.empty(indices.size)
-    kinks = np.zeros(indices.size, dtype=np.bool_)
-    scales = np.zeros(indices.size)
-    errors = np.empty(indices.size)
-    unsafe = np.zeros(indices.size, dtype=np.bool_)
-    if indices.size == 0:
+    n = theta.size if indices is None else indices.size
+    approx, kinks = np.empty(n), np.empty(n, dtype=np.bool_)  # the kernels write every entry
+    scales, errors, unsafe = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
+    if n == 0:
         return approx, kinks, scales, errors, unsafe
     group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
     units = Z.reshape(-1, m)[:n_hidden]
@@ -670,21 +689,25 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
     order, groups, rows, runs = row_groups(net.layer_dims, indices, group_size, fill=False)
     chunks = balanced_chunks(groups, rows, row_costs(net.layer_dims, active, m), 20.0, n_threads)
     done = np.zeros(chunks.size, np.int64)  # entries finished per chunk, then the stop flag
+    listed = [indices]
 
     def kernel():
+        if indices is None:  # every entry: the list is 0 .. n - 1, written here in parallel
+            listed[0] = np.empty(n, np.int64)
+            api._kernel("fill_range", __name__)(listed[0])
         if runs is not None:
             api._kernel("fill_rows", __name__)(*runs, order)
         if n_hidden:
             bounds = balanced_bounds(np.ones(m), n_threads)
             api._kernel("directions", __name__)(cache, hidden, output, use_drop, bounds)
-        api._kernel("linear", __name__)(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups,
+        api._kernel("linear", __name__)(cache, hidden, output, lambd, epsilon, use_drop, listed[0], order, groups,
                                         chunks, group_size, approx, kinks, scales, unsafe, done)
-        api._kernel("rounding_errors_into", _tally.__name__)(theta, indices, epsilon, scales, factor, errors)
+        api._kernel("rounding_errors_into", _tally.__name__)(theta, listed[0], epsilon, scales, factor, errors)
 
-    api._run_kernel(kernel, n_threads, done, indices.size, show)
+    api._run_kernel(kernel, n_threads, done, n, show)
     if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
         rest = np.flatnonzero(unsafe)
-        sub = indices[rest]
+        sub = listed[0][rest]
         group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
         s_order, s_groups, s_rows, _ = row_groups(net.layer_dims, sub, group_size)
         s_chunks = balanced_chunks(s_groups, s_rows, *api._row_costs(net.layer_dims, m, "incremental"), n_threads)
@@ -707,3 +730,4 @@ def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, in
 directions_serial = _serial_twin(directions, "directions_serial")
 linear_serial = _serial_twin(linear, "linear_serial")
 fill_rows_serial = _serial_twin(fill_rows, "fill_rows_serial")
+fill_range_serial = _serial_twin(fill_range, "fill_range_serial")

@@ -37,7 +37,7 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
          method, seed, unit, grad_error=None, threads=1):
     """Pick entries, evaluate them at epsilon, referee the doubtful ones, build the report.
 
-    evaluate(indices, step) -> Estimates for those entries of theta;
+    evaluate(indices, step) -> Estimates for those entries of theta (indices None: every entry, in theta order);
     cost_at(vector) -> J at another theta (the directional mode);
     grad_error : callable () -> (n,) backprop's own rounding error where known, else None;
         computed only when something is doubtful.
@@ -46,11 +46,11 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     start = time.perf_counter()
     rng = np.random.default_rng(seed) if sample is not None or mode == "directional" else None
     n = layout.size
-    todo = _selection(layout, mode, sample, rng)
+    todo = None if mode == "full" and sample is None else _selection(layout, mode, sample, rng)  # None: all
     directional = None
     if mode == "directional":
         todo, directional = _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit)
-    everything = todo.size == n  # every entry, in theta order: no copies of theta's size
+    everything = todo is None or todo.size == n  # every entry, in theta order: no copies of theta's size
     referee, tallied = None, None
     if everything:
         first = evaluate(todo, epsilon)
@@ -63,7 +63,7 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     else:
         approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
         kink_mask, checked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    if todo.size and not everything:
+    if not everything and todo.size:
         first = evaluate(todo, epsilon)
         blocks = np.searchsorted([b.offset for b in layout.blocks], todo, side="right") - 1
         full_error = grad_error() if grad_error is not None else None  # a subset: not worth deferring
@@ -73,10 +73,11 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
         grad_error = full_error
         approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
         kink_mask[todo], checked[todo] = verdict.kink, True
-    if not todo.size or callable(grad_error):
+    if (todo is not None and not todo.size) or callable(grad_error):
         grad_error = None
-    if todo.size and verdict.summary is not None:
-        referee = dict(verdict.summary, example_index=int(todo[verdict.summary["example"]]))
+    if (todo is None or todo.size) and verdict.summary is not None:
+        example = verdict.summary["example"]
+        referee = dict(verdict.summary, example_index=int(example if todo is None else todo[example]))
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                            include_kinks, method, mode, time.perf_counter() - start, referee, directional,
                            grad_error, tallied, threads)
@@ -135,7 +136,7 @@ def _thresholds(thresholds):
 
 
 def _selection(layout, mode, sample, rng):
-    """Which entries to check one by one: all, k per block, or none (directional)."""
+    """Which entries to check one by one: all, k per block, or none (directional), in theta order."""
     if mode == "directional":
         return np.empty(0, np.int64)
     if sample is None:
@@ -284,17 +285,20 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     work = []  # the incremental kernel's work arrays, allocated once per check
     factor = judge.ROUNDING[method] * judge.UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
 
-    def evaluate(indices, step):
+    def evaluate(indices, step):  # indices None: every entry, in theta order
         stuck = 0  # entries the step cannot move: they give no difference at all
         if not _tally.steps_all_move(largest, step):
+            indices = np.arange(theta.size, dtype=np.int64) if indices is None else indices
             taken, stuck = _tally.taken(theta, indices, step)
             moved = taken != 0
         part = indices if not stuck else indices[moved]
-        if part.size and method == "segment":
+        n_part = theta.size if part is None else part.size
+        if n_part and method == "segment":
             approx, flags, _, part_errors, _ = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared,
                                                                       step, part, n_threads, factor,
                                                                       show and step == epsilon)
-        elif part.size:
+        elif n_part:
+            part = np.arange(theta.size, dtype=np.int64) if part is None else part
             approx, flags, sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
             part_errors = np.empty(part.size)
             order, groups, rows, runs = _linear.row_groups(net.layer_dims, part, group_size, fill=False)
@@ -320,10 +324,10 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                 _kernel("rounding_errors_into", _tally.__name__)(theta, part, step, sizes, factor, part_errors)
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)
-        if stuck or not part.size:  # no difference, and no bound on its error, where the step is lost
+        if stuck or not n_part:  # no difference, and no bound on its error, where the step is lost
             values, kinks = np.full(indices.size, np.nan), np.zeros(indices.size, bool)
             errors = np.full(indices.size, np.inf)
-            if part.size:
+            if n_part:
                 values[moved], kinks[moved], errors[moved] = approx, flags, part_errors
         else:
             values, kinks, errors = approx, flags, part_errors
@@ -618,6 +622,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
     show = _show_progress(progress, 20 * n_entries)  # Python calls: slow, so show sooner
 
     def evaluate(indices, step):
+        indices = np.arange(theta.size, dtype=np.int64) if indices is None else indices  # None: every entry
         values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
         second = np.full(indices.size, np.nan)
         taken, _ = _tally.taken(original, indices, step)

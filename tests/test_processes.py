@@ -183,7 +183,7 @@ def test_the_check_reads_theta_once(monkeypatch):
     X, labels = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
     original = net.theta.copy()
     calls = []
-    real = api._cost_and_gradient
+    real = api._start
 
     def gradient_then_train(*args, **kwargs):  # another thread trains right after the check started
         result = real(*args, **kwargs)
@@ -191,7 +191,7 @@ def test_the_check_reads_theta_once(monkeypatch):
         net.theta = original + 0.1
         return result
 
-    monkeypatch.setattr(api, "_cost_and_gradient", gradient_then_train)
+    monkeypatch.setattr(api, "_start", gradient_then_train)
     report = minnet.gradient_check(net, X, labels)
     assert calls and report.verdict == "correct"
     net.theta = original

@@ -179,15 +179,18 @@ def test_the_parallel_rounding_errors_are_the_serial_ones_bit_for_bit():
 
 def test_the_copy_of_theta_and_its_largest_magnitude():
     rng = np.random.default_rng(5)
-    for n in (0, 1, 3, 4, 5, 1001):
+    for n in (0, 1, 3, 4, 5, 1001, 3 * _tally.UNIT + 5):
         theta = rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n)
-        copy, largest = _tally.copy_and_largest(theta)
-        assert np.array_equal(copy, theta) and not np.shares_memory(copy, theta)
-        assert largest == (np.max(np.abs(theta)) if n else 0.0)
-        for position in range(min(n, 6)):
+        for threads in (1, 2, 3):
+            with numba_threads(threads):
+                copy, largest = _tally.copy_and_largest(theta)
+            assert np.array_equal(copy, theta) and not np.shares_memory(copy, theta)
+            assert largest == (np.max(np.abs(theta)) if n else 0.0)
+        assert _tally.copy_and_largest_serial(theta)[1] == largest
+        for position in sorted({0, 1, 2, 3, 4, 5, n // 2, n - 1} & set(range(n))):
             for bad in (np.nan, -np.nan, np.inf, -np.inf):
                 spoiled = theta.copy()
-                spoiled[-1 - position] = bad
+                spoiled[position] = bad
                 assert not np.isfinite(_tally.copy_and_largest(spoiled)[1])
     subnormal = np.array([-5e-324, 0.0, -0.0, 2.5e-310])
     assert _tally.copy_and_largest(subnormal)[1] == 2.5e-310
@@ -226,10 +229,15 @@ def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidde
     X, Y = net._check_XY(X, Y)
     drop, use_drop = net._dropout(13, 0)
     expected = net._cost_and_gradient(X, Y, drop, use_drop, net.theta)
+    from minnet.check import _kernels
     for threads in (1, 2):
-        found = api._cost_and_gradient(net, net.theta.copy(), X, Y, drop, use_drop, threads)
+        theta, largest, *found, prepared = api._start(net, X, Y, drop, use_drop, threads, True)
+        assert np.array_equal(theta, net.theta) and largest == np.max(np.abs(net.theta))
         assert found[0] == expected[0]
         for a, b in zip(found[1:], expected[1:]):
+            np.testing.assert_array_equal(a, b)
+        serial = _kernels.prepare_serial(net._dims, X, Y, found[2], found[3], net._hidden)
+        for a, b in zip(prepared, serial):  # the parallel preparation against its serial twin
             np.testing.assert_array_equal(a, b)
 
 

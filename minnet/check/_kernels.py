@@ -464,9 +464,9 @@ def make_scratch(width, m, group_size, n_out, work):
                    np.empty(m, np.int64))
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True, nogil=True)
 def prepare(dims, X, Y, Z, A, hidden):
-    """What the incremental kernel reads besides the forward cache.
+    """What the incremental kernel reads besides the forward cache, computed in parallel over the examples.
 
     Returns G = g(Z) without dropout (flat, like Z), colmax (L * m,) with
     max_j |A_{k-1}[j, e]| per layer index k (A_{-1} = X), the output
@@ -476,17 +476,16 @@ def prepare(dims, X, Y, Z, A, hidden):
     m = X.shape[1]
     off = layer_offsets(dims, m)
     G = np.empty(off[L])
-    for k in range(off[L - 1]):
-        G[k] = activate(Z[k], hidden)
-    for k in range(off[L - 1], off[L]):
-        G[k] = A[k]
     colmax = np.zeros(L * m)
-    for j in range(dims[0]):
-        for e in range(m):
+    for e in prange(m):  # each example's column of every layer
+        for l in range(L):
+            for j in range(dims[l + 1]):
+                k = off[l] + j * m + e
+                G[k] = activate(Z[k], hidden) if l < L - 1 else A[k]
+        for j in range(dims[0]):
             colmax[e] = max(colmax[e], abs(X[j, e]))
-    for l in range(1, L):
-        for j in range(dims[l]):
-            for e in range(m):
+        for l in range(1, L):
+            for j in range(dims[l]):
                 colmax[l * m + e] = max(colmax[l * m + e], abs(A[off[l - 1] + j * m + e]))
     n_out = dims[L]
     out_act = A[off[L - 1]:off[L]].reshape(n_out, m).copy()
@@ -729,3 +728,4 @@ def _serial_twin(kernel, name):
 incremental_serial = _serial_twin(incremental, "incremental_serial")
 cost_and_gradient_serial = _serial_twin(cost_and_gradient, "cost_and_gradient_serial")
 full_serial = _serial_twin(full, "full_serial")
+prepare_serial = _serial_twin(prepare, "prepare_serial")

@@ -222,22 +222,29 @@ def taken(theta, indices, step):
     return out, stuck
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True, nogil=True)
 def copy_and_largest(theta):
-    """A copy of theta (n,) and max |theta| (0.0 for no entries), in one pass: NaN or inf where theta holds one.
+    """A copy of theta (n,) and max |theta| (0.0 for no entries), in one parallel pass: NaN or inf where theta
+    holds one.
 
-    For IEEE doubles, |w| orders as its bits without the sign do, as integers,
-    and every NaN or inf lies above every finite number: an integer maximum,
-    which the compiler vectorizes, where a float maximum would have to stop
+    For IEEE doubles, |w| orders as its bits without the sign do, as
+    integers, and every NaN or inf lies above every finite number: an
+    integer maximum, exact in any order (the same for any thread count),
+    which the compiler vectorizes where a float maximum would have to stop
     at NaN.
     """
+    k = theta.shape[0]
     out = np.empty_like(theta)
     bits = theta.view(np.int64)
-    top = 0
-    for q in range(theta.shape[0]):
-        out[q] = theta[q]
-        top = max(top, bits[q] & 0x7FFFFFFFFFFFFFFF)
-    return out, np.array([top]).view(np.float64)[0]
+    n_units = (k + UNIT - 1) // UNIT
+    tops = np.zeros(n_units + 1, np.int64)
+    for u in prange(n_units):
+        top = 0
+        for q in range(u * UNIT, min((u + 1) * UNIT, k)):
+            out[q] = theta[q]
+            top = max(top, bits[q] & 0x7FFFFFFFFFFFFFFF)
+        tops[u] = top
+    return out, np.array([tops.max()]).view(np.float64)[0]
 
 
 def steps_all_move(largest, step):
@@ -280,3 +287,4 @@ def rounding_errors_into(theta, indices, step, size, factor, out):
 
 
 rounding_errors_into_serial = _serial_twin(rounding_errors_into, "rounding_errors_into_serial")
+copy_and_largest_serial = _serial_twin(copy_and_largest, "copy_and_largest_serial")

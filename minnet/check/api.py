@@ -257,27 +257,17 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
         raise ValueError(f"method='segment' needs piecewise-linear hidden layers (hidden='relu' or 'leaky_relu'), "
                          f"got hidden={net.hidden!r}; use method='auto' or 'incremental'")
     X, Y = net._check_XY(X, Y)
-    # theta is read once: a network trained meanwhile in another thread changes nothing here
-    theta, largest = _tally.copy_and_largest(net.theta)
-    if not np.isfinite(largest):
-        net._require_finite()  # names the first NaN or inf
-        raise ValueError("the network's parameters must be finite; theta held a NaN or inf when the check read it")
     m = X.shape[1]
     if net.uses_dropout and dropout_seed is None:
         _refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(m, dropout_seed)
-    # J, backprop and the forward cache the kernels start from, in one pass (minnet's J is deterministic)
-    n_threads = threads or numba.get_num_threads()
-    cost, grad, Z, A = _cost_and_gradient(net, theta, X, Y, drop, use_drop, n_threads)
-    if not np.isfinite(cost):
-        raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
     if method == "auto":  # the fastest exact path
         method = "segment" if net.hidden in PIECEWISE_LINEAR else "incremental"
-    if method != "full":
-        prepared = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
-        group_size = max(1, min(64, 4096 // m))  # columns of a group: 2 * group_size * m <= 8192
-    else:
-        group_size = 1
+    n_threads = threads or numba.get_num_threads()
+    theta, largest, cost, grad, Z, A, prepared = _start(net, X, Y, drop, use_drop, n_threads, method != "full")
+    if not np.isfinite(cost):
+        raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
+    group_size = max(1, min(64, 4096 // m)) if method != "full" else 1  # 2 * group_size * m <= 8192 columns
     active = None  # relu units: how many examples each one is on for (balances the incremental kernel's threads)
     if method == "incremental" and net.hidden == "relu":
         active = np.sum(Z.reshape(-1, m) > 0, axis=1)
@@ -341,23 +331,40 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                 lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A), n_threads)
 
 
-def _cost_and_gradient(net, theta, X, Y, drop, use_drop, n_threads):
-    """J, backprop's flat gradient and the forward cache (Z, A) at theta: ``Network._cost_and_gradient``'s
-    numbers, bit for bit, computed on n_threads threads."""
+def _start(net, X, Y, drop, use_drop, n_threads, prepare):
+    """Read theta once, then J, backprop and the forward cache the kernels start from, in one call of the kernels.
+
+    theta is copied (a network trained meanwhile in another thread changes
+    nothing here) and checked finite before anything computes with it. J,
+    backprop's flat gradient and the cache (Z, A) are ``Network._cost_and_gradient``'s
+    numbers, bit for bit, computed on n_threads threads; prepare: also
+    ``_kernels.prepare`` of them, else None.
+
+    Returns (theta, max |theta|, J, grad, Z, A, prepared).
+    """
     m = X.shape[1]
     Z, A = net._buffers(m)
     grad = np.empty(net.layout.size)
     dims = net.layer_dims
     width = max(dims) * m
     scratch = np.empty(max(width, max(dims[l] * dims[l + 1] for l in range(len(dims) - 1))))
-    cost = []
+    out = []
 
     def kernel():
-        cost.append(_kernel("cost_and_gradient")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop,
-                                                 use_drop, Z, A, grad, np.empty(width), np.empty(width), scratch))
+        theta, largest = _kernel("copy_and_largest", _tally.__name__)(net.theta)
+        out.extend((theta, largest))
+        if not np.isfinite(largest):
+            return  # nothing computes with a NaN or inf
+        out.append(_kernel("cost_and_gradient")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop,
+                                                use_drop, Z, A, grad, np.empty(width), np.empty(width), scratch))
+        out.append(_kernel("prepare")(net._dims, X, Y, Z, A, net._hidden) if prepare else None)
 
     _run_kernel(kernel, n_threads, np.zeros(1, np.int64), 0, False)
-    return float(cost[0]), grad, Z, A
+    theta, largest = out[:2]
+    if not np.isfinite(largest):
+        net._require_finite()  # names the first NaN or inf
+        raise ValueError("the network's parameters must be finite; theta held a NaN or inf when the check read it")
+    return theta, largest, float(out[2]), grad, Z, A, out[3]
 
 
 def _backprop_error(net, theta, X, Y, drop, use_drop, Z, A):

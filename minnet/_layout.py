@@ -50,6 +50,7 @@ class Layout:
         self.blocks = tuple(table)
         self.size = offset
         self._starts = np.array([b.offset for b in self.blocks], dtype=np.int64)
+        self._starts.flags.writeable = False
         self._by_name = {b.name: b for b in self.blocks}
 
     @classmethod
@@ -79,6 +80,11 @@ class Layout:
     @property
     def names(self):
         return [b.name for b in self.blocks]
+
+    @property
+    def starts(self):
+        """Read-only int64 array (n_blocks,): where each block starts in theta."""
+        return self._starts
 
     def block_of(self, index):
         """The block that holds ``theta[index]``."""

@@ -54,7 +54,7 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     referee, tallied = None, None
     if everything:
         first = evaluate(todo, epsilon)
-        starts = ("starts", np.array([b.offset for b in layout.blocks]))
+        starts = ("starts", layout.starts)
         verdict = judge.referee(first, grad, epsilon, evaluate, thresholds, include_kinks, starts, grad_error,
                                 threads)
         approx, refereed, error, kink_mask = first.value, verdict.value, verdict.error, verdict.kink

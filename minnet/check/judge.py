@@ -349,6 +349,13 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1):
     return chosen, tallied
 
 
+def _constant(value, k):
+    """A read-only array (k,) of one value, without k copies of it (``np.broadcast_to``, without its checks)."""
+    array = np.ndarray((k,), dtype=np.result_type(value), buffer=np.array([value]), strides=(0,))
+    array.flags.writeable = False
+    return array
+
+
 def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None, threads=1):
     """Judge the entries of one check, re-evaluating the doubtful ones.
 
@@ -396,8 +403,8 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     else:
         todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
     if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
-        return Judgement(first.value, first.error, np.broadcast_to(float(epsilon), (k,)),
-                         np.broadcast_to(False, (k,)), np.broadcast_to(False, (k,)), kink, None, grad_error,
+        return Judgement(first.value, first.error, _constant(float(epsilon), k), _constant(False, k),
+                         _constant(False, k), kink, None, grad_error,
                          tallied)
     if grad_error is None:
         grad_error = np.zeros(k)

@@ -104,9 +104,12 @@ class GradCheckReport:
         any_kink = bool(kink_mask.any())
         every = bool(checked.all()) and (include_kinks or not any_kink)  # every entry counts
         counted = checked if include_kinks or every else checked & ~kink_mask
-        starts = np.array([b.offset for b in layout.blocks], dtype=np.int64)
-        kinks = np.flatnonzero(kink_mask & checked) if any_kink else np.empty(0, np.int64)
-        kinks_of = np.split(kinks, np.searchsorted(kinks, starts[1:]))
+        starts = layout.starts
+        if any_kink:
+            kinks = np.flatnonzero(kink_mask & checked)
+            kinks_of = np.split(kinks, np.searchsorted(kinks, starts[1:]))
+        else:
+            kinks_of = [()] * len(layout.blocks)
         self.blocks = {}
         entrywise = True  # every block compared entry by entry (not only along a direction)
         for block, found in zip(layout.blocks, kinks_of):
@@ -155,7 +158,7 @@ class GradCheckReport:
         counted entries, and one value per block checked only along a direction.
         """
         if entrywise:
-            return approx, grad, refereed, error, self.grad_error, ("starts", np.array([b.offset for b in layout.blocks]))
+            return approx, grad, refereed, error, self.grad_error, ("starts", layout.starts)
         columns, sizes = [[], [], [], [], []], []
         for block in layout.blocks:
             report = self.blocks[block.name]

@@ -231,7 +231,7 @@ def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidde
     expected = net._cost_and_gradient(X, Y, drop, use_drop, net.theta)
     from minnet.check import _kernels
     for threads in (1, 2):
-        theta, largest, *found, prepared = api._start(net, X, Y, drop, use_drop, threads, True)
+        theta, largest, *found, prepared, _ = api._start(net, X, Y, drop, use_drop, threads, True)
         assert np.array_equal(theta, net.theta) and largest == np.max(np.abs(net.theta))
         assert found[0] == expected[0]
         for a, b in zip(found[1:], expected[1:]):
@@ -256,3 +256,59 @@ def test_a_report_from_the_judges_tally_equals_one_that_sums_again(include_kinks
                             None, None if report.referee is None else report.grad_error)
     assert again.to_dict() | {"seconds": 0} == report.to_dict() | {"seconds": 0}
     assert again.error_norm == report.error_norm
+
+
+@pytest.mark.parametrize("keep,epsilon,trained", [(1.0, 1e-7, False), (1.0, 1e-7, True), (0.8, 1e-7, True),
+                                                  (1.0, 1e-3, True), (1.0, 1e-2, True)])
+def test_every_entry_evaluated_and_tallied_ahead_gives_the_report_of_the_step_by_step_check(keep, epsilon, trained):
+    """The default check runs its first evaluation, and where nothing kinked its tally, in the call of the
+    kernels that computes J and backprop; a check that lists every entry (sample above every block's size)
+    takes the separate steps. Both must give the same report, bit for bit, kinks and fallbacks included."""
+    rng = np.random.default_rng(8)
+    net = minnet.Network([9, 12, 7, 4], hidden="relu", output="softmax", lambd=0.5, keep_prob=keep, seed=3)
+    if trained:
+        net.fit(rng.standard_normal((9, 80)), rng.integers(0, 4, 80), epochs=30, seed=1)
+    X, labels = rng.standard_normal((9, 25)), rng.integers(0, 4, 25)
+    calls = []
+    real = api._start
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(bool(result[-1]))  # evaluated ahead
+        return result
+
+    api._start = spy
+    try:
+        ahead = minnet.gradient_check(net, X, labels, epsilon=epsilon)
+        listed = minnet.gradient_check(net, X, labels, epsilon=epsilon, sample=10**6)
+    finally:
+        api._start = real
+    assert calls == [True, False]
+    assert listed.checked.all()
+    for name in ("approx", "refereed", "error", "kink_mask"):
+        assert np.array_equal(getattr(ahead, name), getattr(listed, name), equal_nan=name != "kink_mask")
+    assert ahead.to_dict() | {"seconds": 0} == listed.to_dict() | {"seconds": 0}
+
+
+def test_a_tally_made_ahead_counts_only_for_the_values_it_was_made_of():
+    rng = np.random.default_rng(9)
+    value, grad = rng.standard_normal(50), rng.standard_normal(50)
+    error = np.full(50, 1e-9)
+    starts = np.array([0, 20], np.int64)
+    made = (grad, starts) + _tally.block_tally_serial(value, value, grad, error, np.empty(0), np.empty(0, np.bool_),
+                                                      starts, judge.N_WORST)
+    fake = (grad, starts, np.zeros_like(made[2]), made[3])  # sums that would say: all zero
+    groups = ("starts", starts)
+    used = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, blocks=fake)
+    assert used.whole.difference == 0.0  # taken as given
+    honest = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2)
+    reused = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, blocks=made)
+    assert reused[:4] == honest[:4] and np.array_equal(reused.off_norms, honest.off_norms)
+    assert np.array_equal(reused.worst, honest.worst)
+    for ignored in (dict(grad=grad.copy()), dict(grad_error=1e-12), dict(counted=np.ones(50, bool)),
+                    dict(groups=("starts", np.array([0, 21], np.int64))), dict(approx=value.copy()),
+                    dict(n_worst=2)):
+        args = dict(approx=value, value=value, grad=grad, error=error, thresholds=(1e-7, 1e-3), groups=groups,
+                    n_groups=2) | ignored
+        found = judge.tally(**args, blocks=fake)
+        assert found.whole.difference == judge.tally(**args).whole.difference > 0

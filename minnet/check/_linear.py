@@ -647,83 +647,124 @@ def row_costs(dims, active, m):
     return 2.0 * (changing + 1.0) * dims[-1] + 2.0 * m
 
 
+class LinearEntries:
+    """The linear-segment evaluation of some entries: ``run`` on the check's kernel thread, then ``finish``.
+
+    Made before the forward cache exists, so that a check can run it in the
+    same call of the kernels as the forward pass (``api._start``). ``run``
+    plans the groups and threads (compiled, from the cache: relu units off
+    for an example skip it) and runs the kernels; ``finish``, in the calling
+    thread, hands the entries a step could take across a later kink to the
+    incremental kernel.
+
+    Parameters
+    ----------
+    net : Network with relu or leaky_relu hidden layers
+    X, Y : validated float64 (n_0, m), (n_L, m)
+    drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
+    epsilon : float, a step that moves every listed entry
+    indices : int64 (n,), or None for every entry of theta in order (n = theta.size)
+    n_threads : int
+    factor : float, the rounding errors' factor (``_tally.rounding_errors``)
+
+    Attributes
+    ----------
+    approx (n,), kinks (n,) bool, scales (n,), errors (n,) the rounding error of each value,
+    unsafe (n,) bool: the entries the incremental kernel evaluated; done (n_threads + 1,)
+    entries finished per chunk, then the stop flag (``api._run_kernel``).
+    """
+
+    def __init__(self, net, X, Y, drop, use_drop, epsilon, indices, n_threads, factor):
+        self.net, self.X, self.Y, self.drop, self.use_drop = net, X, Y, drop, use_drop
+        self.epsilon, self.indices, self.n_threads, self.factor = epsilon, indices, n_threads, factor
+        self.n = n = net.layout.size if indices is None else indices.size
+        self.approx, self.kinks = np.empty(n), np.empty(n, dtype=np.bool_)  # the kernels write every entry
+        self.scales, self.errors, self.unsafe = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
+        self.done = np.zeros(n_threads + 1, np.int64)  # at most one chunk per thread
+
+    def run(self, theta, Z, A, prepared):
+        """Plan and evaluate, on the kernel thread. theta : (n_parameters,) the point of the check (a copy
+        the caller keeps unchanged); Z, A : its forward cache; prepared : ``_kernels.prepare`` of it."""
+        from . import _tally, api
+        if self.n == 0:
+            return
+        net, X, m = self.net, self.X, self.X.shape[1]
+        self.theta, self.Z, self.A, self.prepared = theta, Z, A, prepared
+        n_hidden = int(sum(net.layer_dims[1:-1]))
+        _, colmax, out_act, resid = prepared
+        cache = Cache(theta, net._dims, Z, self.drop, A, X, self.Y, colmax, out_act, resid,
+                      np.empty(n_hidden * m * net.layer_dims[-1]), np.empty(n_hidden * m),
+                      np.empty((n_hidden * m, N_SUMS)))
+        group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
+        units = Z.reshape(-1, m)[:n_hidden]
+        active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
+        order, groups, rows, runs = row_groups(net.layer_dims, self.indices, group_size, fill=False)
+        chunks = balanced_chunks(groups, rows, row_costs(net.layer_dims, active, m), 20.0, self.n_threads)
+        if self.indices is None:  # every entry: the list is 0 .. n - 1, written in parallel
+            self.indices = np.empty(self.n, np.int64)
+            api._kernel("fill_range", __name__)(self.indices)
+        if runs is not None:
+            api._kernel("fill_rows", __name__)(*runs, order)
+        if n_hidden:
+            bounds = balanced_bounds(np.ones(m), self.n_threads)
+            api._kernel("directions", __name__)(cache, net._hidden, net._output, self.use_drop, bounds)
+        api._kernel("linear", __name__)(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
+                                        self.indices, order, groups, chunks, group_size, self.approx, self.kinks,
+                                        self.scales, self.unsafe, self.done)
+        api._kernel("rounding_errors_into", _tally.__name__)(theta, self.indices, self.epsilon, self.scales,
+                                                             self.factor, self.errors)
+
+    def finish(self):
+        """In the calling thread, after ``run``: the entries that may cross a later kink, evaluated by the
+        general incremental kernel. Returns (approx, kinks, scales, errors, unsafe)."""
+        from . import _tally, api
+        if self.n and self.unsafe.any():
+            net, m, epsilon, factor = self.net, self.X.shape[1], self.epsilon, self.factor
+            rest = np.flatnonzero(self.unsafe)
+            sub = self.indices[rest]
+            group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
+            s_order, s_groups, s_rows, _ = row_groups(net.layer_dims, sub, group_size)
+            s_chunks = balanced_chunks(s_groups, s_rows, *api._row_costs(net.layer_dims, m, "incremental"),
+                                       self.n_threads)
+            s_done = np.zeros(s_chunks.size, np.int64)
+            values, flags, sizes = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_), np.empty(sub.size)
+            G, colmax, out_act, resid = self.prepared
+            dims = net._dims
+
+            def fallback():
+                work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(dims), m, group_size)))
+                api._kernel("incremental")(self.theta, dims, net._hidden, net._output, net.lambd, epsilon,
+                                           self.use_drop, self.Z, G, self.drop, self.A, self.X, self.Y, colmax,
+                                           out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work,
+                                           values, flags, sizes, s_done)
+
+            api._run_kernel(fallback, self.n_threads, s_done, sub.size, False)
+            self.approx[rest], self.kinks[rest], self.scales[rest] = values, flags, sizes
+            self.errors[rest] = _tally.rounding_errors(self.theta, sub, epsilon, sizes, factor)
+        return self.approx, self.kinks, self.scales, self.errors, self.unsafe
+
+
 def linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, factor,
                    show=False):
     """Evaluate entries with the linear-segment kernel, the others' fallback with the incremental one.
 
     Parameters
     ----------
-    net : Network with relu or leaky_relu hidden layers
     theta : ndarray (n_parameters,), the point of the check (a copy the caller keeps unchanged)
-    X, Y : validated float64 (n_0, m), (n_L, m)
-    drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
     Z, A : the forward cache at theta, as ``Network._gradient`` returns it
     prepared : ``_kernels.prepare(...)`` of that cache (G, colmax, out_act, resid)
-    epsilon : float, a step that moves every listed entry; indices : int64 (n,), or None for every entry of
-    theta in order (n = theta.size); n_threads : int
-    factor : float, the rounding errors' factor (``_tally.rounding_errors``)
     show : bool, a progress bar
+    the others as in ``LinearEntries``.
 
     Returns
     -------
     approx (n,), kinks (n,) bool, scales (n,), errors (n,) the rounding error of each value,
     fallback (n,) bool: the entries the incremental kernel evaluated.
     """
-    from . import _tally, api
-    m = X.shape[1]
-    dims, hidden, output, lambd = net._dims, net._hidden, net._output, net.lambd
-    G, colmax, out_act, resid = prepared
-    n_hidden = int(sum(net.layer_dims[1:-1]))
-    V = np.empty(n_hidden * m * net.layer_dims[-1])
-    R = np.empty(n_hidden * m)
-    P = np.empty((n_hidden * m, N_SUMS))
-    cache = Cache(theta, dims, Z, drop, A, X, Y, colmax, out_act, resid, V, R, P)
-    n = theta.size if indices is None else indices.size
-    approx, kinks = np.empty(n), np.empty(n, dtype=np.bool_)  # the kernels write every entry
-    scales, errors, unsafe = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
-    if n == 0:
-        return approx, kinks, scales, errors, unsafe
-    group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
-    units = Z.reshape(-1, m)[:n_hidden]
-    active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
-    order, groups, rows, runs = row_groups(net.layer_dims, indices, group_size, fill=False)
-    chunks = balanced_chunks(groups, rows, row_costs(net.layer_dims, active, m), 20.0, n_threads)
-    done = np.zeros(chunks.size, np.int64)  # entries finished per chunk, then the stop flag
-    listed = [indices]
-
-    def kernel():
-        if indices is None:  # every entry: the list is 0 .. n - 1, written here in parallel
-            listed[0] = np.empty(n, np.int64)
-            api._kernel("fill_range", __name__)(listed[0])
-        if runs is not None:
-            api._kernel("fill_rows", __name__)(*runs, order)
-        if n_hidden:
-            bounds = balanced_bounds(np.ones(m), n_threads)
-            api._kernel("directions", __name__)(cache, hidden, output, use_drop, bounds)
-        api._kernel("linear", __name__)(cache, hidden, output, lambd, epsilon, use_drop, listed[0], order, groups,
-                                        chunks, group_size, approx, kinks, scales, unsafe, done)
-        api._kernel("rounding_errors_into", _tally.__name__)(theta, listed[0], epsilon, scales, factor, errors)
-
-    api._run_kernel(kernel, n_threads, done, n, show)
-    if unsafe.any():  # steps that may cross a later kink: the general incremental kernel
-        rest = np.flatnonzero(unsafe)
-        sub = listed[0][rest]
-        group_size = max(1, min(64, 4096 // m))  # as gradient_check sizes the incremental kernel's groups
-        s_order, s_groups, s_rows, _ = row_groups(net.layer_dims, sub, group_size)
-        s_chunks = balanced_chunks(s_groups, s_rows, *api._row_costs(net.layer_dims, m, "incremental"), n_threads)
-        s_done = np.zeros(s_chunks.size, np.int64)
-        values, flags, sizes = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_), np.empty(sub.size)
-
-        def fallback():
-            work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(dims), m, group_size)))
-            api._kernel("incremental")(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, drop, A, X, Y,
-                                       colmax, out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work,
-                                       values, flags, sizes, s_done)
-
-        api._run_kernel(fallback, n_threads, s_done, sub.size, False)
-        approx[rest], kinks[rest], scales[rest] = values, flags, sizes
-        errors[rest] = _tally.rounding_errors(theta, sub, epsilon, sizes, factor)
-    return approx, kinks, scales, errors, unsafe
+    from . import api
+    entries = LinearEntries(net, X, Y, drop, use_drop, epsilon, indices, n_threads, factor)
+    api._run_kernel(lambda: entries.run(theta, Z, A, prepared), n_threads, entries.done, entries.n, show)
+    return entries.finish()
 
 
 # For a forked child of a process that ran the parallel kernels (see ``_kernels``).

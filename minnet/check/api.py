@@ -264,18 +264,24 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     if method == "auto":  # the fastest exact path
         method = "segment" if net.hidden in PIECEWISE_LINEAR else "incremental"
     n_threads = threads or numba.get_num_threads()
-    theta, largest, cost, grad, Z, A, prepared = _start(net, X, Y, drop, use_drop, n_threads, method != "full")
+    show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
+    factor = judge.ROUNDING[method] * judge.UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
+    ahead = None  # every entry's first evaluation, in the same call of the kernels as J and backprop
+    if method == "segment" and mode == "full" and sample is None:
+        ahead = _linear.LinearEntries(net, X, Y, drop, use_drop, epsilon, None, n_threads, factor)
+    theta, largest, cost, grad, Z, A, prepared, first = _start(net, X, Y, drop, use_drop, n_threads,
+                                                               method != "full", ahead, show)
     if not np.isfinite(cost):
         raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
     group_size = max(1, min(64, 4096 // m)) if method != "full" else 1  # 2 * group_size * m <= 8192 columns
     active = None  # relu units: how many examples each one is on for (balances the incremental kernel's threads)
     if method == "incremental" and net.hidden == "relu":
         active = np.sum(Z.reshape(-1, m) > 0, axis=1)
-    show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     work = []  # the incremental kernel's work arrays, allocated once per check
-    factor = judge.ROUNDING[method] * judge.UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
 
     def evaluate(indices, step):  # indices None: every entry, in theta order
+        if first and indices is None and step == epsilon:  # evaluated ahead
+            return first.pop()
         stuck = 0  # entries the step cannot move: they give no difference at all
         if not _tally.steps_all_move(largest, step):
             indices = np.arange(theta.size, dtype=np.int64) if indices is None else indices
@@ -331,7 +337,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                 lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A), n_threads)
 
 
-def _start(net, X, Y, drop, use_drop, n_threads, prepare):
+def _start(net, X, Y, drop, use_drop, n_threads, prepare, ahead=None, show=False):
     """Read theta once, then J, backprop and the forward cache the kernels start from, in one call of the kernels.
 
     theta is copied (a network trained meanwhile in another thread changes
@@ -340,7 +346,13 @@ def _start(net, X, Y, drop, use_drop, n_threads, prepare):
     numbers, bit for bit, computed on n_threads threads; prepare: also
     ``_kernels.prepare`` of them, else None.
 
-    Returns (theta, max |theta|, J, grad, Z, A, prepared).
+    ahead : ``_linear.LinearEntries`` of every entry, or None. Run in the same
+    call when its step moves every entry, and, where no entry needs the
+    incremental kernel and none kinked, tallied there too (``Estimates.blocks``):
+    one wait for the whole first evaluation. show : its progress bar.
+
+    Returns (theta, max |theta|, J, grad, Z, A, prepared, first): first is
+    [Estimates] of ahead, or [] where it did not run.
     """
     m = X.shape[1]
     Z, A = net._buffers(m)
@@ -358,13 +370,27 @@ def _start(net, X, Y, drop, use_drop, n_threads, prepare):
         out.append(_kernel("cost_and_gradient")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop,
                                                 use_drop, Z, A, grad, np.empty(width), np.empty(width), scratch))
         out.append(_kernel("prepare")(net._dims, X, Y, Z, A, net._hidden) if prepare else None)
+        blocks = None
+        if ahead is not None and np.isfinite(out[2]) and _tally.steps_all_move(largest, ahead.epsilon):
+            ahead.run(theta, Z, A, out[3])
+            if not (ahead.unsafe.any() or ahead.kinks.any()):
+                starts = net.layout.starts
+                blocks = (grad, starts) + _kernel("block_tally", _tally.__name__)(
+                    ahead.approx, ahead.approx, grad, ahead.errors, np.empty(0), np.empty(0, np.bool_), starts,
+                    judge.N_WORST)
+            out.append(blocks)
 
-    _run_kernel(kernel, n_threads, np.zeros(1, np.int64), 0, False)
+    done, total = (ahead.done, ahead.n) if ahead is not None else (np.zeros(1, np.int64), 0)
+    _run_kernel(kernel, n_threads, done, total, show and ahead is not None)
     theta, largest = out[:2]
     if not np.isfinite(largest):
         net._require_finite()  # names the first NaN or inf
         raise ValueError("the network's parameters must be finite; theta held a NaN or inf when the check read it")
-    return theta, largest, float(out[2]), grad, Z, A, out[3]
+    first = []
+    if len(out) == 5:  # ahead ran
+        approx, kinks, _, errors, _ = ahead.finish()
+        first.append(Estimates(approx, errors, kinks, None, out[4]))
+    return theta, largest, float(out[2]), grad, Z, A, out[3], first
 
 
 def _backprop_error(net, theta, X, Y, drop, use_drop, Z, A):

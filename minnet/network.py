@@ -280,9 +280,7 @@ class Network:
     def _nonfinite(self):
         """None when theta is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])"."""
         theta = self._theta
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = np.add.reduce(theta)
-        if np.isfinite(total) or np.isfinite(theta).all():  # a finite sum: all finite
+        if v.all_finite(theta):
             return None
         bad = np.flatnonzero(~np.isfinite(theta))
         name, row, column = self.layout.locate(int(bad[0]))
@@ -575,7 +573,8 @@ def _to_targets(Y, name, output, n_out, m):
             raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
         if labels.shape != (m,):
             raise ValueError(f"{name} must have shape (m={m},) as labels or ({n_out}, {m}), got {labels.shape}")
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+        whole = np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool  # else floats that must be whole
+        if not whole and (not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))):
             raise ValueError(f"{name} labels must be whole numbers in [0, {n_out - 1}]")
         if labels.min() < 0 or labels.max() >= n_out:
             raise ValueError(f"{name} labels must be in [0, {n_out - 1}] for {n_out} classes, "

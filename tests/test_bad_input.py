@@ -469,3 +469,18 @@ def test_bad_command_lines_in_a_real_process():
         run = subprocess.run([sys.executable, "-m", "minnet", *argv], capture_output=True, text=True)
         assert run.returncode == 2, (argv, run.stderr)
         assert run.stderr.count("\n") == 1 and word in run.stderr and "Traceback" not in run.stderr
+
+
+def test_finite_arrays_are_told_apart_from_those_with_nan_or_inf_even_where_the_sum_overflows():
+    from minnet import _validation as v
+    huge = np.full((3, 4), 1.7e308)  # finite, but their sum overflows to inf
+    assert v.all_finite(huge) and v.all_finite(np.empty((0, 3))) and v.all_finite(-huge)
+    for bad in (np.nan, np.inf, -np.inf):
+        for where in ((0, 0), (2, 3), (1, 2)):
+            spoiled = huge.copy()
+            spoiled[where] = bad
+            assert not v.all_finite(spoiled)
+            assert not v.all_finite(np.where(np.isfinite(spoiled), 0.5, spoiled))
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        minnet.Network([4, 1]).forward(np.array([[1e308] * 3, [1e308] * 3, [np.inf, 0, 0], [0, 0, 0]]))
+    assert minnet.Network([4, 1]).forward(np.full((4, 3), 1e308)).shape == (1, 3)  # finite: accepted

@@ -312,3 +312,23 @@ def test_a_tally_made_ahead_counts_only_for_the_values_it_was_made_of():
                     n_groups=2) | ignored
         found = judge.tally(**args, blocks=fake)
         assert found.whole.difference == judge.tally(**args).whole.difference > 0
+
+
+@pytest.mark.parametrize("read_worst", [False, True])
+def test_a_report_is_freed_as_soon_as_it_is_dropped(read_worst):
+    """No reference cycle keeps a report, and its arrays of theta's size, alive until a garbage collection."""
+    import gc
+    import weakref
+    rng = np.random.default_rng(2)
+    net = minnet.Network([5, 6, 3], output="softmax", lambd=0.1, seed=0)
+    X, labels = rng.standard_normal((5, 8)), rng.integers(0, 3, 8)
+    gc.disable()
+    try:
+        report = minnet.gradient_check(net, X, labels)
+        if read_worst:
+            assert report.blocks["W1"].worst
+        gone = weakref.ref(report), weakref.ref(report.blocks["W1"])
+        del report
+        assert all(ref() is None for ref in gone)
+    finally:
+        gc.enable()

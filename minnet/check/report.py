@@ -14,6 +14,24 @@ def _finite_or_none(x):
     return float(x) if x is not None and math.isfinite(x) else None
 
 
+def _worst_rows(block, top, approx, grad, refereed, error, grad_error):
+    """The rows of a block's worst entries (``_tally.block_tally``'s ranking).
+
+    block : the layout's block; top : int64 positions in theta, worst first;
+    approx, grad, refereed, error : (n_parameters,); grad_error : (n_parameters,) or a float.
+    A function of the arrays alone: a report that holds it is no reference cycle.
+    """
+    columns = block.shape[-1] if len(block.shape) >= 2 else 1
+    rows = []
+    for k in top.tolist():
+        allowed = error[k] + (grad_error[k] if np.ndim(grad_error) else grad_error)
+        local = k - block.offset
+        rows.append({"row": local // columns, "column": local % columns, "grad": float(grad[k]),
+                     "approx": _finite_or_none(approx[k]), "refereed": _finite_or_none(refereed[k]),
+                     "error": _finite_or_none(abs(refereed[k] - grad[k])), "tolerance": _finite_or_none(allowed)})
+    return rows
+
+
 class BlockReport:
     """One block of theta (W1, b1, ...) in a gradient check.
 
@@ -135,7 +153,8 @@ class GradCheckReport:
             worst = tallied.worst
         for block, report, top in zip(layout.blocks, self.blocks.values(), worst):
             if report.n_checked:  # the rows are made when first read: most checks only want the verdict
-                report._worst = functools.partial(self._worst, block, top[top >= 0])
+                report._worst = functools.partial(_worst_rows, block, top[top >= 0], approx, grad, refereed, error,
+                                                  self.grad_error)
         whole, norms = tallied.whole, tallied.off_norms
         for report, notes, found, norm in zip(self.blocks.values(), tallied.notes, tallied.blocks, norms):
             report.difference = notes
@@ -175,23 +194,6 @@ class GradCheckReport:
             sizes.append(len(values[0]))
         starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
         return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
-
-    def _worst(self, block, top):
-        """The rows of a block's worst entries (``_tally.block_tally``'s ranking).
-
-        block : the layout's block; top : int64 positions in theta, worst first.
-        """
-        approx, grad, refereed = self.approx, self.grad, self.refereed
-        columns = block.shape[-1] if len(block.shape) >= 2 else 1
-        rows = []
-        for k in top.tolist():
-            allowed = self.error[k] + (self.grad_error[k] if np.ndim(self.grad_error) else self.grad_error)
-            local = k - block.offset
-            rows.append({"row": local // columns, "column": local % columns, "grad": float(grad[k]),
-                         "approx": _finite_or_none(approx[k]), "refereed": _finite_or_none(refereed[k]),
-                         "error": _finite_or_none(abs(refereed[k] - grad[k])),
-                         "tolerance": _finite_or_none(allowed)})
-        return rows
 
     @property
     def n_parameters(self):

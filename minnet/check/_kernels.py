@@ -241,14 +241,32 @@ def all_small(a, rows, cols):
     return over == 0
 
 
+# ------------------------------------------------------------ what the kernels read and write
+Point = namedtuple("Point", ["theta", "dims", "X", "Y", "drop", "Z", "A", "G", "colmax", "out_act", "resid"])
+Point.__doc__ = """The point of the check and its forward pass, read by every group (read-only there).
+
+theta (n_parameters,); dims int64 (L + 1,); X (n_0, m); Y (n_L, m); drop: the
+flat dropout multipliers (``Network._dropout``); Z, A: the flat forward cache;
+G, colmax (L * m,), out_act (n_L, m), resid (n_L, m): ``prepare`` of it (the
+incremental kernel's; empty for the full one).
+"""
+Plan = namedtuple("Plan", ["indices", "order", "groups", "chunks"])
+Plan.__doc__ = """Which entries, in which groups, on which thread: parameter indices (k,), their positions
+grouped by row (k,), group bounds into order, chunk bounds into the groups (one chunk per thread)."""
+Results = namedtuple("Results", ["approx", "kinks", "scales", "done"])
+Results.__doc__ = """Where the kernels write: per entry the difference, its kink flag and the size of what was
+subtracted (k,); done (n_chunks + 1,): entries finished per chunk, then the stop flag."""
+
+
 # ------------------------------------------------------------ one group
 @njit(cache=True)
-def incremental_group(params, theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
-                      Z, G, Dm, A, X, Y, colmax, out_act, resid, approx, kinks, scales, scratch):
-    """Centered differences for ``params``: entries of one row i of one layer.
+def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
+                      approx, kinks, scales, scratch):
+    """Centered differences for ``params``: entries of one row i of one layer, into approx, kinks, scales (n,).
 
-    Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
+    point : ``Point``. Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
     """
+    theta, dims, X, Y, Dm, Z, A, G, colmax, out_act, resid = point
     L = dims.shape[0] - 1
     m = X.shape[1]
     n_out = dims[L]
@@ -494,16 +512,20 @@ def prepare(dims, X, Y, Z, A, hidden):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm, A, X, Y, colmax, out_act,
-                resid, indices, order, groups, chunks, group_size, work, approx, kinks, scales, done):
-    """Fill approx[q], kinks[q], scales[q] for p = indices[q].
+def incremental(point, hidden, output, lambd, epsilon, use_drop, plan, group_size, work, results):
+    """Fill approx[q], kinks[q], scales[q] of ``results`` for p = indices[q] of ``plan``.
 
-    Group g lists the positions order[groups[g]:groups[g + 1]] (entries of one
-    row, at most group_size); chunk c runs groups chunks[c]:chunks[c + 1] with
-    the work row work[c] (``work_size`` floats for the width ``work_width``)
-    and counts its finished entries in done[c] (read by a progress bar);
-    done[-1] != 0 stops every chunk at its next group.
+    point : ``Point``, with G and the others of ``prepare``; plan : ``Plan``;
+    results : ``Results``. Group g lists the positions
+    order[groups[g]:groups[g + 1]] (entries of one row, at most group_size);
+    chunk c runs groups chunks[c]:chunks[c + 1] with the work row work[c]
+    (``work_size`` floats for the width ``work_width``) and counts its
+    finished entries in done[c] (read by a progress bar); done[-1] != 0
+    stops every chunk at its next group.
     """
+    dims, X = point.dims, point.X
+    indices, order, groups, chunks = plan
+    approx, kinks, scales, done = results
     m = X.shape[1]
     L = dims.shape[0] - 1
     off = layer_offsets(dims, m)
@@ -521,8 +543,8 @@ def incremental(theta, dims, hidden, output, lambd, epsilon, use_drop, Z, G, Dm,
             start, n = groups[g], groups[g + 1] - groups[g]
             for q in range(n):
                 params[q] = indices[order[start + q]]
-            incremental_group(params[:n], theta, dims, hidden, output, lambd, epsilon, use_drop, off, w_off,
-                              b_off, Z, G, Dm, A, X, Y, colmax, out_act, resid, values, flags, sizes, scratch)
+            incremental_group(params[:n], point, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
+                              values, flags, sizes, scratch)
             for q in range(n):
                 approx[order[start + q]] = values[q]
                 kinks[order[start + q]] = flags[q]
@@ -562,15 +584,17 @@ def full_kinks(dims, hidden, Z0, Z1, m, drop, use_drop):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def full(theta, dims, X, Y, hidden, output, lambd, epsilon, drop, use_drop, Z, A,
-         indices, bounds, approx, kinks, scales, done):
-    """The notes' algorithm: two whole forward passes per listed parameter.
+def full(point, hidden, output, lambd, epsilon, use_drop, indices, bounds, results):
+    """The notes' algorithm: two whole forward passes per listed parameter p = indices[q], into ``results`` at q.
 
+    point : ``Point`` (theta, dims, X, Y, drop, Z, A are read); results : ``Results``.
     J(+) - J(-) is taken term by term (per example, per squared weight), the
     same summation the incremental kernel uses, so the two differ only by the
     rounding of the forward values. Chunk c of ``bounds`` counts its finished
     entries in done[c]; done[-1] != 0 stops every chunk at its next entry.
     """
+    theta, dims, X, Y, drop, Z, A = point.theta, point.dims, point.X, point.Y, point.drop, point.Z, point.A
+    approx, kinks, scales, done = results
     m = X.shape[1]
     nL = dims[dims.shape[0] - 1]
     size = Z.shape[0]

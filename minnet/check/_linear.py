@@ -728,15 +728,13 @@ class LinearEntries:
                                        self.n_threads)
             s_done = np.zeros(s_chunks.size, np.int64)
             values, flags, sizes = np.empty(sub.size), np.zeros(sub.size, dtype=np.bool_), np.empty(sub.size)
-            G, colmax, out_act, resid = self.prepared
-            dims = net._dims
+            point = _check.Point(self.theta, net._dims, self.X, self.Y, self.drop, self.Z, self.A, *self.prepared)
+            plan = _check.Plan(sub, s_order, s_groups, s_chunks)
 
             def fallback():
-                work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(dims), m, group_size)))
-                api._kernel("incremental")(self.theta, dims, net._hidden, net._output, net.lambd, epsilon,
-                                           self.use_drop, self.Z, G, self.drop, self.A, self.X, self.Y, colmax,
-                                           out_act, resid, sub, s_order, s_groups, s_chunks, group_size, work,
-                                           values, flags, sizes, s_done)
+                work = np.empty((s_chunks.size - 1, _check.work_size(_check.work_width(net._dims), m, group_size)))
+                api._kernel("incremental")(point, net._hidden, net._output, net.lambd, epsilon, self.use_drop, plan,
+                                           group_size, work, _check.Results(values, flags, sizes, s_done))
 
             api._run_kernel(fallback, self.n_threads, s_done, sub.size, False)
             self.approx[rest], self.kinks[rest], self.scales[rest] = values, flags, sizes

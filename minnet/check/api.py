@@ -278,6 +278,9 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     if method == "incremental" and net.hidden == "relu":
         active = np.sum(Z.reshape(-1, m) > 0, axis=1)
     work = []  # the incremental kernel's work arrays, allocated once per check
+    G, colmax, out_act, resid = prepared if prepared is not None else (np.empty(0), np.empty(0), np.empty((0, 0)),
+                                                                       np.empty((0, 0)))
+    point = _kernels.Point(theta, net._dims, X, Y, drop, Z, A, G, colmax, out_act, resid)
 
     def evaluate(indices, step):  # indices None: every entry, in theta order
         if first and indices is None and step == epsilon:  # evaluated ahead
@@ -309,14 +312,15 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                     size = _kernels.work_size(_kernels.work_width(net._dims), m, group_size)
                     if not work or work[0].shape[0] < chunks.size - 1:
                         work[:] = [np.empty((chunks.size - 1, size))]
-                    _kernel("incremental")(theta, net._dims, net._hidden, net._output, net.lambd, step, use_drop, Z,
-                                           prepared[0], drop, A, X, Y, prepared[1], prepared[2], prepared[3], part,
-                                           order, groups, chunks, group_size, work[0], approx, flags, sizes, done)
+                    _kernel("incremental")(point, net._hidden, net._output, net.lambd, step, use_drop,
+                                           _kernels.Plan(part, order, groups, chunks), group_size, work[0],
+                                           _kernels.Results(approx, flags, sizes, done))
                 else:  # groups of one entry: chunk bounds are positions in order
-                    out, out_flags, out_sizes = np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size)
-                    _kernel("full")(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, step, drop, use_drop,
-                                    Z, A, part[order], chunks, out, out_flags, out_sizes, done)
-                    approx[order], flags[order], sizes[order] = out, out_flags, out_sizes
+                    out = _kernels.Results(np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size),
+                                           done)
+                    _kernel("full")(point, net._hidden, net._output, net.lambd, step, use_drop, part[order], chunks,
+                                    out)
+                    approx[order], flags[order], sizes[order] = out.approx, out.kinks, out.scales
                 _kernel("rounding_errors_into", _tally.__name__)(theta, part, step, sizes, factor, part_errors)
 
             _run_kernel(kernel, n_threads, done, part.size, show and step == epsilon)

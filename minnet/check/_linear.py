@@ -398,12 +398,14 @@ def make_scratch(m, group_size, n_out):
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def linear(cache, hidden, output, lambd, epsilon, use_drop, indices, order, groups, chunks, group_size,
-           approx, kinks, scales, unsafe, done):
-    """Fill approx[q], kinks[q], scales[q], unsafe[q] for p = indices[q].
+def linear(cache, hidden, output, lambd, epsilon, use_drop, plan, group_size, results, unsafe):
+    """Fill approx[q], kinks[q], scales[q] of ``results`` and unsafe[q] for p = indices[q] of ``plan``.
 
-    Groups, chunks and ``done`` (with its last entry the stop flag) as in ``_kernels.incremental``.
+    plan : ``_kernels.Plan``; results : ``_kernels.Results``: groups, chunks
+    and ``done`` (with its last entry the stop flag) as in ``_kernels.incremental``.
     """
+    indices, order, groups, chunks = plan
+    approx, kinks, scales, done = results
     m = cache.X.shape[1]
     n_out = cache.dims[cache.dims.shape[0] - 1]
     for c in prange(chunks.shape[0] - 1):
@@ -709,8 +711,8 @@ class LinearEntries:
             bounds = balanced_bounds(np.ones(m), self.n_threads)
             api._kernel("directions", __name__)(cache, net._hidden, net._output, self.use_drop, bounds)
         api._kernel("linear", __name__)(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
-                                        self.indices, order, groups, chunks, group_size, self.approx, self.kinks,
-                                        self.scales, self.unsafe, self.done)
+                                        _check.Plan(self.indices, order, groups, chunks), group_size,
+                                        _check.Results(self.approx, self.kinks, self.scales, self.done), self.unsafe)
         api._kernel("rounding_errors_into", _tally.__name__)(theta, self.indices, self.epsilon, self.scales,
                                                              self.factor, self.errors)
 

@@ -105,14 +105,17 @@ def read_line(process, timeout):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
-@pytest.mark.parametrize("method", ["full", "incremental"])
-def test_ctrl_c_stops_a_running_check_and_the_next_call_starts_at_once(method):
-    # a check that runs for minutes uninterrupted
+@pytest.mark.parametrize("method,dims,m,wait", [("full", [784, 256, 128, 10], 256, 1.0),
+                                                ("incremental", [784, 256, 128, 10], 256, 1.0),
+                                                ("auto", [20000, 64, 200], 512, 0.5)])
+def test_ctrl_c_stops_a_running_check_and_the_next_call_starts_at_once(method, dims, m, wait):
+    # a check that runs for minutes uninterrupted (auto: the linear-segment path, about 5 s on 2 cores,
+    # interrupted within the call that evaluates every entry together with J and backprop)
     script = textwrap.dedent(f"""
     import sys, time, numpy as np, minnet
     rng = np.random.default_rng(0)
-    net = minnet.Network([784, 256, 128, 10], output="softmax")
-    X, labels = rng.standard_normal((784, 256)), rng.integers(0, 10, 256)
+    net = minnet.Network({dims}, output="softmax")
+    X, labels = rng.standard_normal(({dims[0]}, {m})), rng.integers(0, {dims[-1]}, {m})
     minnet.gradient_check(net, X[:, :4], labels[:4], method="{method}", sample=1)  # compiled
     print("ready", flush=True)
     try:
@@ -132,7 +135,7 @@ def test_ctrl_c_stops_a_running_check_and_the_next_call_starts_at_once(method):
                                text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert read_line(process, 300) == "ready"
-        time.sleep(1.0)
+        time.sleep(wait)
         sent = time.perf_counter()
         process.send_signal(signal.SIGINT)
         line = read_line(process, 60)

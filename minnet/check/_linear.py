@@ -681,7 +681,8 @@ class LinearEntries:
         self.epsilon, self.indices, self.n_threads, self.factor = epsilon, indices, n_threads, factor
         self.n = n = net.layout.size if indices is None else indices.size
         self.approx, self.kinks = np.empty(n), np.empty(n, dtype=np.bool_)  # the kernels write every entry
-        self.scales, self.errors, self.unsafe = np.empty(n), np.empty(n), np.empty(n, dtype=np.bool_)
+        self.scales, self.unsafe = np.empty(n), np.empty(n, dtype=np.bool_)
+        self.errors = np.empty(0)  # made by ``run`` once the kernels' own arrays are freed
         self.done = np.zeros(n_threads + 1, np.int64)  # at most one chunk per thread
 
     def run(self, theta, Z, A, prepared):
@@ -713,6 +714,8 @@ class LinearEntries:
         api._kernel("linear", __name__)(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
                                         _check.Plan(self.indices, order, groups, chunks), group_size,
                                         _check.Results(self.approx, self.kinks, self.scales, self.done), self.unsafe)
+        del cache, order  # the directions and the row order: the peak memory stays one array of theta's size lower
+        self.errors = np.empty(self.n)
         api._kernel("rounding_errors_into", _tally.__name__)(theta, self.indices, self.epsilon, self.scales,
                                                              self.factor, self.errors)
 

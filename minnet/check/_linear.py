@@ -672,8 +672,8 @@ class LinearEntries:
     Attributes
     ----------
     approx (n,), kinks (n,) bool, scales (n,), errors (n,) the rounding error of each value,
-    unsafe (n,) bool: the entries the incremental kernel evaluated; done (n_threads + 1,)
-    entries finished per chunk, then the stop flag (``api._run_kernel``).
+    unsafe (n,) bool: the entries the incremental kernel evaluated, any_unsafe whether there are
+    any; done (n_threads + 1,) entries finished per chunk, then the stop flag (``api._run_kernel``).
     """
 
     def __init__(self, net, X, Y, drop, use_drop, epsilon, indices, n_threads, factor):
@@ -683,6 +683,7 @@ class LinearEntries:
         self.approx, self.kinks = np.empty(n), np.empty(n, dtype=np.bool_)  # the kernels write every entry
         self.scales, self.unsafe = np.empty(n), np.empty(n, dtype=np.bool_)
         self.errors = np.empty(0)  # made by ``run`` once the kernels' own arrays are freed
+        self.any_unsafe = False
         self.done = np.zeros(n_threads + 1, np.int64)  # at most one chunk per thread
 
     def run(self, theta, Z, A, prepared):
@@ -718,12 +719,13 @@ class LinearEntries:
         self.errors = np.empty(self.n)
         api._kernel("rounding_errors_into", _tally.__name__)(theta, self.indices, self.epsilon, self.scales,
                                                              self.factor, self.errors)
+        self.any_unsafe = bool(self.unsafe.any())  # here, while the kernel thread's caches hold it
 
     def finish(self):
         """In the calling thread, after ``run``: the entries that may cross a later kink, evaluated by the
         general incremental kernel. Returns (approx, kinks, scales, errors, unsafe)."""
         from . import _tally, api
-        if self.n and self.unsafe.any():
+        if self.any_unsafe:
             net, m, epsilon, factor = self.net, self.X.shape[1], self.epsilon, self.factor
             rest = np.flatnonzero(self.unsafe)
             sub = self.indices[rest]

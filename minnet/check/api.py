@@ -377,7 +377,7 @@ def _start(net, X, Y, drop, use_drop, n_threads, prepare, ahead=None, show=False
         blocks = None
         if ahead is not None and np.isfinite(out[2]) and _tally.steps_all_move(largest, ahead.epsilon):
             ahead.run(theta, Z, A, out[3])
-            if not (ahead.done[-1] or ahead.unsafe.any() or ahead.kinks.any()):  # done[-1]: stopped by Ctrl-C
+            if not (ahead.done[-1] or ahead.any_unsafe or ahead.kinks.any()):  # done[-1]: stopped by Ctrl-C
                 starts = net.layout.starts
                 blocks = (grad, starts) + _kernel("block_tally", _tally.__name__)(
                     ahead.approx, ahead.approx, grad, ahead.errors, np.empty(0), np.empty(0, np.bool_), starts,

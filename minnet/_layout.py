@@ -262,32 +262,60 @@ def unflatten(theta, layout):
     return layout.views(theta)
 
 
-def flatten_gradients(gradients, layout):
+def flatten_gradients(gradients, layout, shapes=False):
     """Flatten gradients "dW1", "db1", ... (or "W1", "b1", ...) in ``layout``'s order.
 
     Parameters
     ----------
     gradients : dict of str -> array
-        One entry per block of ``layout``, named like the block or with a "d" prefix.
+        One entry per block of ``layout``, named like the block or with a "d"
+        prefix; other keys ("dZ1", "dA1", ...) are ignored.
     layout : Layout
+    shapes : bool
+        False: a block must have its parameter's shape, or the same entries
+        without its length-1 axes (else ValueError). True: any shape is
+        taken, and reported (a gradient check calls it a bug).
 
     Returns
     -------
     dtheta : ndarray, shape (layout.size,)
+    mismatched : dict, only with ``shapes=True``
+        block name -> {"key", "shape" (the gradient's), "expected" (the
+        parameter's), "update" (the shape ``p - lr * g`` broadcasts to, None
+        where it fails), "compared" (False where the sizes differ and the
+        gradient does not broadcast to the parameter: its entries are set to 0)}.
     """
-    if not isinstance(gradients, dict):
+    if not isinstance(gradients, Mapping):
         raise TypeError(f"gradients must be a dict, got {type(gradients).__name__}")
     dtheta = np.empty(layout.size)
+    mismatched = {}
     for block in layout.blocks:
         key = "d" + block.name if "d" + block.name in gradients else block.name
         if key not in gradients:
-            raise ValueError(f"gradients has no entry 'd{block.name}' (or '{block.name}'); keys are {sorted(gradients)}")
+            raise ValueError(f"gradients has no entry 'd{block.name}' (or '{block.name}'); keys are "
+                             f"{sorted(map(str, gradients))}")
         array = _as_float_array(gradients[key], f"gradients[{key!r}]")
-        # the block's shape, or the same entries in the same order without its length-1 axes
-        if array.shape != block.shape and array.squeeze().shape != tuple(s for s in block.shape if s != 1):
+        part = dtheta[block.offset:block.offset + block.size]
+        if array.shape == block.shape:
+            part[:] = array.ravel()
+            continue
+        # the same entries in the same order without length-1 axes: fine for a flat vector, not for an update
+        if not shapes and array.squeeze().shape != tuple(s for s in block.shape if s != 1):
             raise ValueError(f"gradients[{key!r}] has shape {array.shape}, expected {block.shape}")
-        dtheta[block.offset:block.offset + block.size] = array.ravel()
-    return dtheta
+        try:
+            update = np.broadcast_shapes(block.shape, array.shape)
+        except ValueError:
+            update = None
+        compared = array.size == block.size or update == block.shape
+        if array.size == block.size:
+            part[:] = array.ravel()
+        elif compared:
+            part[:] = np.broadcast_to(array, block.shape).ravel()
+        else:
+            part[:] = 0.0
+        mismatched[block.name] = {"key": key, "shape": array.shape, "expected": block.shape, "update": update,
+                                  "compared": compared}
+    return (dtheta, mismatched) if shapes else dtheta
 
 
 # ------------------------------------------------- the course's own names

@@ -14,6 +14,13 @@ def choice(value, name, options):
     return options.index(value)
 
 
+def boolean(value, name):
+    """True or False (a Python or NumPy bool): a string such as "no" is refused, not read as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def integer(value, name, minimum=None):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")

@@ -33,33 +33,47 @@ MODES = ("full", "directional")
 
 
 # ------------------------------------------------------------ the driver
-def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
-         method, seed, unit, grad_error=None, threads=1):
-    """Pick entries, evaluate them at epsilon, referee the doubtful ones, build the report.
+NEARBY_MOVE = 1e-3  # the nearby point where kinks are judged: theta moved by this fraction of its blocks' scale
 
-    evaluate(indices, step) -> Estimates for those entries of theta (indices None: every entry, in theta order);
+
+def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
+         method, seed, unit, grad_error=None, threads=1, entries=None, nearby=None, shapes=None):
+    """Pick entries, evaluate them at epsilon, referee the doubtful ones, judge kinks, build the report.
+
+    evaluate(indices, steps) -> Estimates for those entries of theta (indices None: every entry, in theta
+        order; steps a float, or one per entry);
     cost_at(vector) -> J at another theta (the directional mode);
     grad_error : callable () -> (n,) backprop's own rounding error where known, else None;
         computed only when something is doubtful.
     threads : Numba threads for the judge's and the report's tallies.
+    entries : int64 array, optional: check these entries only (the nearby point's check of kinks).
+    nearby : callable (indices, moved theta, epsilon) -> GradCheckReport of those entries at the moved
+        theta, or None: kinks the rule for kinks cannot settle are then left unresolved.
+    shapes : dict, gradient blocks whose shape is not their parameter's (see ``flatten_gradients``).
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed) if sample is not None or mode == "directional" else None
     n = layout.size
-    todo = None if mode == "full" and sample is None else _selection(layout, mode, sample, rng)  # None: all
+    if entries is not None:
+        todo = entries
+    else:
+        todo = None if mode == "full" and sample is None else _selection(layout, mode, sample, rng)  # None: all
     directional = None
     if mode == "directional":
         todo, directional = _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit)
     everything = todo is None or todo.size == n  # every entry, in theta order: no copies of theta's size
-    referee, tallied = None, None
+    referee, tallied, pending = None, None, None
+    bound = judge.step_bounds(theta, layout)
     if everything:
         first = evaluate(todo, epsilon)
         starts = ("starts", layout.starts)
         verdict = judge.referee(first, grad, epsilon, evaluate, thresholds, include_kinks, starts, grad_error,
-                                threads)
+                                threads, bound)
         approx, refereed, error, kink_mask = first.value, verdict.value, verdict.error, verdict.kink
         grad_error, tallied = verdict.grad_error, verdict.tally
         checked = np.ones(n, dtype=bool)
+        if verdict.pending.any():
+            pending = np.flatnonzero(verdict.pending)
     else:
         approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
         kink_mask, checked = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -69,18 +83,62 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
         full_error = grad_error() if grad_error is not None else None  # a subset: not worth deferring
         verdict = judge.referee(first, grad[todo], epsilon, lambda positions, step: evaluate(todo[positions], step),
                                 thresholds, include_kinks, blocks, None if full_error is None else full_error[todo],
-                                threads)
+                                threads, lambda positions: bound(todo[positions]))
         grad_error = full_error
         approx[todo], refereed[todo], error[todo] = first.value, verdict.value, verdict.error
         kink_mask[todo], checked[todo] = verdict.kink, True
+        if verdict.pending.any():
+            pending = todo[verdict.pending]
     if (todo is not None and not todo.size) or callable(grad_error):
         grad_error = None
     if (todo is None or todo.size) and verdict.summary is not None:
         example = verdict.summary["example"]
         referee = dict(verdict.summary, example_index=int(example if todo is None else todo[example]))
+    kinks = None
+    if kink_mask.any():
+        kinks = _judge_kinks(layout, theta, grad, refereed, error, kink_mask, pending, nearby, epsilon,
+                             include_kinks, seed)
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                            include_kinks, method, mode, time.perf_counter() - start, referee, directional,
-                           grad_error, tallied, threads)
+                           grad_error, tallied, threads, kinks=kinks, shapes=shapes)
+
+
+def _judge_kinks(layout, theta, grad, refereed, error, kink_mask, pending, nearby, epsilon, include_kinks, seed):
+    """Judge the kinks the rule for kinks left open at a nearby point where the code is smooth.
+
+    The point is theta moved by ``NEARBY_MOVE`` of its blocks' scale in a
+    random direction: far larger than any step the check takes there, far
+    smaller than theta. There the pending entries are checked as any other,
+    against backprop at that point, and their disagreement (value - backprop
+    there) is carried back onto backprop's value here, in ``refereed`` and
+    ``error`` (in place). Entries still at a kink there, or with no nearby
+    check, stay unresolved (error inf): never correct.
+
+    Returns the record of kinks for the report.
+    """
+    record = {"n_kinks": int(np.count_nonzero(kink_mask)), "counted_as_they_are": bool(include_kinks),
+              "n_between": 0, "n_nearby": 0, "n_unresolved": 0, "move": None, "nearby_epsilon": None}
+    if include_kinks:
+        return record
+    n_pending = 0 if pending is None else pending.size
+    record["n_between"] = record["n_kinks"] - n_pending
+    if not n_pending:
+        return record
+    if nearby is not None:
+        scale = judge.step_bounds(theta, layout)(pending) / judge.STEP_BOUND
+        rng = np.random.default_rng(seed)
+        move = NEARBY_MOVE * judge.block_scales(theta, layout) * rng.standard_normal(theta.size)
+        moved = theta + move
+        there_epsilon = min(epsilon, NEARBY_MOVE * float(np.min(scale)) / 100)
+        there = nearby(pending, moved, there_epsilon)
+        judged = np.isfinite(there.error[pending]) & ~there.kink_mask[pending]
+        ok = pending[judged]
+        refereed[ok] = there.refereed[ok] - there.grad[ok] + grad[ok]
+        error[ok] = there.error[ok] + (there.grad_error[ok] if np.ndim(there.grad_error) else there.grad_error)
+        record.update(n_nearby=int(ok.size), move=NEARBY_MOVE, nearby_epsilon=there_epsilon)
+        n_pending -= ok.size
+    record["n_unresolved"] = int(n_pending)
+    return record
 
 
 def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
@@ -189,7 +247,8 @@ def _common_args(epsilon, method, mode, sample, threads, thresholds, seed):
 
 # ------------------------------------------------------------ minnet networks
 def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=None, dropout_seed=0,
-                   threads=None, include_kinks=False, thresholds=THRESHOLDS, seed=0, progress=None):
+                   threads=None, include_kinks=False, thresholds=THRESHOLDS, seed=0, progress=None, *,
+                   _entries=None, _nearby=True):
     """Compare a network's backprop with centered differences of its cost.
 
     Parameters
@@ -221,7 +280,11 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     threads : int, optional
         Numba threads for this call (restored afterwards).
     include_kinks : bool
-        Count entries whose perturbation crosses a relu kink in the verdict.
+        Count entries whose perturbation crosses a relu kink with their
+        centered difference, as any other entry. By default such an entry is
+        judged at a nearby point where the network is smooth (theta moved by
+        ``NEARBY_MOVE`` of its scale in a random direction, said in the
+        report); one that cannot be judged there leaves its block "inconclusive".
     thresholds : (float, float)
         Verdict bands: correct below the first, bug from the second.
     seed : int
@@ -252,7 +315,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                         f"for your own functions use minnet.check_gradients")
     epsilon, sample, threads, thresholds, seed = _common_args(epsilon, method, mode, sample, threads,
                                                               thresholds, seed)
-    include_kinks = bool(include_kinks)
+    include_kinks = v.boolean(include_kinks, "include_kinks")
     if method == "segment" and net.hidden not in PIECEWISE_LINEAR:
         raise ValueError(f"method='segment' needs piecewise-linear hidden layers (hidden='relu' or 'leaky_relu'), "
                          f"got hidden={net.hidden!r}; use method='auto' or 'incremental'")
@@ -267,7 +330,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     show = _show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     factor = judge.ROUNDING[method] * judge.UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
     ahead = None  # every entry's first evaluation, in the same call of the kernels as J and backprop
-    if method == "segment" and mode == "full" and sample is None:
+    if method == "segment" and mode == "full" and sample is None and _entries is None:
         ahead = _linear.LinearEntries(net, X, Y, drop, use_drop, epsilon, None, n_threads, factor)
     theta, largest, cost, grad, Z, A, prepared, first = _start(net, X, Y, drop, use_drop, n_threads,
                                                                method != "full", ahead, show)
@@ -282,7 +345,7 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                                                                        np.empty((0, 0)))
     point = _kernels.Point(theta, net._dims, X, Y, drop, Z, A, G, colmax, out_act, resid)
 
-    def evaluate(indices, step):  # indices None: every entry, in theta order
+    def evaluate_at(indices, step):  # indices None: every entry, in theta order
         if first and indices is None and step == epsilon:  # evaluated ahead
             return first.pop()
         stuck = 0  # entries the step cannot move: they give no difference at all
@@ -336,9 +399,36 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
     def cost_at(shifted):
         return net._cost(X, Y, drop, use_drop, shifted)
 
-    return _run(net.layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds,
+    def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
+        there = net.copy()
+        there.theta[:] = moved
+        return gradient_check(there, X, Y, there_epsilon, method, dropout_seed=dropout_seed, threads=threads,
+                              thresholds=thresholds, seed=seed, progress=False, _entries=indices, _nearby=False)
+
+    return _run(net.layout, theta, grad, cost, _by_step(evaluate_at), cost_at, epsilon, mode, sample, thresholds,
                 include_kinks, method, seed, judge.UNIT_ROUNDOFF,
-                lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A), n_threads)
+                lambda: _backprop_error(net, theta, X, Y, drop, use_drop, Z, A), n_threads, _entries,
+                nearby if _nearby else None)
+
+
+def _by_step(evaluate_at):
+    """An evaluator of one step per entry, from one that takes a single step for all (the kernels)."""
+    def evaluate(indices, steps):
+        if np.ndim(steps) == 0:
+            return evaluate_at(indices, float(steps))
+        steps = np.asarray(steps, dtype=np.float64)
+        distinct = np.unique(steps)
+        if distinct.size == 1:
+            return evaluate_at(indices, float(distinct[0]))
+        values, errors = np.empty(indices.size), np.empty(indices.size)
+        kinks = np.empty(indices.size, bool)
+        for step in distinct:
+            at = np.flatnonzero(steps == step)
+            part = evaluate_at(indices[at], float(step))
+            values[at], errors[at], kinks[at] = part.value, part.error, part.kink
+        return Estimates(values, errors, kinks, None)
+
+    return evaluate
 
 
 def _start(net, X, Y, drop, use_drop, n_threads, prepare, ahead=None, show=False):
@@ -584,7 +674,7 @@ def _scalar_cost(value):
 # ------------------------------------------------------------ a learner's code
 def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, mode="full", sample=None,
                     thresholds=THRESHOLDS, seed=0, progress=None, include_kinks=False, *, forward=None,
-                    backward=None, X=None, Y=None):
+                    backward=None, X=None, Y=None, _entries=None, _nearby=True, _calls=None):
     """Gradient-check your own cost and backprop, written in course notation.
 
     Give either ``cost_fn`` and ``grads_fn``, or the course's own pair
@@ -597,15 +687,23 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
     grads_fn : callable
         ``grads_fn(parameters) -> dict`` with "dW1", "db1", ... (or "W1", "b1", ...),
         each shaped like its parameter; other keys ("dZ1", "dA1", ...) are ignored.
+        A block of another shape is a bug (the report names both shapes, and
+        what ``p - lr * g`` turns into); a missing block is a ValueError.
     parameters : dict of str -> ndarray
         "W1" (n_1, n_0), "b1" (n_1, 1), ... for any depth, or any block names.
-        Not modified: the functions receive views into minnet's own copy.
+        Not modified: every call of ``cost_fn`` and ``grads_fn`` gets a fresh
+        copy, so a function that writes into its argument cannot move the
+        point the next call is evaluated at (it is warned about, once).
     epsilon, mode, sample, thresholds, seed, progress
-        As in ``gradient_check``.
+        As in ``gradient_check``. An epsilon that cannot move any entry of
+        theta is a ValueError.
     include_kinks : bool
-        Count entries found to straddle a kink in the verdict. A kink shows
-        as one-sided differences (J(theta) is known) whose asymmetry does not
-        shrink with the step, as it would for a smooth J.
+        Count kinks with their centered difference. By default a kink (shown
+        by one-sided differences, J(theta) being known, whose asymmetry does
+        not shrink with the step as it would for a smooth J) is judged by the
+        rule for kinks: backprop's value between the two one-sided slopes is
+        right; otherwise it is judged at a nearby point where the code is
+        smooth (the report says where).
     forward : callable, optional
         The course's ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``.
     backward : callable, optional
@@ -628,7 +726,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
     """
     cost_fn, grads_fn = _course_functions(cost_fn, grads_fn, forward, backward, X, Y)
     epsilon, sample, _, thresholds, seed = _common_args(epsilon, "full", mode, sample, None, thresholds, seed)
-    include_kinks = bool(include_kinks)
+    include_kinks = v.boolean(include_kinks, "include_kinks")
     if parameters is None:
         raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
     if isinstance(parameters, Mapping):
@@ -636,55 +734,110 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, epsilon=1e-7, 
             if not isinstance(key, str):
                 raise TypeError(f"parameters keys must be strings such as 'W1' and 'b1', got {key!r}")
             v.float_array(value, f"parameters[{key!r}]")  # numeric, finite; warns about float32
-    theta, layout = flatten(parameters)
-    views = layout.views(theta)
-    original = theta.copy()
+    original, layout = flatten(parameters)
+    _require_a_step_that_moves(original, epsilon)
+    calls = _calls if _calls is not None else _Calls(layout)
+    cost_of = calls.wrap(cost_fn, "cost_fn")
+    grads_of = calls.wrap(grads_fn, "grads_fn")
+    work = original.copy()  # the point of every evaluation; each call copies its blocks out of it
 
     def cost_at(vector):
-        theta[...] = vector
-        try:
-            return _scalar_cost(cost_fn(views))
-        finally:
-            theta[...] = original
+        return _scalar_cost(cost_of(vector))
 
-    first_cost = cost_fn(views)
+    first_cost = cost_of(original)
     unit = _precision(first_cost)
-    cost = _deterministic_cost(lambda: _scalar_cost(cost_fn(views)))
-    grads = grads_fn(views)
-    theta[...] = original  # in case grads_fn wrote into its input
-    grad = flatten_gradients(grads, layout)
+    cost = _deterministic_cost(lambda: _scalar_cost(cost_of(original)))
+    grad, shapes = flatten_gradients(grads_of(original), layout, shapes=True)
     if not np.all(np.isfinite(grad)):
         raise ValueError("grads_fn returned NaN or inf")
     n_entries = layout.size if sample is None else sample * len(layout.blocks)
     show = _show_progress(progress, 20 * n_entries)  # Python calls: slow, so show sooner
 
-    def evaluate(indices, step):
-        indices = np.arange(theta.size, dtype=np.int64) if indices is None else indices  # None: every entry
+    def evaluate(indices, steps):
+        indices = np.arange(original.size, dtype=np.int64) if indices is None else indices  # None: every entry
+        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), indices.shape)
         values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
         second = np.full(indices.size, np.nan)
-        taken, _ = _tally.taken(original, indices, step)
-        bar = _Progress(indices.size, show and step == epsilon)
+        w = original[indices]
+        taken = (w + steps) - (w - steps)  # the step really taken: 0 where h cannot move w
+        bar = _Progress(indices.size, show and np.all(steps == epsilon))
         try:
-            for q, p in enumerate(indices):
+            for q, p in enumerate(indices.tolist()):
                 if taken[q] == 0:  # the step cannot move this parameter
                     continue
-                w = original[p]
-                theta[p] = w + step
-                J_plus = _scalar_cost(cost_fn(views))
-                theta[p] = w - step
-                J_minus = _scalar_cost(cost_fn(views))
-                theta[p] = w
+                work[p] = w[q] + steps[q]
+                J_plus = cost_at(work)
+                work[p] = w[q] - steps[q]
+                J_minus = cost_at(work)
+                work[p] = w[q]
                 values[q] = (J_plus - J_minus) / taken[q]
                 second[q] = J_plus - 2 * cost + J_minus
                 errors[q] = judge.rounding_error(abs(J_plus) + abs(J_minus), taken[q], "python", unit)
                 bar.update(1)
         finally:
-            theta[...] = original
+            work[...] = original
             bar.close()
         return Estimates(values, errors, np.zeros(indices.size, bool), second)
 
-    return _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
-                "python loop", seed, unit)
+    def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
+        return check_gradients(cost_fn, grads_fn, layout.views(moved), there_epsilon, thresholds=thresholds,
+                               seed=seed, progress=False, _entries=indices, _nearby=False, _calls=calls)
+
+    return _run(layout, original, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,
+                "python loop", seed, unit, entries=_entries, nearby=nearby if _nearby else None, shapes=shapes)
+
+
+def _require_a_step_that_moves(theta, epsilon):
+    """An epsilon that moves no entry of theta gives no difference at all: say so, before any call."""
+    if not np.any((theta + epsilon) - (theta - epsilon)):
+        smallest = float(np.min(np.abs(theta))) * judge.UNIT_ROUNDOFF
+        raise ValueError(f"epsilon={epsilon!r} cannot move any entry of theta: theta + epsilon == theta for all "
+                         f"of them (the smallest step that moves one is about {smallest:.1e}); use an epsilon "
+                         f"near 1e-7 times theta's scale")
+
+
+class _Calls:
+    """A learner's functions, each call on a fresh copy of the parameters; a write into them is warned about once.
+
+    ``wrap(fn, name)(vector)`` calls ``fn`` with a new dict of new arrays
+    copied out of the flat vector, then checks that the dict still holds
+    those arrays with those values. The dicts are kept alive, emptied,
+    until the check ends, so that no two calls get a dict with the same id
+    (a cost that memoizes on ``id(parameters)`` is then right too).
+    """
+
+    def __init__(self, layout):
+        self.layout, self.warned, self.given = layout, set(), []
+
+    def wrap(self, fn, role):
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or role
+
+        def call(vector):
+            parameters = {b.name: vector[b.offset:b.offset + b.size].reshape(b.shape).copy()
+                          for b in self.layout.blocks}
+            arrays = dict(parameters)
+            try:
+                return fn(parameters)
+            finally:
+                self._inspect(parameters, arrays, vector, name, role)
+                parameters.clear()
+                self.given.append(parameters)
+
+        return call
+
+    def _inspect(self, parameters, arrays, vector, name, role):
+        if (name, role) in self.warned:
+            return
+        rebound = [k for k, a in arrays.items() if parameters.get(k) is not a]
+        written = [k for k, a in arrays.items() if k not in rebound and not np.array_equal(
+            a.ravel(), vector[self.layout[k].offset:self.layout[k].offset + a.size])]
+        if rebound or written:
+            self.warned.add((name, role))
+            what = (f"writes into {', '.join(written)}" if written else "") + (" and " if written and rebound else "") \
+                + (f"rebinds {', '.join(rebound)} (rebinding keys)" if rebound else "")
+            warnings.warn(f"{role} {name} {what} of the parameters it is given. minnet gives every call a fresh "
+                          f"copy, so the check is not affected, but code that reuses the dict (a training loop, "
+                          f"the course's gradient_check_n) will be.", UserWarning, stacklevel=4)
 
 
 def _course_functions(cost_fn, grads_fn, forward, backward, X, Y):
@@ -708,7 +861,16 @@ def _course_functions(cost_fn, grads_fn, forward, backward, X, Y):
                                 f"got {type(result).__name__}")
             return result
 
-        return (lambda p: forward_pass(p)[0]), (lambda p: backward(X, Y, forward_pass(p)[1]))
+        def cost(parameters):
+            return forward_pass(parameters)[0]
+
+        def grads(parameters):
+            return backward(X, Y, forward_pass(parameters)[1])
+
+        forward_name = getattr(forward, "__qualname__", "forward")
+        cost.__qualname__ = forward_name
+        grads.__qualname__ = f"{forward_name} with {getattr(backward, '__qualname__', 'backward')}"
+        return cost, grads
     if not callable(cost_fn):
         raise TypeError(f"cost_fn must be callable, got {type(cost_fn).__name__}")
     if not callable(grads_fn):

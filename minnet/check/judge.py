@@ -64,7 +64,12 @@ SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"segment": 4.0, "incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
-REFEREE_STEPS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)  # multiples of epsilon; 1.0 is the user's own
+REFEREE_POWERS = (-4, -3, -2, -1, 0, 1, 2, 3, 4, 5)  # the referee's steps epsilon * 4**k; k = 0: the user's own
+SCALE_STEPS = (1 / 16, 1 / 4, 1.0)  # and these fractions of an entry's largest step, where epsilon's stop short of it
+STEP_BOUND = 0.1  # the largest step, as a fraction of an entry's scale (see ``step_bounds``)
+STEP_FLOOR = 1e-8  # the smallest, as a fraction of the largest: 1e-9 of the scale, where J's rounding takes over
+KINK_MARGIN = 8.0
+TINY_SQUARES = 1e-200  # sums of squares below this are summed again with scaling (their terms may underflow)  # a kink's slope jump must stand this many times above its rounding
 N_WORST = 5  # worst entries the report lists per block
 MAX_REFEREED = 1 << 16  # entries re-evaluated in one check at most (largest contributions first)
 
@@ -100,9 +105,9 @@ def _norm(x):
     x = np.asarray(x, dtype=np.float64).ravel()
     with np.errstate(over="ignore", invalid="ignore"):
         squares = float(np.einsum("i,i->", x, x))
-    if np.isfinite(squares) and (squares > 1e-290 or squares == 0.0):
+    if np.isfinite(squares) and squares > 1e-290:
         return float(np.sqrt(squares))
-    scale = float(np.max(np.abs(x)))
+    scale = float(np.max(np.abs(x), initial=0.0))
     if scale == 0.0 or not np.isfinite(scale):
         return scale
     y = x / scale
@@ -141,6 +146,8 @@ def measure(approx, grad, error, thresholds, grad_error=0.0):
         resolution: ||error|| / (||approx|| + ||grad||); verdict.
     """
     approx, grad, error = (np.asarray(a, dtype=np.float64) for a in (approx, grad, error))
+    if approx.size == 0:  # nothing could be judged
+        return Measure(0.0, 0.0, np.inf, INCONCLUSIVE)
     resolved = np.isfinite(error) & np.isfinite(approx)
     everywhere = bool(resolved.all())
     a = approx if everywhere else np.where(resolved, approx, 0.0)
@@ -249,13 +256,23 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
         sums, worst = _tally.tally_blocks(approx, value, grad, error, grad_error, counted, starts, n_worst, threads)
     if order is not None:  # positions into the arrays as given
         worst = np.where(worst >= 0, order[worst], -1)
-    if not np.all(np.isfinite(sums)):  # squares overflowed: measure group by group, scaled
+    if isinstance(groups, tuple) and counted.size == 0:
+        sizes = np.diff(np.append(starts, k))
+    else:
+        members = np.ones(k, bool) if counted.size == 0 else counted
+        sizes = np.bincount(np.repeat(np.arange(starts.size), np.diff(np.append(starts, k))), weights=members,
+                            minlength=starts.size) if k else np.zeros(starts.size)
+    # squares that overflowed, or values so small that theirs underflow: measure group by group, scaled
+    if not np.all(np.isfinite(sums)) or np.any((sums[:, _tally.SUM_VALUE] + sums[:, _tally.SUM_GRAD] < TINY_SQUARES)
+                                               & (sizes > 0)):
         return _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted)._replace(
             worst=worst)
     low, high = thresholds
     sqrt = math.sqrt  # on Python floats: the same IEEE square root as NumPy's, without its per-call cost
 
-    def one(column):
+    def one(column, size):
+        if size == 0:  # nothing could be judged
+            return Measure(0.0, 0.0, math.inf, INCONCLUSIVE)
         s_v, s_g, s_x, s_e, s_p = (column[c] for c in (_tally.SUM_VALUE, _tally.SUM_GRAD, _tally.SUM_EXCESS,
                                                           _tally.SUM_ERROR, _tally.SUM_GAP))
         open_ = column[_tally.N_UNRESOLVED] > 0
@@ -274,7 +291,8 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
         return 0.0 if denominator == 0.0 else sqrt(column[_tally.SUM_APPROX_GAP]) / denominator
 
     rows, total = sums.tolist(), sums.sum(axis=0).tolist()
-    return Tally([one(row) for row in rows], one(total), [notes(row) for row in rows], notes(total),
+    return Tally([one(row, n) for row, n in zip(rows, sizes.tolist())], one(total, int(sizes.sum())),
+                 [notes(row) for row in rows], notes(total),
                  np.sqrt(sums[:, _tally.SUM_OFF]), worst)
 
 
@@ -296,7 +314,7 @@ def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, co
 
 
 Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",
-                                     "grad_error", "tally"])
+                                     "grad_error", "tally", "pending"])
 Judgement.__doc__ = """What the referee made of every checked entry.
 
 value, error : (k,) the value the verdict uses and its error bound.
@@ -307,6 +325,8 @@ kink : (k,) bool, kinks (the evaluator's, and those the referee found).
 summary : dict or None, a record of the referee's work for the report.
 grad_error : (k,) backprop's own rounding error, or None where it was not needed.
 tally : the ``Tally`` of these values when nothing was refereed (the report's own sums), else None.
+pending : (k,) bool, kinks not judged here (error inf): the evaluator's own, and a learner's where
+    backprop's value lies outside the one-sided slopes. The caller judges them at a nearby point.
 """
 
 
@@ -370,7 +390,75 @@ def _constant(value, k):
     return array
 
 
-def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None, threads=1):
+def block_scales(theta, layout):
+    """Every entry's block scale, shape (n,): the block's root mean square, else theta's, else 1."""
+    theta = np.asarray(theta, dtype=np.float64)
+    overall = _norm(theta) / math.sqrt(max(theta.size, 1))
+    scales = np.empty(theta.size)
+    for block in layout.blocks:
+        part = theta[block.offset:block.offset + block.size]
+        rms = _norm(part) / math.sqrt(max(part.size, 1))
+        scales[block.offset:block.offset + block.size] = rms if rms > 0 else (overall if overall > 0 else 1.0)
+    return scales
+
+
+def step_bounds(theta, layout):
+    """``bound(positions) -> (n,)``: the largest step the referee takes for those entries of theta.
+
+    ``STEP_BOUND`` times the entry's scale, ``max(|theta_p|, block_scales)``:
+    the difference model (rounding plus a truncation that shrinks with the
+    step) holds only for steps well inside the scale theta varies on.
+    Computed when first asked for (most checks referee nothing).
+    """
+    scales = []
+
+    def bound(positions):
+        if not scales:
+            scales.append(block_scales(theta, layout))
+        positions = np.asarray(positions, dtype=np.int64)
+        return STEP_BOUND * np.maximum(np.abs(theta[positions]), scales[0][positions])
+
+    return bound
+
+
+def ladder(epsilon, bound):
+    """The referee's steps for entries whose steps may not exceed ``bound``.
+
+    Parameters
+    ----------
+    epsilon : float
+    bound : ndarray, shape (k,)
+        Every entry's largest step (inf: no bound).
+
+    Returns
+    -------
+    ndarray, shape (levels, k)
+        Every entry's steps, ascending, NaN where a level is unused:
+        ``a * 4**k`` for k in ``REFEREE_POWERS``, from a = epsilon brought
+        into [bound * STEP_FLOOR, bound], within that range (below it
+        rounding swamps any difference, above it truncation); and, where
+        those stop short of the bound, ``bound * SCALE_STEPS``: a step from
+        the entry's own scale, for gradients J's rounding hides at small steps.
+    """
+    bound = np.asarray(bound, dtype=np.float64)
+    floor = np.where(np.isfinite(bound), bound * STEP_FLOOR, 0.0)
+    anchor = np.clip(epsilon, floor, bound)
+    steps = anchor[None, :] * 4.0 ** np.array(REFEREE_POWERS, dtype=np.float64)[:, None]
+    steps = np.where((steps <= bound[None, :]) & (steps >= floor[None, :]), steps, np.nan)
+    top = np.max(np.where(np.isnan(steps), 0.0, steps), axis=0)
+    extra = bound[None, :] * np.array(SCALE_STEPS)[:, None]
+    extra = np.where(np.isfinite(extra) & (extra > 2.0 * top[None, :]), extra, np.nan)
+    return np.sort(np.vstack([steps, extra]), axis=0)  # NaN last
+
+
+def _compact(valid, *arrays):
+    """Every column's valid levels moved to the top, in order: (valid, arrays...) of the same shapes."""
+    order = np.argsort(~valid, axis=0, kind="stable")
+    return tuple(np.take_along_axis(a, order, axis=0) for a in (valid,) + arrays)
+
+
+def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None, threads=1,
+            bound=None):
     """Judge the entries of one check, re-evaluating the doubtful ones.
 
     Parameters
@@ -381,9 +469,14 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         Backprop's values of the same entries.
     epsilon : float
     evaluate : callable
-        ``evaluate(positions, step) -> Estimates`` for positions into the k entries.
+        ``evaluate(positions, steps) -> Estimates`` for positions into the k
+        entries, steps an array of the same shape (one step per entry).
     thresholds : (float, float)
     include_kinks : bool
+        Count kinks with their centered difference, as any other entry. By
+        default a proven kink is judged by the rule for kinks: right when
+        backprop's value lies between the two one-sided slopes, and
+        otherwise ``pending``, for the caller to judge at a nearby point.
     groups : ndarray of int, shape (k,), or ("starts", starts), optional
         The block of every entry (or, for entries in block order, where each
         block starts): a block whose own verdict is not "correct" gets its
@@ -393,6 +486,10 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         is called only when something is doubtful without it.
     threads : int
         Numba threads for the tallies (the result does not depend on them).
+    bound : callable, optional
+        ``bound(positions) -> (n,)`` the largest step the referee may take for
+        those entries (a fraction of theta's scale, see ``STEP_BOUND``);
+        default: no bound beyond the ladder's.
 
     Returns
     -------
@@ -404,7 +501,8 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     elif not isinstance(groups, tuple):
         groups = np.asarray(groups)
     kink = np.asarray(first.kink, dtype=bool)
-    counted = True if include_kinks or not kink.any() else ~kink
+    any_kink = bool(kink.any())
+    counted = True if include_kinks or not any_kink else ~kink
     if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
         todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
         grad_error = grad_error() if todo.size else None
@@ -416,96 +514,187 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
     else:
         todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
+    pending = kink & (not include_kinks) if any_kink else _constant(False, k)  # the evaluator's own kinks
     if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
+        if any_kink and not include_kinks:  # judged elsewhere, or not at all: never by their centered difference
+            value, error = first.value.astype(float), first.error.astype(float)
+            error[pending] = np.inf
+            return Judgement(value, error, _constant(float(epsilon), k), _constant(False, k), _constant(False, k),
+                             kink, None, grad_error, None, pending)
         return Judgement(first.value, first.error, _constant(float(epsilon), k), _constant(False, k),
-                         _constant(False, k), kink, None, grad_error,
-                         tallied)
+                         _constant(False, k), kink, None, grad_error, tallied, pending)
     if grad_error is None:
         grad_error = np.zeros(k)
     value, error, kink = first.value.astype(float), first.error.astype(float), kink.copy()
+    pending = np.array(pending, dtype=bool)
+    error[pending] = np.inf
     step = np.full(k, float(epsilon))
     richardson = np.zeros(k, bool)
     refereed = np.zeros(k, bool)
-    steps = [epsilon * s for s in REFEREE_STEPS]
-    levels = []
-    for s in steps:
-        if s == epsilon:
-            levels.append(Estimates(first.value[todo], first.error[todo], first.kink[todo],
-                                    None if first.second is None else first.second[todo]))
-        else:
-            levels.append(evaluate(todo, s))
-    D = np.array([lv.value for lv in levels])  # (steps, entries)
-    R = np.array([lv.error for lv in levels])
-    found_kinks = np.zeros(todo.size, bool)
-    if levels[0].second is not None:  # a learner's J: its own noise and kinks, from the second differences
-        second = np.array([lv.second for lv in levels])
-        found_kinks = _kinks(second, np.array(steps))
-        noise = np.fmax(np.abs(second[0]), np.abs(second[1]))  # at the two smallest steps: J's rounding, if it shows
-        R = np.maximum(R, 2 * noise / (2 * np.array(steps))[:, None])
-    bad = np.array([lv.kink for lv in levels]) | ~np.isfinite(D) | ~np.isfinite(R)
-    with np.errstate(invalid="ignore"):
-        moves = np.abs(np.diff(D, axis=0))  # |D(4h) - D(h)|
-        cand_value, cand_error, cand_step, cand_rich = [], [], [], []
-        n = len(steps)
-        for i in range(n):
-            trunc = moves[i] if i < n - 1 else moves[i - 1]
-            nearby = bad[i] | (bad[i + 1] if i < n - 1 else bad[i - 1])
-            cand_value.append(D[i])
-            cand_error.append(np.where(nearby, np.inf, R[i] + trunc + 4 * UNIT_ROUNDOFF * np.abs(D[i])))
-            cand_step.append(np.full(todo.size, steps[i]))
-            cand_rich.append(np.zeros(todo.size, bool))
-        for i in range(n - 2):
-            r_i = (16 * D[i] - D[i + 1]) / 15
-            r_next = (16 * D[i + 1] - D[i + 2]) / 15
-            err = (16 * R[i] + R[i + 1]) / 15 + np.abs(r_i - r_next) + 4 * UNIT_ROUNDOFF * np.abs(r_i)
-            cand_value.append(r_i)
-            cand_error.append(np.where(bad[i] | bad[i + 1] | bad[i + 2], np.inf, err))
-            cand_step.append(np.full(todo.size, steps[i]))
-            cand_rich.append(np.ones(todo.size, bool))
-    cand_error = np.array(cand_error)
-    cand_error[~np.isfinite(np.array(cand_value))] = np.inf
+    S = ladder(epsilon, np.full(todo.size, np.inf) if bound is None else bound(todo))
+    levels, t = S.shape
+    D, Q = np.full((levels, t), np.nan), np.full((levels, t), np.nan)
+    R, K = np.full((levels, t), np.inf), np.zeros((levels, t), bool)
+    for i in range(levels):
+        own = S[i] == epsilon
+        if own.any():
+            p = todo[own]
+            D[i, own], R[i, own], K[i, own] = first.value[p], first.error[p], first.kink[p]
+            if first.second is not None:
+                Q[i, own] = first.second[p]
+        rest = np.flatnonzero(np.isfinite(S[i]) & ~own)
+        if rest.size:
+            found = evaluate(todo[rest], S[i, rest])
+            D[i, rest], R[i, rest], K[i, rest] = found.value, found.error, found.kink
+            if found.second is not None:
+                Q[i, rest] = found.second
+    valid = np.isfinite(S) & np.isfinite(D) & np.isfinite(R) & ~K
+    valid, S, D, R, Q = _compact(valid, S, D, R, Q)
+    found_kinks = np.zeros(t, bool)
+    if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
+        found_kinks, low, high, kink_error = _kinks(Q, S, D, R, valid)
+        R = np.maximum(R, _noise(Q, S, valid)[None, :] / S)
+    with np.errstate(invalid="ignore", over="ignore"):
+        cand_value, cand_error, cand_step, cand_rich = _candidates(D, R, S, valid)
     best = np.argmin(cand_error, axis=0)
-    pick = (best, np.arange(todo.size))
+    pick = (best, np.arange(t))
     usable = np.isfinite(cand_error[pick])
-    value[todo] = np.where(usable, np.array(cand_value)[pick], value[todo])
+    value[todo] = np.where(usable, cand_value[pick], value[todo])
     error[todo] = np.where(usable, cand_error[pick], np.inf)
-    step[todo] = np.where(usable, np.array(cand_step)[pick], epsilon)
-    richardson[todo] = np.array(cand_rich)[pick] & usable
+    step[todo] = np.where(usable, cand_step[pick], epsilon)
+    richardson[todo] = cand_rich[pick] & usable
     refereed[todo] = True
     kink[todo] |= found_kinks
-    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, include_kinks, steps)
-    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None)
+    if found_kinks.any() and not include_kinks:  # the rule for kinks: between the one-sided slopes is right
+        at = todo[found_kinks]
+        g = grad[at]
+        low, high, kink_error = low[found_kinks], high[found_kinks], kink_error[found_kinks]
+        sharp = kink_error <= thresholds[0] * (np.abs(low) + np.abs(high) + np.abs(g))  # the slopes are known
+        between = sharp & (g >= low - kink_error) & (g <= high + kink_error)
+        value[at] = np.where(between, g, np.clip(g, low, high))  # judged by the rule: no error left to count
+        error[at] = np.where(between, 0.0, np.inf)
+        step[at] = S[0, found_kinks]
+        richardson[at] = False
+        pending[at] = ~between
+    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S)
+    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
 
 
-def _kinks(second, steps):
-    """Kinks of a learner's J from its second differences at steps h, 4h, 16h, ...
+def _candidates(D, R, S, valid, order=2):
+    """Every level's value and Richardson's, each with its error bound: (values, errors, steps, richardson).
 
-    second : (steps, entries) ``J(+) - 2 J(theta) + J(-)``. For a smooth J it
-    is ``h**2 J''``: the slope asymmetry ``second / h`` shrinks with h. For
-    rounding noise it grows as h shrinks. Across a kink it stays the jump of
-    the slope: the same sign and about the same size at the three smallest
-    steps, and well above the noise the smallest step shows.
+    D, R, S, valid : (levels, t), valid levels first in every column (``_compact``).
+    order : 2 for centered differences; 1 for one-sided ones, whose
+    truncation is of order h.
+
+    A step's error is its rounding plus its truncation. The truncation
+    ``c h**order`` is estimated from the next step up, ``|D(r h) - D(h)| /
+    (r**order - 1)``, twice over, and trusted only where the next step down
+    agrees with it (within both roundings): D is then in its asymptotic
+    range on both sides. Elsewhere (a kink crossed between the steps, a step
+    too large for the model) the bound is the full move to both neighbours.
+    Richardson from steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``,
+    cancels the leading term; its error is estimated the same way from the
+    Richardson values of the neighbouring pairs.
     """
-    asym = second[:3] / steps[:3, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r1, r2 = asym[0] / asym[1], asym[1] / asym[2]
-        steady = (r1 > 0.5) & (r1 < 2) & (r2 > 0.5) & (r2 < 2)
-        return steady & (np.abs(second[2]) > 4 * np.abs(second[0]) + 0) & np.isfinite(r1) & np.isfinite(r2)
+    levels, t = D.shape
+    values, errors, steps, rich = [D], [_level_errors(D, R, S, valid, order)], [S], [np.zeros_like(valid)]
+    if levels > 1:
+        rk = (S[1:] / S[:-1]) ** order
+        ok = valid[:-1] & valid[1:]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            E = np.where(ok, (rk * D[:-1] - D[1:]) / (rk - 1), np.nan)
+            E_round = (rk * R[:-1] + R[1:]) / (rk - 1)
+        ok &= np.isfinite(E)
+        values.append(E)
+        errors.append(_level_errors(E, E_round, S[:-1], ok, order + (2 if order == 2 else 1)))
+        steps.append(S[:-1])
+        rich.append(np.ones_like(ok))
+    values, errors = np.vstack(values), np.vstack(errors)
+    errors[~np.isfinite(values)] = np.inf
+    return values, errors, np.vstack(steps), np.vstack(rich)
 
 
-def _summary(first, grad, value, error, step, richardson, todo, kink, include_kinks, steps):
+def _level_errors(D, R, S, valid, order):
+    """Error bounds of the values D at steps S (levels, t): rounding R plus estimated truncation (``_candidates``)."""
+    levels, t = D.shape
+    none = np.full((1, t), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        move = np.abs(np.diff(D, axis=0))  # |D[i+1] - D[i]|, NaN where either is invalid
+        up = np.vstack([move, none])
+        down = np.vstack([none, move])
+        r_up = np.vstack([(S[1:] / S[:-1]) ** order, none])
+        R_down = np.vstack([none, R[:-1]])
+        truncation = 2 * up / (r_up - 1)
+        trusted = np.isfinite(truncation) & ~(down > R + R_down + truncation)  # NaN below: nothing contradicts
+        guarded = np.fmax(up, down) + np.where(np.isfinite(R_down), R_down, 0.0)
+        error = R + np.where(trusted, truncation, guarded) + 4 * UNIT_ROUNDOFF * np.abs(D)
+    return np.where(valid & np.isfinite(error), error, np.inf)
+
+
+def _noise(Q, S, valid):
+    """J's own rounding beyond the model's, (t,), from the second differences at the two smallest valid steps.
+
+    A smooth J has ``Q = h**2 J''``, so ``Q(h) - Q(r h) / r**2`` cancels J'' and leaves the noise.
+    """
+    both = valid[0] & valid[1] if Q.shape[0] > 1 else np.zeros(Q.shape[1], bool)
+    with np.errstate(invalid="ignore"):
+        noise = np.abs(Q[0] - Q[1] * (S[0] / S[1]) ** 2) if Q.shape[0] > 1 else np.abs(Q[0])
+    return np.where(both & np.isfinite(noise), noise, np.where(valid[0] & np.isfinite(Q[0]), np.abs(Q[0]), 0.0))
+
+
+def _kinks(Q, S, D, R, valid):
+    """Proven kinks of a learner's J, and the one-sided slopes there.
+
+    Q, S, D, R, valid : (levels, t), valid levels first (``_compact``); Q the
+    second differences ``J(+) - 2 J(theta) + J(-)``. The asymmetry of the
+    one-sided slopes, ``D+ - D- = Q / h``, is ``h J''`` for a smooth J: it
+    shrinks with the step. Across a kink it stays the jump of the slope. A
+    kink is proven where, at four steps in a row, the asymmetry has one
+    sign, changes by less than 1.67x from step to step (a smooth J's changes
+    4x), and stands ``KINK_MARGIN`` times above its rounding.
+
+    Returns (kink (t,), low (t,), high (t,), error (t,)): the two one-sided
+    slopes, ordered, and their error bound. Each is chosen as a centered
+    difference is (``_candidates``, first order): at every step, and
+    extrapolated from pairs of steps, the one with the smallest error bound.
+    """
+    t = Q.shape[1]
+    if Q.shape[0] < 4:
+        return (np.zeros(t, bool),) + (np.full(t, np.nan),) * 3
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        asym = Q / S
+        ratio = asym[:-1] / asym[1:]
+        steady = valid[:-1] & valid[1:] & np.isfinite(ratio) & (ratio > 0.6) & (ratio < 1.67)  # (levels - 1, t)
+        above = valid & np.isfinite(asym) & (np.abs(asym) > KINK_MARGIN * 4 * R)  # (levels, t)
+        proven = np.zeros(t, bool)
+        for i in range(Q.shape[0] - 3):  # four steps in a row, 64x apart from first to last
+            proven |= np.all(steady[i:i + 3], axis=0) & np.all(above[i:i + 4], axis=0)
+        sides = []
+        for side in (D + asym / 2, D - asym / 2):  # (J(+) - J) / h and (J - J(-)) / h
+            ok = valid & np.isfinite(side)
+            values, errors, _, _ = _candidates(side, 2 * R, S, ok, order=1)
+            best = np.argmin(errors, axis=0)
+            sides.append((values[best, np.arange(t)], errors[best, np.arange(t)]))
+    (plus, plus_error), (minus, minus_error) = sides
+    return proven, np.fmin(plus, minus), np.fmax(plus, minus), np.fmax(plus_error, minus_error)
+
+
+def _summary(first, grad, value, error, step, richardson, todo, kink, pending, S):
     """What the referee did, for the report's one line."""
-    counted_todo = todo[include_kinks | ~kink[todo]]
-    persistent = counted_todo[np.isfinite(error[counted_todo]) &
-                              (np.abs(value[counted_todo] - grad[counted_todo]) > error[counted_todo])]
-    unresolved = counted_todo[~np.isfinite(error[counted_todo])]
-    show = persistent if persistent.size else (counted_todo if counted_todo.size else todo)
+    judged = todo[~pending[todo]]
+    persistent = judged[np.isfinite(error[judged]) & (np.abs(value[judged] - grad[judged]) > error[judged])]
+    unresolved = judged[~np.isfinite(error[judged])]
+    show = persistent if persistent.size else (judged if judged.size else todo)
     gap = np.abs(first.value[show] - grad[show])
     gap = np.where(np.isfinite(gap), gap, np.inf)
     example = int(show[np.argmax(gap)])
+    finite = S[np.isfinite(S)]
     return {"n_refereed": int(todo.size), "n_persistent": int(persistent.size),
             "n_unresolved": int(unresolved.size), "n_kinks_found": int(np.sum(kink[todo] & ~first.kink[todo])),
-            "steps": [float(s) for s in steps], "example": example,
-            "example_step": float(step[example]), "example_richardson": bool(richardson[example]),
-            "example_value": float(value[example]), "example_first": float(first.value[example]),
-            "example_grad": float(grad[example]), "example_error": float(error[example])}
+            "n_steps": int(np.max(np.sum(np.isfinite(S), axis=0), initial=0)),
+            "steps": [float(finite.min()), float(finite.max())] if finite.size else [],
+            "example": example, "example_step": float(step[example]),
+            "example_richardson": bool(richardson[example]), "example_value": float(value[example]),
+            "example_first": float(first.value[example]), "example_grad": float(grad[example]),
+            "example_error": float(error[example])}

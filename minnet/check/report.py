@@ -14,6 +14,21 @@ def _finite_or_none(x):
     return float(x) if x is not None and math.isfinite(x) else None
 
 
+def _json_ready(value):
+    """value with every float that is NaN or inf replaced by None, in dicts, lists and tuples at any depth."""
+    if isinstance(value, dict):
+        return {k: _json_ready(x) for k, x in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(x) for x in value]
+    if isinstance(value, (float, np.floating)):
+        return _finite_or_none(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
 def _worst_rows(block, top, approx, grad, refereed, error, grad_error):
     """The rows of a block's worst entries (``_tally.block_tally``'s ranking).
 
@@ -47,7 +62,10 @@ class BlockReport:
     worst : list of dicts, largest disagreement beyond the entry's own error first: row, column,
         grad, approx (at the user's epsilon), refereed (the value the verdict used),
         error (|refereed - grad|) and tolerance (the entry's own error bound).
-    kinks : entries whose perturbation crossed a relu kink (left out of the verdict by default).
+    kinks : proven kinks (the perturbation crossed a relu kink, or the one-sided slopes
+        differ at every small step): judged by the rule for kinks or at a nearby point.
+    shape_error : None, or dict (key, shape, expected, update, compared): the gradient had another
+        shape than its parameter, a bug whatever its values.
     directional : None, or dict (numerical, backprop, error) of the directional check.
     """
 
@@ -56,6 +74,7 @@ class BlockReport:
         self.n_checked, self.difference, self.verdict = 0, 0.0, CORRECT
         self.refereed_difference, self.resolution = 0.0, 0.0
         self.error_norm, self.kinks, self.directional = 0.0, [], None
+        self.shape_error = None  # or {"key", "shape", "expected", "update", "compared"}
         self._worst = []  # or a function that lists them, called when they are first asked for
 
     @property
@@ -70,7 +89,11 @@ class BlockReport:
                 "refereed_difference": _finite_or_none(self.refereed_difference),
                 "resolution": _finite_or_none(self.resolution), "verdict": self.verdict,
                 "error_norm": _finite_or_none(self.error_norm), "worst": self.worst,
-                "kinks": [list(k) for k in self.kinks], "directional": self.directional}
+                "kinks": [list(k) for k in self.kinks], "directional": self.directional,
+                "shape_error": None if self.shape_error is None else {
+                    "key": self.shape_error["key"], "shape": list(self.shape_error["shape"]),
+                    "expected": list(self.shape_error["expected"]),
+                    "update": None if self.shape_error["update"] is None else list(self.shape_error["update"])}}
 
     def __repr__(self):
         return f"BlockReport({self.name}, difference={self.difference:.3g}, verdict={self.verdict!r})"
@@ -96,8 +119,8 @@ class GradCheckReport:
         ||error|| / (||approx|| + ||grad||): the smallest difference the check could resolve.
     blocks : dict of str -> BlockReport
         "W1", "b1", ... each with its own differences, verdict and worst entries.
-    worst_block : str
-        The block to look at first.
+    worst_block : str or None
+        The block to look at first; None when the verdict is "correct".
     kinks : list of (block, row, column)
     referee : dict or None
         What the referee did: entries re-evaluated, steps, one example.
@@ -110,7 +133,7 @@ class GradCheckReport:
 
     def __init__(self, layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                  include_kinks, method, mode, seconds, referee=None, directional=None, grad_error=None,
-                 tallied=None, threads=1):
+                 tallied=None, threads=1, kinks=None, shapes=None):
         self.layout, self.approx, self.grad, self.checked = layout, approx, grad, checked
         self.kink_mask, self.refereed, self.error = kink_mask, refereed, error
         self.grad_error = 0.0 if grad_error is None else grad_error  # backprop's rounding, where it was needed
@@ -118,10 +141,19 @@ class GradCheckReport:
         self.thresholds, self.include_kinks = tuple(thresholds), include_kinks
         self.method, self.mode, self.seconds = method, mode, seconds
         self.referee = referee
+        self.kink_record = kinks  # how the kinks were judged (None: there were none)
+        self.shapes = shapes or {}  # blocks whose gradient has another shape than its parameter
         directional = directional or {}
         any_kink = bool(kink_mask.any())
-        every = bool(checked.all()) and (include_kinks or not any_kink)  # every entry counts
-        counted = checked if include_kinks or every else checked & ~kink_mask
+        uncompared = [name for name, found in self.shapes.items() if not found["compared"]]
+        if uncompared:  # a gradient of another size that does not broadcast: its entries mean nothing
+            checked = checked.copy()
+            for name in uncompared:
+                block = layout[name]
+                checked[block.offset:block.offset + block.size] = False
+            self.checked = checked
+        every = bool(checked.all())  # every entry counts: kinks are judged too (by the rule for kinks, or nearby)
+        counted = checked
         starts = layout.starts
         if any_kink:
             kinks = np.flatnonzero(kink_mask & checked)
@@ -164,11 +196,15 @@ class GradCheckReport:
         self.difference = tallied.notes_whole
         self.refereed_difference, self.resolution, verdict = whole[1:]
         self.error_norm = float(np.sqrt(np.sum(norms ** 2)))
+        for name, found in self.shapes.items():  # a gradient of another shape is a bug, whatever its values
+            self.blocks[name].verdict = BUG
+            self.blocks[name].shape_error = found
         proven = [b.verdict for b in self.blocks.values() if b.verdict in (SUSPICIOUS, BUG)]
         self.verdict = max([verdict] + proven, key=SEVERITY.get)
         self.kinks = [k for b in self.blocks.values() for k in b.kinks]
-        self.worst_block = max(self.blocks.values(),
-                               key=lambda b: (SEVERITY[b.verdict], b.refereed_difference, b.difference)).name
+        worst = max(self.blocks.values(), key=lambda b: (SEVERITY[b.verdict], b.shape_error is not None,
+                                                         b.refereed_difference, b.difference))
+        self.worst_block = None if self.verdict == CORRECT else worst.name
 
     def _compared(self, layout, approx, grad, refereed, error, counted, directional, entrywise):
         """The compared values (approx, grad, refereed, error, grad_error) block after block, and their groups.
@@ -209,11 +245,13 @@ class GradCheckReport:
                 "n_checked": int(self.checked.sum()), "n_kinks": len(self.kinks),
                 "include_kinks": self.include_kinks, "cost": _finite_or_none(self.cost),
                 "seconds": self.seconds, "referee": self.referee, "note": self.note(),
+                "kinks_judged": self.kink_record,
                 "blocks": {name: b.to_dict() for name, b in self.blocks.items()}}
 
     def to_json(self, **kwargs):
+        """The report as JSON: every NaN and inf, wherever it is, written as null."""
         kwargs.setdefault("allow_nan", False)
-        return json.dumps(self.to_dict(), **kwargs)
+        return json.dumps(_json_ready(self.to_dict()), **kwargs)
 
     def note(self):
         """One line on what the referee found, or None when nothing was doubtful."""
@@ -225,20 +263,67 @@ class GradCheckReport:
         at = (f"{name}: {how} {r['example_step']:.3g} gives {r['example_value']:.9e} vs backprop "
               f"{r['example_grad']:.9e}, +- {r['example_error']:.2g}")
         n = r["n_refereed"]
+        steps = (f"at up to {r['n_steps']} steps from {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}" if r["steps"]
+                 else "at no step that moves them")
+        head = f"Referee: {n} doubtful {'entry' if n == 1 else 'entries'} evaluated again {steps}"
         if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
-            return (f"Referee: {n} doubtful entries evaluated again at {len(r['steps'])} steps; the disagreement "
-                    f"persists in {r['n_persistent']} ({at}): refereed difference {self.refereed_difference:.3e}, "
-                    f"so it is in backprop.")
+            return (f"{head}; the disagreement persists in {r['n_persistent']} of them ({at}): refereed "
+                    f"difference {self.refereed_difference:.3e}, so it is in backprop.")
         if r["n_unresolved"]:
-            return (f"Referee: {n} entries evaluated again at steps {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}; "
-                    f"J could not resolve {r['n_unresolved']} of them at any step ({name}): inconclusive there.")
+            return (f"{head}; J could not resolve {r['n_unresolved']} of them at any step ({name}): "
+                    f"inconclusive there, the others agree within their error.")
         if self.verdict == INCONCLUSIVE:
-            return (f"Referee: {n} entries evaluated again at steps {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}; "
-                    f"the finest resolution J allows is {self.resolution:.1e} ({at}): too coarse to tell.")
-        kinks = f", {r['n_kinks_found']} of them kinks" if r["n_kinks_found"] else ""
-        return (f"Referee: {n} doubtful entries evaluated again{kinks}; the disagreement shrinks below what "
-                f"matters at a better-conditioned step ({at}): it was numerical. Refereed difference "
+            return (f"{head}; the finest resolution J allows is {self.resolution:.1e} ({at}): too coarse to tell.")
+        kinks = r["n_kinks_found"]
+        if kinks == n:
+            return f"{head}: {'it is a proven kink' if n == 1 else 'all of them are proven kinks'} (see below)."
+        rest = f"for the other {n - kinks}" if kinks else "for all of them"
+        kinks = f", {kinks} of them proven kinks (see below)" if kinks else ""
+        return (f"{head}{kinks}; {rest} the disagreement shrinks below what matters at a "
+                f"better-conditioned step ({at}): it was numerical. Refereed difference "
                 f"{self.refereed_difference:.3e} vs {self.difference:.3e} at epsilon {self.epsilon:g}.")
+
+    def kink_note(self):
+        """One line on the kinks and how each was judged, or None when there were none."""
+        k = self.kink_record
+        if not k or not k["n_kinks"]:
+            return None
+        kind = "a relu kink" if self.method != "python loop" else "a kink (one-sided slopes that differ at every step)"
+        head = f"{k['n_kinks']} {'entry sits' if k['n_kinks'] == 1 else 'entries sit'} at {kind}"
+        if k["counted_as_they_are"]:
+            return f"{head}: counted with their centered difference (include_kinks=True)."
+        parts = []
+        if k["n_between"]:
+            parts.append(f"{k['n_between']} right by the rule for kinks (backprop's value lies between the two "
+                         f"one-sided slopes)")
+        if k["n_nearby"]:
+            parts.append(f"{k['n_nearby']} judged at a nearby point where the code is smooth (theta moved by "
+                         f"{k['move']:g} of its scale in a random direction, epsilon {k['nearby_epsilon']:.3g})")
+        if k["n_unresolved"]:
+            parts.append(f"{k['n_unresolved']} could not be judged (still at a kink nearby, or unresolved there): "
+                         f"inconclusive")
+        return f"{head}: " + "; ".join(parts) + "."
+
+    def shape_notes(self):
+        """One line per gradient block whose shape is not its parameter's."""
+        lines = []
+        for b in self.blocks.values():
+            e = b.shape_error
+            if e is None:
+                continue
+            shape, expected = tuple(e["shape"]), tuple(e["expected"])
+            line = (f"{e['key']} has shape {shape}, but {b.name} has shape {expected}: a bug whatever its values")
+            if e["update"] is None:
+                line += f"; the update {b.name} - learning_rate * {e['key']} fails to broadcast"
+            elif tuple(e["update"]) != expected:
+                line += (f"; the update {b.name} - learning_rate * {e['key']} turns {b.name} into an array of "
+                         f"shape {tuple(e['update'])}")
+            elif math.prod(shape) != math.prod(expected):
+                line += f"; the update broadcasts one value over many entries of {b.name}"
+            line += (" (its entries are compared in row-major order)" if e["compared"] else
+                     " (its entries cannot be compared)")
+            lines.append(line + ".")
+        return lines
 
     def _entry_name(self, index):
         name, row, column = self.layout.locate(int(index))
@@ -273,20 +358,33 @@ class GradCheckReport:
                  f"resolve {low:g})", ""]
         for r in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
-        if self.kinks:
-            note = "counted" if self.include_kinks else "left out of the verdict"
-            kind = "a kink" if self.method == "python loop" else "a relu kink"
-            lines.append(f"\n{len(self.kinks)} entries straddle {kind} ({note}).")
-        note = self.note()
-        if note:
-            lines.append("\n" + note)
+        for line in self.shape_notes():
+            lines.append("\n" + line)
+        for note in (self.note(), self.kink_note()):
+            if note:
+                lines.append("\n" + note)
         if self.verdict == INCONCLUSIVE:
-            lines.append(f"\nInconclusive: J could not resolve the gradient to {low:g} at any step tried "
-                         f"(best resolution {self.resolution:.1e}). Try another epsilon, or compute J more "
-                         f"precisely (float64, no large constant added to it).")
+            lines.append("\n" + self._inconclusive_reason())
         elif self.verdict != CORRECT:
-            lines.append(f"\nLook first at {self.worst_block}: its entries differ most from the numerical gradient.")
+            why = ("its gradient has the wrong shape" if self.blocks[self.worst_block].shape_error is not None
+                   else "its entries differ most from the numerical gradient")
+            lines.append(f"\nLook first at {self.worst_block}: {why}.")
         return "\n".join(lines)
+
+    def _inconclusive_reason(self):
+        """Why the check could not decide, and a remedy only where one would help."""
+        low = self.thresholds[0]
+        k = self.kink_record or {}
+        if k.get("n_unresolved"):
+            return ("Inconclusive: some kinks could not be judged, at the point or nearby; the other entries say "
+                    "nothing against backprop there.")
+        if not np.isfinite(self.resolution) and not (self.referee or {}).get("steps"):
+            return ("Inconclusive: no step could move the parameters in question, so nothing about them could be "
+                    "judged.")
+        return (f"Inconclusive: J could not resolve the gradient to {low:g} at any step tried (best resolution "
+                f"{self.resolution:.1e}), from the smallest steps, where J's rounding swamps the difference, to "
+                f"the largest the parameters' scale allows. Computing J more precisely would help (float64, no "
+                f"large constant added to it, sums of many terms in a stable order); another epsilon would not.")
 
     def _repr_html_(self):
         colors = {CORRECT: "#1a7f37", SUSPICIOUS: "#9a6700", BUG: "#cf222e", INCONCLUSIVE: "#57606a"}
@@ -297,11 +395,11 @@ class GradCheckReport:
             tds = "".join(f"<td>{html.escape(c)}</td>" if k != 6 else
                           f"<td style='color:{colors[c]};font-weight:bold'>{c}</td>" for k, c in enumerate(r))
             body.append(f"<tr>{tds}</tr>")
-        note = self.note()
+        note = " ".join(n for n in [*self.shape_notes(), self.note(), self.kink_note()] if n)
         return (f"<div><p><b>Gradient check</b> of {self.n_parameters:,} parameters: difference "
                 f"{self.difference:.3e}, refereed {self.refereed_difference:.3e} &rarr; "
                 f"<b style='color:{colors[self.verdict]}'>{self.verdict}</b>"
-                f" (look first at {html.escape(self.worst_block)})</p>"
+                + (f" (look first at {html.escape(self.worst_block)})" if self.worst_block else "") + "</p>"
                 + (f"<p>{html.escape(note)}</p>" if note else "") +
                 f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 

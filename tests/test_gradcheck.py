@@ -425,17 +425,18 @@ def test_kinks_are_listed_and_left_out_unless_asked(method):
     kinked = np.flatnonzero(report.kink_mask)
     # the numerical gradient is genuinely wrong there (half the slope for example 5)...
     assert np.max(np.abs(report.approx[kinked] - report.grad[kinked])) > 1e-5
-    # ...but those entries are left out: the verdict is correct and no kinked entry is a "worst" entry
-    assert report.verdict == "correct"
-    assert report.n_compared == net.layout.size - len(expected)
-    assert all((w["row"], w["column"]) != (1, 0) for w in report.blocks["b1"].worst)
-    assert "relu kink" in str(report)
+    # ...so those entries are judged at a nearby point where the network is smooth, and counted from there
+    assert report.verdict == "correct", str(report)
+    assert report.n_compared == net.layout.size
+    assert report.kink_record["n_nearby"] == len(expected) and report.kink_record["n_unresolved"] == 0
+    assert np.all(np.abs(report.refereed[kinked] - report.grad[kinked]) <= report.error[kinked])
+    assert "relu kink" in str(report) and "nearby point" in str(report)
 
     counted = minnet.gradient_check(net, X, Y, method=method, include_kinks=True)
     assert set(counted.kinks) == expected
     assert counted.n_compared == net.layout.size
     assert counted.verdict != "correct"
-    assert counted.difference > 100 * report.difference
+    assert counted.refereed_difference > report.refereed_difference or counted.verdict == "inconclusive"
     assert counted.worst_block in {k[0] for k in expected}
     first = counted.blocks[counted.worst_block].worst[0]
     assert (counted.worst_block, first["row"], first["column"]) in expected
@@ -552,16 +553,20 @@ def test_wrong_gradient_keys_and_shapes_are_refused_by_name():
         g["dW1"] = g["dW1"].T
         return g
 
-    with pytest.raises(ValueError, match="dW1"):
-        minnet.check_gradients(cost_fn, transposed, parameters)
+    # a gradient of another shape is a bug in backprop, not a usage error: a verdict, with both shapes named
+    report = minnet.check_gradients(cost_fn, transposed, parameters)
+    assert report.verdict == "bug" and report.worst_block == "W1" and report.blocks["W1"].shape_error
+    assert str(tuple(parameters["W1"].shape)) in str(report)
 
     def too_big(p):
         g = grads_fn(p)
         g["db2"] = np.zeros((4, 1))
         return g
 
-    with pytest.raises(ValueError, match="db2"):
-        minnet.check_gradients(cost_fn, too_big, parameters)
+    report = minnet.check_gradients(cost_fn, too_big, parameters)
+    assert report.verdict == "bug" and report.worst_block == "b2", str(report)
+    assert "cannot be compared" in str(report) and report.blocks["b2"].n_checked == 0
+    json.loads(report.to_json())
 
     with pytest.raises(TypeError, match="dict"):
         minnet.check_gradients(cost_fn, lambda p: list(grads_fn(p).values()), parameters)
@@ -632,7 +637,8 @@ def test_parameters_are_not_modified():
         return g
 
     for mode in minnet.check.MODES:
-        report = minnet.check_gradients(cost_fn, careless_grads, parameters, mode=mode)
+        with pytest.warns(UserWarning, match="careless_grads writes into W1, b1, W2, b2, W3, b3"):
+            report = minnet.check_gradients(cost_fn, careless_grads, parameters, mode=mode)
         assert report.verdict == "correct"
     assert parameters.keys() == snapshot.keys()
     for key in snapshot:

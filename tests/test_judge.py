@@ -143,24 +143,40 @@ def test_nothing_is_refereed_when_the_verdict_is_correct_at_epsilon():
 
 # ------------------------------------------------------------------- kinks
 def test_kinks_from_second_differences():
-    steps = EPS * np.array(judge.REFEREE_STEPS)
-    jump = 0.3 * steps  # a kink at theta: the slope jumps by 0.3 whatever the step
-    smooth = 2.0 * steps ** 2  # J'' = 2
-    noise = 1e-15 * np.cos(np.arange(steps.size))  # rounding: the same size at every step
-    second = np.stack([jump, smooth, noise, jump + noise], axis=1)
-    assert list(judge._kinks(second, steps)) == [True, False, False, True]
+    S = judge.ladder(EPS, np.full(5, np.inf))  # the referee's steps, one column per entry
+    h = S[:, 0]
+    jump = 0.3 * h  # a kink at theta: the slope jumps by 0.3 whatever the step
+    smooth = 2.0 * h ** 2  # J'' = 2
+    noise = 1e-15 * np.cos(np.arange(h.size))  # rounding: the same size at every step
+    faint = 1e-9 * h  # a jump too small to stand above J's rounding at four steps in a row: not proven
+    Q = np.stack([jump, smooth, noise, jump + noise, faint], axis=1)
+    D = np.zeros_like(Q)
+    R = np.broadcast_to((2 * U / h)[:, None], Q.shape)  # J ~ 1
+    valid = np.isfinite(S)
+    kink, low, high, error = judge._kinks(Q, S, D, R, valid)
+    assert list(kink) == [True, False, False, True, False]
+    assert low[0] == pytest.approx(-0.15, abs=1e-6) and high[0] == pytest.approx(0.15, abs=1e-6)
+    assert error[0] < 1e-6
 
 
-def test_a_kinked_entry_is_left_out_unless_counted():
-    g = np.array([1.0, 0.0])  # backprop takes relu'(0) = 0 at the kink
+def test_a_kink_is_judged_by_the_rule_for_kinks_unless_counted():
+    g = np.array([1.0, 0.0, 3.0])  # backprop takes relu'(0) = 0 at the kink of entry 1; entry 2 is off
 
     def evaluate(positions, step):
         positions = np.asarray(positions)
-        value = np.where(positions == 1, 0.5, 1.0)  # the average of the two slopes 0 and 1
-        second = np.where(positions == 1, 1.0 * step, 2 * step ** 2)  # J+ - 2 J0 + J- for a kink / smooth
+        step = np.broadcast_to(step, positions.shape)
+        value = np.where(positions >= 1, 0.5, 1.0)  # the average of the two slopes 0 and 1
+        second = np.where(positions >= 1, 1.0 * step, 2 * step ** 2)  # J+ - 2 J0 + J- for a kink / smooth
         return Estimates(value, np.full(positions.size, 1e-12), np.zeros(positions.size, bool), second)
 
-    first = evaluate(np.arange(2), EPS)
-    left_out = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), False)
-    assert list(left_out.kink) == [False, True]
-    assert judge.measure(left_out.value[:1], g[:1], left_out.error[:1], (1e-7, 1e-3)).verdict == "correct"
+    first = evaluate(np.arange(3), EPS)
+    judged = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), False)
+    assert list(judged.kink) == [False, True, True]
+    # between the one-sided slopes 0 and 1: right; outside them: left to a nearby point, never called right
+    assert list(judged.pending) == [False, False, True]
+    assert judged.error[1] == 0.0 and np.isinf(judged.error[2])
+    assert judge.measure(judged.value[:2], g[:2], judged.error[:2], (1e-7, 1e-3)).verdict == "correct"
+    assert judge.measure(judged.value, g, judged.error, (1e-7, 1e-3)).verdict != "correct"
+    counted = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), True)
+    assert not counted.pending.any()
+    assert judge.measure(counted.value, g, counted.error, (1e-7, 1e-3)).verdict == "bug"

@@ -283,7 +283,7 @@ def test_every_entry_evaluated_and_tallied_ahead_gives_the_report_of_the_step_by
         listed = minnet.gradient_check(net, X, labels, epsilon=epsilon, sample=10**6)
     finally:
         api._start = real
-    assert calls == [True, False]
+    assert calls[0] and not any(calls[1:])  # any later call: a nearby point's check of kinks
     assert listed.checked.all()
     for name in ("approx", "refereed", "error", "kink_mask"):
         assert np.array_equal(getattr(ahead, name), getattr(listed, name), equal_nan=name != "kink_mask")
@@ -297,7 +297,9 @@ def test_a_tally_made_ahead_counts_only_for_the_values_it_was_made_of():
     starts = np.array([0, 20], np.int64)
     made = (grad, starts) + _tally.block_tally_serial(value, value, grad, error, np.empty(0), np.empty(0, np.bool_),
                                                       starts, judge.N_WORST)
-    fake = (grad, starts, np.zeros_like(made[2]), made[3])  # sums that would say: all zero
+    sums = made[2].copy()
+    sums[:, _tally.SUM_GAP] = 0.0  # sums that would say: no difference at all
+    fake = (grad, starts, sums, made[3])
     groups = ("starts", starts)
     used = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, blocks=fake)
     assert used.whole.difference == 0.0  # taken as given

@@ -230,30 +230,32 @@ def quadratic():
     return cost, wrong, {"w": np.array([0.5, -1.2, 2.0])}
 
 
-def test_an_epsilon_that_cannot_move_theta_is_inconclusive_never_correct():
+def test_an_epsilon_that_cannot_move_theta_is_refused_or_answered_at_steps_that_can():
     cost, wrong, parameters = quadratic()
-    report = minnet.check_gradients(cost, wrong, parameters, epsilon=1e-300)
-    assert report.verdict == "inconclusive"
-    assert "inconclusive" in str(report).lower()
-    assert report.to_dict()["resolution"] is None  # inf, written as null
-    net = minnet.Network([3, 4, 1], lambd=0.5)
+    with pytest.raises(ValueError, match="epsilon=1e-300 cannot move any entry of theta"):
+        minnet.check_gradients(cost, wrong, parameters, epsilon=1e-300)
+    net = minnet.Network([3, 4, 1], lambd=0.5)  # b = 0: the biases move, the weights do not
     X = np.random.default_rng(0).standard_normal((3, 8))
     Y = (X[:1] > 0).astype(float)
     for method in minnet.check.METHODS:
-        assert minnet.gradient_check(net, X, Y, epsilon=1e-300, method=method).verdict == "inconclusive"
+        report = minnet.gradient_check(net, X, Y, epsilon=1e-300, method=method)
+        assert report.verdict == "correct", str(report)  # at the referee's steps, from theta's own scale
+        assert "epsilon 1e-300 could not move 16 of them" in report.note()
 
 
 def test_a_cost_whose_rounding_swamps_every_difference_is_inconclusive():
     cost = lambda p: 1e9 + float(np.sum(np.sin(p["w"])))
-    slightly_wrong = lambda p: {"dw": np.cos(p["w"]) * 1.01}
+    slightly_wrong = lambda p: {"dw": np.cos(p["w"]) * 1.00001}
     report = minnet.check_gradients(cost, slightly_wrong, {"w": np.array([0.5, -1.2, 2.0])})
     assert report.verdict == "inconclusive", str(report)
     assert report.difference > 0.1  # the notes' number is pure noise here
+    assert "another epsilon would not" in str(report)  # no remedy that cannot help
     right = lambda p: {"dw": np.cos(p["w"])}
     assert minnet.check_gradients(cost, right, {"w": np.array([0.5, -1.2, 2.0])}).verdict == "inconclusive"
-    # far enough wrong and the referee's larger steps see it anyway
-    very_wrong = lambda p: {"dw": -np.cos(p["w"])}
-    assert minnet.check_gradients(cost, very_wrong, {"w": np.array([0.5, -1.2, 2.0])}).verdict == "bug"
+    # far enough wrong and the referee's larger steps see it anyway: 1 % at steps of theta's own scale
+    for factor in (1.01, -1.0):
+        wrong = lambda p: {"dw": np.cos(p["w"]) * factor}
+        assert minnet.check_gradients(cost, wrong, {"w": np.array([0.5, -1.2, 2.0])}).verdict == "bug"
 
 
 def test_a_float32_cost_warns_and_is_not_called_a_bug():

@@ -155,9 +155,11 @@ def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
         directions.append(u / np.sqrt(np.sum(u * u)))
     backprop = np.array([float(u @ grad[b.offset:b.offset + b.size]) for b, u in zip(blocks, directions)])
 
-    def along(positions, step):
+    def along(positions, steps):
         values, errors = np.full(positions.size, np.nan), np.full(positions.size, np.inf)
+        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), positions.shape)
         for q, k in enumerate(positions):
+            step = float(steps[q])
             part = slice(blocks[k].offset, blocks[k].offset + blocks[k].size)
             shifted = theta.copy()
             shifted[part] = theta[part] + step * directions[k]

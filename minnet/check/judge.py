@@ -576,7 +576,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         step[at] = S[0, found_kinks]
         richardson[at] = False
         pending[at] = ~between
-    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S)
+    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S, epsilon)
     return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
 
 
@@ -680,7 +680,7 @@ def _kinks(Q, S, D, R, valid):
     return proven, np.fmin(plus, minus), np.fmax(plus, minus), np.fmax(plus_error, minus_error)
 
 
-def _summary(first, grad, value, error, step, richardson, todo, kink, pending, S):
+def _summary(first, grad, value, error, step, richardson, todo, kink, pending, S, epsilon):
     """What the referee did, for the report's one line."""
     judged = todo[~pending[todo]]
     persistent = judged[np.isfinite(error[judged]) & (np.abs(value[judged] - grad[judged]) > error[judged])]
@@ -690,7 +690,8 @@ def _summary(first, grad, value, error, step, richardson, todo, kink, pending, S
     gap = np.where(np.isfinite(gap), gap, np.inf)
     example = int(show[np.argmax(gap)])
     finite = S[np.isfinite(S)]
-    return {"n_refereed": int(todo.size), "n_persistent": int(persistent.size),
+    return {"n_refereed": int(todo.size), "n_unmoved": int(np.count_nonzero(~np.isfinite(first.value[todo]))),
+            "n_beyond": int(np.count_nonzero(np.all(S != epsilon, axis=0) & (np.max(np.where(np.isnan(S), -np.inf, S), axis=0) < epsilon))), "n_persistent": int(persistent.size),
             "n_unresolved": int(unresolved.size), "n_kinks_found": int(np.sum(kink[todo] & ~first.kink[todo])),
             "n_steps": int(np.max(np.sum(np.isfinite(S), axis=0), initial=0)),
             "steps": [float(finite.min()), float(finite.max())] if finite.size else [],

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from . import _tally
+from . import _tally, judge
 from .judge import BUG, CORRECT, INCONCLUSIVE, N_WORST, SEVERITY, SUSPICIOUS, tally
 
 
@@ -266,6 +266,12 @@ class GradCheckReport:
         steps = (f"at up to {r['n_steps']} steps from {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}" if r["steps"]
                  else "at no step that moves them")
         head = f"Referee: {n} doubtful {'entry' if n == 1 else 'entries'} evaluated again {steps}"
+        if r.get("n_unmoved"):
+            head += (f" (epsilon {self.epsilon:g} could not move {r['n_unmoved']} of them: their verdict comes "
+                     f"from these steps)")
+        if r.get("n_beyond"):
+            head += (f" (epsilon {self.epsilon:g} is beyond {judge.STEP_BOUND:g} of the scale of "
+                     f"{r['n_beyond']} of them, where its difference means little: judged at smaller steps)")
         if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
             return (f"{head}; the disagreement persists in {r['n_persistent']} of them ({at}): refereed "
                     f"difference {self.refereed_difference:.3e}, so it is in backprop.")

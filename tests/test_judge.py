@@ -148,7 +148,7 @@ def test_kinks_from_second_differences():
     jump = 0.3 * h  # a kink at theta: the slope jumps by 0.3 whatever the step
     smooth = 2.0 * h ** 2  # J'' = 2
     noise = 1e-15 * np.cos(np.arange(h.size))  # rounding: the same size at every step
-    faint = 1e-9 * h  # a jump too small to stand above J's rounding at four steps in a row: not proven
+    faint = 1e-12 * h  # a jump too small to stand above J's rounding at four steps in a row: not proven
     Q = np.stack([jump, smooth, noise, jump + noise, faint], axis=1)
     D = np.zeros_like(Q)
     R = np.broadcast_to((2 * U / h)[:, None], Q.shape)  # J ~ 1

@@ -94,50 +94,71 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
     if (todo is None or todo.size) and verdict.summary is not None:
         example = verdict.summary["example"]
         referee = dict(verdict.summary, example_index=int(example if todo is None else todo[example]))
-    kinks = None
-    if kink_mask.any():
-        kinks = _judge_kinks(layout, theta, grad, refereed, error, kink_mask, pending, nearby, epsilon,
-                             include_kinks, seed)
+    coarse = None  # entries that agree within their error, an error too coarse for a verdict
+    if referee is not None and nearby is not None:
+        coarse = judge.too_coarse(refereed, grad, error, thresholds, layout.starts,
+                                  0.0 if grad_error is None else grad_error, checked)
+        if include_kinks:  # counted as they are: not judged elsewhere
+            coarse = coarse[~kink_mask[coarse]]
+    kinks = _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coarse, nearby, epsilon,
+                          include_kinks, seed)
+    if referee is not None and kinks.pop("n_coarse"):
+        referee["nearby"] = kinks.pop("coarse")
+    kinks.pop("coarse", None)
+    if not kink_mask.any():
+        kinks = None
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
                            include_kinks, method, mode, time.perf_counter() - start, referee, directional,
                            grad_error, tallied, threads, kinks=kinks, shapes=shapes)
 
 
-def _judge_kinks(layout, theta, grad, refereed, error, kink_mask, pending, nearby, epsilon, include_kinks, seed):
-    """Judge the kinks the rule for kinks left open at a nearby point where the code is smooth.
+def _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coarse, nearby, epsilon, include_kinks,
+                  seed):
+    """Judge at a nearby point, where the code is smooth, what could not be judged here.
 
+    pending : theta indices of kinks the rule for kinks left open (error inf);
+    coarse : theta indices that agree with backprop within an error too coarse for a verdict.
     The point is theta moved by ``NEARBY_MOVE`` of its blocks' scale in a
     random direction: far larger than any step the check takes there, far
-    smaller than theta. There the pending entries are checked as any other,
-    against backprop at that point, and their disagreement (value - backprop
-    there) is carried back onto backprop's value here, in ``refereed`` and
-    ``error`` (in place). Entries still at a kink there, or with no nearby
-    check, stay unresolved (error inf): never correct.
+    smaller than theta. There those entries are checked as any other,
+    against backprop at that point, and where that resolves them better
+    their disagreement (value - backprop there) is carried back onto
+    backprop's value here, in ``refereed`` and ``error`` (in place). A kink
+    still at a kink there, or with no nearby check, stays unresolved (error
+    inf): never correct.
 
-    Returns the record of kinks for the report.
+    Returns the record for the report: how the kinks were judged, and
+    (``coarse``) how many coarse entries the nearby point resolved better.
     """
     record = {"n_kinks": int(np.count_nonzero(kink_mask)), "counted_as_they_are": bool(include_kinks),
-              "n_between": 0, "n_nearby": 0, "n_unresolved": 0, "move": None, "nearby_epsilon": None}
-    if include_kinks:
-        return record
-    n_pending = 0 if pending is None else pending.size
-    record["n_between"] = record["n_kinks"] - n_pending
-    if not n_pending:
-        return record
-    if nearby is not None:
-        scale = judge.step_bounds(theta, layout)(pending) / judge.STEP_BOUND
+              "n_between": 0, "n_nearby": 0, "n_unresolved": 0, "move": None, "nearby_epsilon": None,
+              "n_coarse": 0, "coarse": None}
+    pending = np.empty(0, np.int64) if pending is None or include_kinks else pending
+    record["n_between"] = 0 if include_kinks else record["n_kinks"] - pending.size
+    coarse = np.empty(0, np.int64) if coarse is None else np.setdiff1d(coarse, pending)
+    if nearby is not None and (pending.size or coarse.size):
+        both = np.union1d(pending, coarse)
         rng = np.random.default_rng(seed)
-        move = NEARBY_MOVE * judge.block_scales(theta, layout) * rng.standard_normal(theta.size)
-        moved = theta + move
-        there_epsilon = min(epsilon, NEARBY_MOVE * float(np.min(scale)) / 100)
-        there = nearby(pending, moved, there_epsilon)
-        judged = np.isfinite(there.error[pending]) & ~there.kink_mask[pending]
-        ok = pending[judged]
-        refereed[ok] = there.refereed[ok] - there.grad[ok] + grad[ok]
-        error[ok] = there.error[ok] + (there.grad_error[ok] if np.ndim(there.grad_error) else there.grad_error)
-        record.update(n_nearby=int(ok.size), move=NEARBY_MOVE, nearby_epsilon=there_epsilon)
-        n_pending -= ok.size
-    record["n_unresolved"] = int(n_pending)
+        scales = judge.block_scales(theta, layout)
+        moved = theta + NEARBY_MOVE * scales * rng.standard_normal(theta.size)
+        there_epsilon = min(epsilon, NEARBY_MOVE * float(np.min(scales[both])) / 100)
+        there = nearby(both, moved, there_epsilon)
+        there_grad_error = there.grad_error[both] if np.ndim(there.grad_error) else there.grad_error
+        there_error = there.error[both] + there_grad_error
+        judged = np.isfinite(there_error) & ~there.kink_mask[both]
+        finer = judged & (there_error < error[both])  # the block's norms are about the same at both points
+        take = both[finer | (judged & np.isin(both, pending))]
+        refereed[take] = there.refereed[take] - there.grad[take] + grad[take]
+        error[take] = there.error[take] + (there.grad_error[take] if np.ndim(there.grad_error) else
+                                           there.grad_error)
+        kinks_taken = np.intersect1d(take, pending)
+        record.update(n_nearby=int(kinks_taken.size), move=NEARBY_MOVE, nearby_epsilon=there_epsilon)
+        coarse_taken = np.setdiff1d(take, pending)
+        record["n_coarse"] = int(coarse_taken.size)
+        record["coarse"] = {"n_entries": int(coarse_taken.size), "n_tried": int(coarse.size), "move": NEARBY_MOVE,
+                            "epsilon": there_epsilon}
+        pending = np.setdiff1d(pending, take)
+    record["n_unresolved"] = int(pending.size)
     return record
 
 

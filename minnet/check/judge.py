@@ -64,8 +64,7 @@ SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"segment": 4.0, "incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
-REFEREE_POWERS = (-4, -3, -2, -1, 0, 1, 2, 3, 4, 5)  # the referee's steps epsilon * 4**k; k = 0: the user's own
-SCALE_STEPS = (1 / 16, 1 / 4, 1.0)  # and these fractions of an entry's largest step, where epsilon's stop short of it
+REFEREE_POWERS = tuple(range(-4, 8))  # the referee's steps epsilon * 4**k (k = 0: the user's own), within bounds
 STEP_BOUND = 0.1  # the largest step, as a fraction of an entry's scale (see ``step_bounds``)
 STEP_FLOOR = 1e-8  # the smallest, as a fraction of the largest: 1e-9 of the scale, where J's rounding takes over
 KINK_MARGIN = 8.0
@@ -383,6 +382,23 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1):
     return chosen, tallied
 
 
+def too_coarse(value, grad, error, thresholds, starts, grad_error, checked):
+    """Theta indices that agree with backprop within their error, where that error keeps a verdict from "correct".
+
+    value, grad, error, checked : (n,) the refereed values of a check; starts : the blocks' first indices;
+    grad_error : (n,) or float. The entries ``_doubtful`` would referee again, less those whose
+    disagreement exceeds their error (a persistent disagreement is a verdict, not a matter of resolution).
+    """
+    value = np.where(checked, value, 0.0)
+    error_here = np.where(checked, error, 0.0)
+    positions, _ = _doubtful(Estimates(value, error_here, np.zeros(value.size, bool), None), grad, True, thresholds,
+                             ("starts", np.asarray(starts)), grad_error)
+    gap = np.abs(value[positions] - grad[positions])
+    allowed = error_here[positions] + (np.asarray(grad_error)[positions] if np.ndim(grad_error) else grad_error)
+    with np.errstate(invalid="ignore"):
+        return positions[~(gap > allowed)]  # NaN (unresolved) included
+
+
 def _constant(value, k):
     """A read-only array (k,) of one value, without k copies of it (``np.broadcast_to``, without its checks)."""
     array = np.ndarray((k,), dtype=np.result_type(value), buffer=np.array([value]), strides=(0,))
@@ -435,20 +451,18 @@ def ladder(epsilon, bound):
     ndarray, shape (levels, k)
         Every entry's steps, ascending, NaN where a level is unused:
         ``a * 4**k`` for k in ``REFEREE_POWERS``, from a = epsilon brought
-        into [bound * STEP_FLOOR, bound], within that range (below it
-        rounding swamps any difference, above it truncation); and, where
-        those stop short of the bound, ``bound * SCALE_STEPS``: a step from
-        the entry's own scale, for gradients J's rounding hides at small steps.
+        into [bound * STEP_FLOOR, bound], within that range: below it J's
+        rounding swamps any difference, above it truncation does, and the
+        largest steps resolve the gradients that J's rounding hides at
+        small ones. One ratio between all steps, so that every comparison
+        of two steps means the same.
     """
     bound = np.asarray(bound, dtype=np.float64)
     floor = np.where(np.isfinite(bound), bound * STEP_FLOOR, 0.0)
     anchor = np.clip(epsilon, floor, bound)
     steps = anchor[None, :] * 4.0 ** np.array(REFEREE_POWERS, dtype=np.float64)[:, None]
     steps = np.where((steps <= bound[None, :]) & (steps >= floor[None, :]), steps, np.nan)
-    top = np.max(np.where(np.isnan(steps), 0.0, steps), axis=0)
-    extra = bound[None, :] * np.array(SCALE_STEPS)[:, None]
-    extra = np.where(np.isfinite(extra) & (extra > 2.0 * top[None, :]), extra, np.nan)
-    return np.sort(np.vstack([steps, extra]), axis=0)  # NaN last
+    return np.sort(steps, axis=0)  # NaN last
 
 
 def _compact(valid, *arrays):
@@ -553,6 +567,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     found_kinks = np.zeros(t, bool)
     if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
         found_kinks, low, high, kink_error = _kinks(Q, S, D, R, valid)
+        valid &= ~(_crossed(Q, S, R, valid) & ~found_kinks)  # a kink at theta has its own rule (or is counted)
         R = np.maximum(R, _noise(Q, S, valid)[None, :] / S)
     with np.errstate(invalid="ignore", over="ignore"):
         cand_value, cand_error, cand_step, cand_rich = _candidates(D, R, S, valid)
@@ -587,13 +602,8 @@ def _candidates(D, R, S, valid, order=2):
     order : 2 for centered differences; 1 for one-sided ones, whose
     truncation is of order h.
 
-    A step's error is its rounding plus its truncation. The truncation
-    ``c h**order`` is estimated from the next step up, ``|D(r h) - D(h)| /
-    (r**order - 1)``, twice over, and trusted only where the next step down
-    agrees with it (within both roundings): D is then in its asymptotic
-    range on both sides. Elsewhere (a kink crossed between the steps, a step
-    too large for the model) the bound is the full move to both neighbours.
-    Richardson from steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``,
+    A step's error is its rounding plus its truncation, bounded by how far D
+    moves to the neighbouring steps (``_level_errors``). Richardson from steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``,
     cancels the leading term; its error is estimated the same way from the
     Richardson values of the neighbouring pairs.
     """
@@ -616,20 +626,46 @@ def _candidates(D, R, S, valid, order=2):
 
 
 def _level_errors(D, R, S, valid, order):
-    """Error bounds of the values D at steps S (levels, t): rounding R plus estimated truncation (``_candidates``)."""
+    """Error bounds of the values D at steps S (levels, t): rounding R plus truncation (see ``_candidates``).
+
+    The truncation is bounded by the whole move to the neighbouring steps,
+    the larger of the two, and a value with no valid step above it has no
+    bound at all: in D's asymptotic range the move is ``r**order - 1`` times
+    the truncation itself, and where the steps are not in that range (a
+    kink crossed between them, a step too large for the model) the move to
+    the larger step exposes it; the smaller step, less polluted, confirms. Dividing by ``r**order - 1`` would resolve more,
+    but trusts the model exactly where a crossed kink can fake it.
+    """
     levels, t = D.shape
     none = np.full((1, t), np.nan)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         move = np.abs(np.diff(D, axis=0))  # |D[i+1] - D[i]|, NaN where either is invalid
-        up = np.vstack([move, none])
-        down = np.vstack([none, move])
-        r_up = np.vstack([(S[1:] / S[:-1]) ** order, none])
-        R_down = np.vstack([none, R[:-1]])
-        truncation = 2 * up / (r_up - 1)
-        trusted = np.isfinite(truncation) & ~(down > R + R_down + truncation)  # NaN below: nothing contradicts
-        guarded = np.fmax(up, down) + np.where(np.isfinite(R_down), R_down, 0.0)
-        error = R + np.where(trusted, truncation, guarded) + 4 * UNIT_ROUNDOFF * np.abs(D)
+        up, down = np.vstack([move, none]), np.vstack([none, move])
+        truncation = np.where(np.isnan(down), up, np.maximum(up, down))  # NaN: no step above
+        error = R + truncation + 4 * UNIT_ROUNDOFF * np.abs(D)
     return np.where(valid & np.isfinite(error), error, np.inf)
+
+
+def _crossed(Q, S, R, valid):
+    """Steps at and above the first one whose perturbation crossed a kink near theta, (levels, t) bool.
+
+    For a smooth J the curvature ``Q / h**2`` is J'' at every small step.
+    A kink at distance d from theta adds ``jump / h`` to it at the first
+    step beyond d, and every larger step carries the jump too (a plateau:
+    there the centered differences agree with each other, and with nothing
+    true). A step whose curvature moves from the step below by more than
+    half their size, and by more than ``KINK_MARGIN`` times their rounding,
+    is such a step. Q, S, R, valid : (levels, t), valid levels first.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        curvature = Q / S ** 2
+        noise = 4 * R / S  # the rounding of Q (about 4 h R) over h**2
+        change = np.abs(np.diff(curvature, axis=0))
+        size = np.fmax(np.abs(curvature[1:]), np.abs(curvature[:-1]))
+        jump = (valid[1:] & valid[:-1] & (change > 0.5 * size)
+                & (change > KINK_MARGIN * (noise[1:] + noise[:-1])))
+    crossed = np.vstack([np.zeros((1, Q.shape[1]), bool), jump])
+    return np.logical_or.accumulate(crossed, axis=0)
 
 
 def _noise(Q, S, valid):

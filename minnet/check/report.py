@@ -275,6 +275,11 @@ class GradCheckReport:
         if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
             return (f"{head}; the disagreement persists in {r['n_persistent']} of them ({at}): refereed "
                     f"difference {self.refereed_difference:.3e}, so it is in backprop.")
+        nearby = r.get("nearby")
+        if nearby and nearby["n_entries"]:
+            head += (f"; {nearby['n_entries']} of those J resolved too coarsely here were judged at a nearby point "
+                     f"(theta moved by {nearby['move']:g} of its scale in a random direction, epsilon "
+                     f"{nearby['epsilon']:.3g}), where they resolve better")
         if r["n_unresolved"]:
             return (f"{head}; J could not resolve {r['n_unresolved']} of them at any step ({name}): "
                     f"inconclusive there, the others agree within their error.")

@@ -1156,7 +1156,8 @@ def build_parser():
     p.add_argument("--dropout-seed", type=nonnegative_int, metavar="S",
                    help="seed of the fixed dropout masks (default 0)")
     p.add_argument("--include-kinks", action="store_true",
-                   help="count entries whose perturbation crosses a relu kink in the verdict")
+                   help="count entries whose perturbation crosses a relu kink with their centered difference "
+                        "(by default they are judged at a nearby point where the network is smooth)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the network, data and sampling")
     p.add_argument("--json", action="store_true",
                    help="print the report, or an error, as JSON (NaN and inf become null, with a note)")

@@ -140,16 +140,24 @@ def test_an_absolute_value_at_zero_is_a_proven_kink_and_judged():
     assert wrong.verdict == "bug", str(wrong)
 
 
-def test_a_check_with_nothing_to_judge_is_inconclusive_with_its_reason():
-    # a cost that ignores one block entirely, at a point where it cannot be moved
-    report = check(lambda p: float(np.sum(p["w"] ** 2)), lambda p: {"dw": 2 * p["w"]},
-                   {"w": np.array([1.0, 2.0])}, sample=1)
-    assert report.verdict == "correct"
+def test_a_block_or_check_with_nothing_judged_is_inconclusive_never_correct():
+    from minnet.check import judge
+    empty = judge.measure(np.empty(0), np.empty(0), np.empty(0), (1e-7, 1e-3))
+    assert empty.verdict == "inconclusive"
+    value = np.array([1.0, 2.0, 3.0])
+    counted = np.array([True, True, False])  # the second block has nothing counted
+    found = judge.tally(value, value, value, np.zeros(3), (1e-7, 1e-3), ("starts", np.array([0, 2])), 2,
+                        counted=counted)
+    assert [b.verdict for b in found.blocks] == ["correct", "inconclusive"]
+
+
+def test_a_network_all_at_its_kinks_is_judged_at_a_nearby_point():
     net = minnet.Network([2, 3, 1])
-    net.theta[:] = 0.0  # every hidden unit at its kink for every example
+    net.theta[:] = 0.0  # zero initialization: every hidden unit at its kink for every example
     X, Y = data(n_x=2, m=6)
     report = minnet.gradient_check(net, X, Y)
-    assert report.verdict != "correct" or all(b.n_checked for b in report.blocks.values()), str(report)
+    assert len(report.kinks) == 9 and report.kink_record["n_nearby"] == 9, str(report)
+    assert report.verdict == "correct" and "nearby point" in str(report)
 
 
 # ================================================== 2. a kink must be proven

@@ -269,6 +269,11 @@ def test_a_subnormal_epsilon_gets_an_honest_answer(epsilon):
         parameters["b" + str(l)][:] = 0.1
     with pytest.raises(ValueError, match="epsilon"):
         minnet.check_gradients(*l_layer(X, Y), parameters, epsilon=epsilon)
+    net = minnet.Network([4, 5, 1])
+    net.parameters["b1"][...] = 0.1
+    net.parameters["b2"][...] = 0.1
+    with pytest.raises(ValueError, match="epsilon"):
+        minnet.gradient_check(net, X, Y, epsilon=epsilon)
     parameters = initialize([4, 5, 3, 1])  # b = 0 moves, but J cannot see it
     report = check(*l_layer(X, Y), parameters, epsilon=epsilon)
     assert report.verdict in ("correct", "inconclusive"), str(report)

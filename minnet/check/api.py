@@ -359,6 +359,8 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                                                                method != "full", ahead, show)
     if not np.isfinite(cost):
         raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
+    if not _tally.steps_all_move(largest, epsilon):  # some entries stay put: is any moved at all?
+        _require_a_step_that_moves(theta, epsilon)
     group_size = max(1, min(64, 4096 // m)) if method != "full" else 1  # 2 * group_size * m <= 8192 columns
     active = None  # relu units: how many examples each one is on for (balances the incremental kernel's threads)
     if method == "incremental" and net.hidden == "relu":

@@ -24,21 +24,28 @@ An entry's disagreement ``|D - g|`` counts only beyond its own error.
 The referee
 -----------
 Entries that would make the verdict anything but "correct" are evaluated
-again at ``epsilon * REFEREE_STEPS``. Every value is a candidate with an
-error bound: a step's D with ``rounding + |D(h) - D(4h)|`` (the next step
-up tells how D moves; conservative, as it carries that step's truncation
-too), and the Richardson value ``R(h) = (16 D(h) - D(4h)) / 15``, whose h**2
-term cancels, with its rounding and ``|R(h) - R(4h)|``. The candidate with
-the smallest error bound wins. The choice looks only at error bounds, never
-at agreement with backprop, so the referee cannot pick the step that happens
+again on a ladder of steps (``ladder``): ``epsilon * 4**k``, kept between
+``STEP_FLOOR`` and 1 times the entry's largest step, ``STEP_BOUND`` of its
+scale (below, J's rounding swamps every difference; above, the difference
+model does not hold). Every value is a candidate with an error bound: a
+step's D with its rounding plus the larger of its moves to the neighbouring
+steps (``_level_errors``: it needs a step above), and the Richardson value
+``(16 D(h) - D(4h)) / 15``, whose h**2 term cancels (the 4-point stencil),
+bounded the same way among the Richardson values. The candidate with the
+smallest error bound wins. The choice looks only at error bounds, never at
+agreement with backprop, so the referee cannot pick the step that happens
 to agree. A disagreement that vanishes at the better-conditioned step was
 numerical; one that persists is a bug.
 
 Kinks in a learner's code show in the one-sided differences: with J(theta)
 known, ``(J(+) - 2 J(theta) + J(-)) / h`` is ``h J''`` for a smooth J, so it
-shrinks with the step; across a kink it stays the jump of the slope. An
-entry whose asymmetry does not shrink with the step (more than smooth
-curvature allows) and stands above its rounding is a kink.
+shrinks with the step; across a kink at theta it stays the jump of the
+slope. A kink is proven only where that holds at four steps in a row, well
+above rounding (``_kinks``); a kink is then judged by the rule for kinks
+(backprop's value between the one-sided slopes is right) or left
+``pending`` for the caller to judge at a nearby point. A kink near theta,
+crossed only by the larger steps, makes the curvature ``Q / h**2`` jump:
+those steps are set aside (``_crossed``).
 
 The verdict
 -----------
@@ -64,7 +71,8 @@ SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"segment": 4.0, "incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
-REFEREE_POWERS = tuple(range(-4, 8))  # the referee's steps epsilon * 4**k (k = 0: the user's own), within bounds
+REFEREE_LEVELS = 12  # the referee's steps: a ladder of this many, each 4 times the one before (see ``ladder``)
+REFEREE_ABOVE = 7  # its largest step is epsilon * 4**REFEREE_ABOVE, within the bound
 STEP_BOUND = 0.1  # the largest step, as a fraction of an entry's scale (see ``step_bounds``)
 STEP_FLOOR = 1e-8  # the smallest, as a fraction of the largest: 1e-9 of the scale, where J's rounding takes over
 KINK_MARGIN = 8.0
@@ -448,21 +456,24 @@ def ladder(epsilon, bound):
 
     Returns
     -------
-    ndarray, shape (levels, k)
-        Every entry's steps, ascending, NaN where a level is unused:
-        ``a * 4**k`` for k in ``REFEREE_POWERS``, from a = epsilon brought
-        into [bound * STEP_FLOOR, bound], within that range: below it J's
-        rounding swamps any difference, above it truncation does, and the
-        largest steps resolve the gradients that J's rounding hides at
-        small ones. One ratio between all steps, so that every comparison
-        of two steps means the same.
+    ndarray, shape (REFEREE_LEVELS, k)
+        Every entry's steps, ascending, NaN where a level is unused: the
+        largest ``epsilon * 4**REFEREE_ABOVE``, brought within the bound
+        (and above the floor, ``STEP_FLOOR`` of it, times the ladder's
+        span), and each step 4 times the one before. Below the floor J's
+        rounding swamps any difference, above the bound truncation does;
+        the largest steps resolve the gradients that J's rounding hides at
+        small ones, and the smallest ones stay below a kink near theta that
+        an epsilon too large for theta's scale would cross. One ratio
+        between all steps, so that every comparison of two steps means the
+        same.
     """
     bound = np.asarray(bound, dtype=np.float64)
     floor = np.where(np.isfinite(bound), bound * STEP_FLOOR, 0.0)
-    anchor = np.clip(epsilon, floor, bound)
-    steps = anchor[None, :] * 4.0 ** np.array(REFEREE_POWERS, dtype=np.float64)[:, None]
-    steps = np.where((steps <= bound[None, :]) & (steps >= floor[None, :]), steps, np.nan)
-    return np.sort(steps, axis=0)  # NaN last
+    powers = 4.0 ** np.arange(REFEREE_LEVELS, dtype=np.float64)[::-1]
+    top = np.clip(epsilon * 4.0 ** REFEREE_ABOVE, floor * powers[0], bound)
+    steps = top[None, :] / powers[:, None]
+    return np.where(steps >= floor[None, :], steps, np.nan)  # ascending, NaN first where cut
 
 
 def _compact(valid, *arrays):

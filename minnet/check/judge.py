@@ -573,7 +573,7 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
             D[i, rest], R[i, rest], K[i, rest] = found.value, found.error, found.kink
             if found.second is not None:
                 Q[i, rest] = found.second
-    valid = np.isfinite(S) & np.isfinite(D) & np.isfinite(R) & ~K
+    valid = np.isfinite(S) & np.isfinite(D) & np.isfinite(R) & (include_kinks | ~K)  # counted: crossings too
     valid, S, D, R, Q = _compact(valid, S, D, R, Q)
     found_kinks = np.zeros(t, bool)
     if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences

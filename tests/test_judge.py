@@ -180,3 +180,22 @@ def test_a_kink_is_judged_by_the_rule_for_kinks_unless_counted():
     counted = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), True)
     assert not counted.pending.any()
     assert judge.measure(counted.value, g, counted.error, (1e-7, 1e-3)).verdict == "bug"
+
+
+def test_a_disagreement_that_is_one_of_the_one_sided_slopes_is_never_a_bug():
+    # J's rounding (error 0.1 at every step) is too coarse to prove a kink whose slopes are 1 and 3, yet the
+    # centered difference sits at their mean, 2: backprop's 1 may be right (relu'(0) = 0), or not
+    def evaluate(positions, step, jump):
+        positions = np.asarray(positions)
+        step = np.broadcast_to(step, positions.shape)
+        second = jump * step + 1e-3 * step ** 2  # J+ - 2 J0 + J- = (D+ - D-) h
+        return Estimates(np.full(positions.size, 2.0), np.full(positions.size, 0.1), np.zeros(positions.size, bool),
+                         second)
+
+    for jump, g, expected in [(2.0, 1.0, "inconclusive"), (0.0, 1.0, "bug")]:
+        ev = lambda positions, step: evaluate(positions, step, jump)
+        first = ev(np.arange(1), EPS)
+        judged = judge.referee(first, np.array([g]), EPS, ev, (1e-7, 1e-3), False)
+        assert not judged.kink.any()  # not proven: the jump is within 32 times the rounding
+        assert judge.measure(judged.value, np.array([g]), judged.error, (1e-7, 1e-3)).verdict == expected
+        assert judged.summary["n_straddled"] == (expected == "inconclusive")

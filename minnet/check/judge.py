@@ -41,7 +41,10 @@ Kinks in a learner's code show in the one-sided differences: with J(theta)
 known, ``(J(+) - 2 J(theta) + J(-)) / h`` is ``h J''`` for a smooth J, so it
 shrinks with the step; across a kink at theta it stays the jump of the
 slope. A kink is proven only where that holds at four steps in a row, well
-above rounding (``_kinks``); a kink is then judged by the rule for kinks
+above rounding (``_kinks``). A disagreement that backprop's value explains
+as one of the one-sided slopes (a kink too faint to prove), or that fewer
+than two steps show beyond their own errors, is never counted: it becomes
+that entry's error, so the check can only be inconclusive there; a kink is then judged by the rule for kinks
 (backprop's value between the one-sided slopes is right) or left
 ``pending`` for the caller to judge at a nearby point. A kink near theta,
 crossed only by the larger steps, makes the curvature ``Q / h**2`` jump:
@@ -591,6 +594,22 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     richardson[todo] = cand_rich[pick] & usable
     refereed[todo] = True
     kink[todo] |= found_kinks
+    straddled = np.zeros(t, bool)
+    if first.second is not None:  # a disagreement backprop's value explains as one of the one-sided slopes
+        level = np.where(best < levels, best, best - levels)
+        gap = np.abs(value[todo] - grad[todo])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            spread = np.abs(Q / S) / 2 + 2 * R  # |D+ - D-| / 2 and their rounding, (levels, t)
+            within = (np.abs(grad[todo][None, :] - D) <= spread) & (2 * R < gap[None, :])
+        below = np.arange(levels)[:, None] <= level[None, :]  # steps up to the one the value came from
+        straddled = (usable & ~found_kinks & (gap > error[todo]) & np.any(valid & below & within, axis=0))
+        error[todo[straddled]] = gap[straddled]  # a kink it could not prove: no disagreement, no resolution
+    # a disagreement persists only where two steps of their own show it, beyond their own errors
+    gap = value[todo] - grad[todo]
+    with np.errstate(invalid="ignore"):
+        shown = valid & ((D - grad[todo][None, :]) * np.sign(gap)[None, :] > cand_error[:levels])
+    lonely = usable & ~found_kinks & ~straddled & (np.abs(gap) > error[todo]) & (np.sum(shown, axis=0) < 2)
+    error[todo[lonely]] = np.abs(gap[lonely])
     if found_kinks.any() and not include_kinks:  # the rule for kinks: between the one-sided slopes is right
         at = todo[found_kinks]
         g = grad[at]
@@ -603,6 +622,8 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         richardson[at] = False
         pending[at] = ~between
     summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S, epsilon)
+    summary["n_straddled"] = int(np.count_nonzero(straddled))
+    summary["n_lonely"] = int(np.count_nonzero(lonely))
     return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
 
 

@@ -272,6 +272,12 @@ class GradCheckReport:
         if r.get("n_beyond"):
             head += (f" (epsilon {self.epsilon:g} is beyond {judge.STEP_BOUND:g} of the scale of "
                      f"{r['n_beyond']} of them, where its difference means little: judged at smaller steps)")
+        if r.get("n_straddled"):
+            head += (f"; {r['n_straddled']} of them disagree by no more than their one-sided slopes do, as at a "
+                     f"kink too faint to prove: not counted as a disagreement, only as a coarser resolution")
+        if r.get("n_lonely"):
+            head += (f"; {r['n_lonely']} of them disagree at their best step but at fewer than two steps of "
+                     f"their own: not counted as a disagreement, only as a coarser resolution")
         if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
             return (f"{head}; the disagreement persists in {r['n_persistent']} of them ({at}): refereed "
                     f"difference {self.refereed_difference:.3e}, so it is in backprop.")

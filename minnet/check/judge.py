@@ -599,8 +599,13 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
         level = np.where(best < levels, best, best - levels)
         gap = np.abs(value[todo] - grad[todo])
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            spread = np.abs(Q / S) / 2 + 2 * R  # |D+ - D-| / 2 and their rounding, (levels, t)
-            within = (np.abs(grad[todo][None, :] - D) <= spread) & (2 * R < gap[None, :])
+            asym = Q / S  # D+ - D-: h J'' for a smooth J (4x from step to step), the jump at a kink (steady)
+            ratio = asym[:-1] / asym[1:]
+            steady = valid[:-1] & valid[1:] & (ratio > 0.6) & (ratio < 1.67)
+            none = np.zeros((1, t), bool)
+            steady = np.vstack([steady, none]) | np.vstack([none, steady])  # with a neighbouring step
+            spread = np.abs(asym) / 2 + 2 * R  # |D+ - D-| / 2 and their rounding, (levels, t)
+            within = (np.abs(grad[todo][None, :] - D) <= spread) & (2 * R < gap[None, :]) & steady
         below = np.arange(levels)[:, None] <= level[None, :]  # steps up to the one the value came from
         straddled = (usable & ~found_kinks & (gap > error[todo]) & np.any(valid & below & within, axis=0))
         error[todo[straddled]] = gap[straddled]  # a kink it could not prove: no disagreement, no resolution

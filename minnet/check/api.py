@@ -102,9 +102,9 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
             coarse = coarse[~kink_mask[coarse]]
     kinks = _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coarse, nearby, epsilon,
                           include_kinks, seed)
-    if referee is not None and kinks.pop("n_coarse"):
-        referee["nearby"] = kinks.pop("coarse")
-    kinks.pop("coarse", None)
+    n_coarse, coarse_record = kinks.pop("n_coarse"), kinks.pop("coarse")
+    if referee is not None and n_coarse:
+        referee["nearby"] = coarse_record
     if not kink_mask.any():
         kinks = None
     return GradCheckReport(layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,

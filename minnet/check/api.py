@@ -33,7 +33,7 @@ MODES = ("full", "directional")
 
 
 # ------------------------------------------------------------ the driver
-NEARBY_MOVE = 1e-3  # the nearby point where kinks are judged: theta moved by this fraction of its blocks' scale
+NEARBY_MOVE = 1e-2  # the nearby point where kinks are judged: theta moved by this fraction of its blocks' scale
 
 
 def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, thresholds, include_kinks,

@@ -594,27 +594,9 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     richardson[todo] = cand_rich[pick] & usable
     refereed[todo] = True
     kink[todo] |= found_kinks
-    straddled = np.zeros(t, bool)
-    if first.second is not None:  # a disagreement backprop's value explains as one of the one-sided slopes
-        level = np.where(best < levels, best, best - levels)
-        gap = np.abs(value[todo] - grad[todo])
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            asym = Q / S  # D+ - D-: h J'' for a smooth J (4x from step to step), the jump at a kink (steady)
-            ratio = asym[:-1] / asym[1:]
-            steady = valid[:-1] & valid[1:] & (ratio > 0.6) & (ratio < 1.67)
-            none = np.zeros((1, t), bool)
-            steady = np.vstack([steady, none]) | np.vstack([none, steady])  # with a neighbouring step
-            spread = np.abs(asym) / 2 + 2 * R  # |D+ - D-| / 2 and their rounding, (levels, t)
-            within = (np.abs(grad[todo][None, :] - D) <= spread) & (2 * R < gap[None, :]) & steady
-        below = np.arange(levels)[:, None] <= level[None, :]  # steps up to the one the value came from
-        straddled = (usable & ~found_kinks & (gap > error[todo]) & np.any(valid & below & within, axis=0))
-        error[todo[straddled]] = gap[straddled]  # a kink it could not prove: no disagreement, no resolution
-    # a disagreement persists only where two steps of their own show it, beyond their own errors
-    gap = value[todo] - grad[todo]
-    with np.errstate(invalid="ignore"):
-        shown = valid & ((D - grad[todo][None, :]) * np.sign(gap)[None, :] > cand_error[:levels])
-    lonely = usable & ~found_kinks & ~straddled & (np.abs(gap) > error[todo]) & (np.sum(shown, axis=0) < 2)
-    error[todo[lonely]] = np.abs(gap[lonely])
+    straddled, lonely = _unproven(value[todo], error[todo], grad[todo], best, D, Q, R, S, valid, cand_error,
+                                  usable & ~found_kinks, first.second is not None)
+    error[todo[straddled | lonely]] = np.abs(value[todo] - grad[todo])[straddled | lonely]
     if found_kinks.any() and not include_kinks:  # the rule for kinks: between the one-sided slopes is right
         at = todo[found_kinks]
         g = grad[at]
@@ -630,6 +612,42 @@ def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=No
     summary["n_straddled"] = int(np.count_nonzero(straddled))
     summary["n_lonely"] = int(np.count_nonzero(lonely))
     return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+
+
+def _unproven(value, error, grad, best, D, Q, R, S, valid, cand_error, judged, have_second):
+    """Entries whose disagreement is not proven, (t,) bool each: (straddled, lonely).
+
+    value, error, grad : (t,) the chosen values, their error bounds and backprop's; best : (t,) the chosen
+    candidate; D, Q, R, S, valid : (levels, t), valid levels first; cand_error : the candidates' errors;
+    judged : (t,) the entries to look at; have_second : Q holds a learner's second differences.
+
+    straddled: backprop's value is one of the one-sided slopes ``D -+ (D+ - D-) / 2``
+    at a step no larger than the chosen one, where their asymmetry is steady
+    with a neighbouring step (a kink's is; a smooth J's changes 4x) and the
+    rounding is below the disagreement: a kink too faint to prove.
+    lonely: fewer than two steps show the disagreement beyond their own errors.
+    Either way the disagreement becomes the entry's error, never a verdict.
+    """
+    levels, t = D.shape
+    gap = value - grad
+    disagree = judged & (np.abs(gap) > error)
+    straddled = np.zeros(t, bool)
+    if have_second:
+        level = np.where(best < levels, best, best - levels)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            asym = Q / S  # D+ - D-: h J'' for a smooth J (4x from step to step), the jump at a kink (steady)
+            ratio = asym[:-1] / asym[1:]
+            steady = valid[:-1] & valid[1:] & (ratio > 0.6) & (ratio < 1.67)
+            none = np.zeros((1, t), bool)
+            steady = np.vstack([steady, none]) | np.vstack([none, steady])  # with a neighbouring step
+            spread = np.abs(asym) / 2 + 2 * R  # |D+ - D-| / 2 and their rounding
+            within = (np.abs(grad[None, :] - D) <= spread) & (2 * R < np.abs(gap)[None, :]) & steady
+        below = np.arange(levels)[:, None] <= level[None, :]  # steps up to the one the value came from
+        straddled = disagree & np.any(valid & below & within, axis=0)
+    with np.errstate(invalid="ignore"):
+        shown = valid & ((D - grad[None, :]) * np.sign(gap)[None, :] > cand_error[:levels])
+    lonely = disagree & ~straddled & (np.sum(shown, axis=0) < 2)
+    return straddled, lonely
 
 
 def _candidates(D, R, S, valid, order=2):

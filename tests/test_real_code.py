@@ -255,8 +255,9 @@ def test_a_correct_backprop_at_a_large_epsilon_is_never_a_bug(epsilon):
         X, Y = data(seed=seed)
         parameters = initialize(dims, seed=seed)
         report = check(*l_layer(X, Y, activation=activation, lambd=0.3), parameters, epsilon=epsilon)
-        assert report.verdict in ("correct", "inconclusive"), str(report)
-        assert report.verdict == "correct" or "epsilon" in str(report)
+        assert report.verdict == "correct", str(report)
+        # the notes' number at this epsilon is off by the truncation; the referee's smaller steps settle it
+        assert report.referee is not None and report.referee["steps"][0] < epsilon / 100
     wrong = check(*l_layer(X, Y, bug=("factor", "dW1", 1.18)), parameters, epsilon=epsilon)
     assert wrong.verdict == "bug", str(wrong)
 

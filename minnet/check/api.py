@@ -100,10 +100,9 @@ def _run(layout, theta, grad, cost, evaluate, cost_at, epsilon, mode, sample, th
                                   0.0 if grad_error is None else grad_error, checked)
         if include_kinks:  # counted as they are: not judged elsewhere
             coarse = coarse[~kink_mask[coarse]]
-    kinks = _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coarse, nearby, epsilon,
-                          include_kinks, seed)
-    n_coarse, coarse_record = kinks.pop("n_coarse"), kinks.pop("coarse")
-    if referee is not None and n_coarse:
+    kinks, coarse_record = _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coarse, nearby,
+                                         epsilon, include_kinks, seed)
+    if referee is not None and coarse_record and coarse_record["n_entries"]:
         referee["nearby"] = coarse_record
     if not kink_mask.any():
         kinks = None
@@ -127,12 +126,12 @@ def _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coar
     still at a kink there, or with no nearby check, stays unresolved (error
     inf): never correct.
 
-    Returns the record for the report: how the kinks were judged, and
-    (``coarse``) how many coarse entries the nearby point resolved better.
+    Returns the records for the report: how the kinks were judged, and how
+    many coarse entries the nearby point resolved better (None: none was tried).
     """
     record = {"n_kinks": int(np.count_nonzero(kink_mask)), "counted_as_they_are": bool(include_kinks),
-              "n_between": 0, "n_nearby": 0, "n_unresolved": 0, "move": None, "nearby_epsilon": None,
-              "n_coarse": 0, "coarse": None}
+              "n_between": 0, "n_nearby": 0, "n_unresolved": 0, "move": None, "nearby_epsilon": None}
+    coarse_record = None
     pending = np.empty(0, np.int64) if pending is None or include_kinks else pending
     record["n_between"] = 0 if include_kinks else record["n_kinks"] - pending.size
     coarse = np.empty(0, np.int64) if coarse is None else np.setdiff1d(coarse, pending)
@@ -143,23 +142,21 @@ def _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coar
         moved = theta + NEARBY_MOVE * scales * rng.standard_normal(theta.size)
         there_epsilon = min(epsilon, NEARBY_MOVE * float(np.min(scales[both])) / 100)
         there = nearby(both, moved, there_epsilon)
-        there_grad_error = there.grad_error[both] if np.ndim(there.grad_error) else there.grad_error
-        there_error = there.error[both] + there_grad_error
+        there_error = there.error[both] + (there.grad_error[both] if np.ndim(there.grad_error) else
+                                           there.grad_error)
         judged = np.isfinite(there_error) & ~there.kink_mask[both]
         finer = judged & (there_error < error[both])  # the block's norms are about the same at both points
-        take = both[finer | (judged & np.isin(both, pending))]
+        taken = finer | (judged & np.isin(both, pending))
+        take = both[taken]
         refereed[take] = there.refereed[take] - there.grad[take] + grad[take]
-        error[take] = there.error[take] + (there.grad_error[take] if np.ndim(there.grad_error) else
-                                           there.grad_error)
-        kinks_taken = np.intersect1d(take, pending)
-        record.update(n_nearby=int(kinks_taken.size), move=NEARBY_MOVE, nearby_epsilon=there_epsilon)
-        coarse_taken = np.setdiff1d(take, pending)
-        record["n_coarse"] = int(coarse_taken.size)
-        record["coarse"] = {"n_entries": int(coarse_taken.size), "n_tried": int(coarse.size), "move": NEARBY_MOVE,
-                            "epsilon": there_epsilon}
+        error[take] = there_error[taken]
+        record.update(n_nearby=int(np.intersect1d(take, pending).size), move=NEARBY_MOVE,
+                      nearby_epsilon=there_epsilon)
+        coarse_record = {"n_entries": int(np.setdiff1d(take, pending).size), "n_tried": int(coarse.size),
+                         "move": NEARBY_MOVE, "epsilon": there_epsilon}
         pending = np.setdiff1d(pending, take)
     record["n_unresolved"] = int(pending.size)
-    return record
+    return record, coarse_record
 
 
 def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):

@@ -41,14 +41,15 @@ Kinks in a learner's code show in the one-sided differences: with J(theta)
 known, ``(J(+) - 2 J(theta) + J(-)) / h`` is ``h J''`` for a smooth J, so it
 shrinks with the step; across a kink at theta it stays the jump of the
 slope. A kink is proven only where that holds at four steps in a row, well
-above rounding (``_kinks``). A disagreement that backprop's value explains
-as one of the one-sided slopes (a kink too faint to prove), or that fewer
-than two steps show beyond their own errors, is never counted: it becomes
-that entry's error, so the check can only be inconclusive there; a kink is then judged by the rule for kinks
+above rounding (``_kinks``); a kink is then judged by the rule for kinks
 (backprop's value between the one-sided slopes is right) or left
 ``pending`` for the caller to judge at a nearby point. A kink near theta,
 crossed only by the larger steps, makes the curvature ``Q / h**2`` jump:
-those steps are set aside (``_crossed``).
+those steps are set aside (``_crossed``). A disagreement that backprop's
+value explains as one of the one-sided slopes (a kink too faint to prove),
+or that fewer than two steps show beyond their own errors, is never
+counted: it becomes that entry's error (``_unproven``), so the check can
+only be inconclusive there.
 
 The verdict
 -----------
@@ -78,8 +79,8 @@ REFEREE_LEVELS = 12  # the referee's steps: a ladder of this many, each 4 times 
 REFEREE_ABOVE = 7  # its largest step is epsilon * 4**REFEREE_ABOVE, within the bound
 STEP_BOUND = 0.1  # the largest step, as a fraction of an entry's scale (see ``step_bounds``)
 STEP_FLOOR = 1e-8  # the smallest, as a fraction of the largest: 1e-9 of the scale, where J's rounding takes over
-KINK_MARGIN = 8.0
-TINY_SQUARES = 1e-200  # sums of squares below this are summed again with scaling (their terms may underflow)  # a kink's slope jump must stand this many times above its rounding
+KINK_MARGIN = 8.0  # a kink's slope jump must stand this many times above its rounding
+TINY_SQUARES = 1e-200  # sums of squares below this are summed again with scaling (their terms may underflow)
 N_WORST = 5  # worst entries the report lists per block
 MAX_REFEREED = 1 << 16  # entries re-evaluated in one check at most (largest contributions first)
 
@@ -658,9 +659,10 @@ def _candidates(D, R, S, valid, order=2):
     truncation is of order h.
 
     A step's error is its rounding plus its truncation, bounded by how far D
-    moves to the neighbouring steps (``_level_errors``). Richardson from steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``,
-    cancels the leading term; its error is estimated the same way from the
-    Richardson values of the neighbouring pairs.
+    moves to the neighbouring steps (``_level_errors``). Richardson from
+    steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``, cancels the
+    leading term; its error is bounded the same way among the Richardson
+    values of the neighbouring pairs.
     """
     levels, t = D.shape
     values, errors, steps, rich = [D], [_level_errors(D, R, S, valid, order)], [S], [np.zeros_like(valid)]
@@ -688,8 +690,9 @@ def _level_errors(D, R, S, valid, order):
     bound at all: in D's asymptotic range the move is ``r**order - 1`` times
     the truncation itself, and where the steps are not in that range (a
     kink crossed between them, a step too large for the model) the move to
-    the larger step exposes it; the smaller step, less polluted, confirms. Dividing by ``r**order - 1`` would resolve more,
-    but trusts the model exactly where a crossed kink can fake it.
+    the larger step exposes it; the smaller step, less polluted, confirms.
+    Dividing by ``r**order - 1`` would resolve more, but trusts the model
+    exactly where a crossed kink can fake it.
     """
     levels, t = D.shape
     none = np.full((1, t), np.nan)
@@ -781,8 +784,9 @@ def _summary(first, grad, value, error, step, richardson, todo, kink, pending, S
     gap = np.where(np.isfinite(gap), gap, np.inf)
     example = int(show[np.argmax(gap)])
     finite = S[np.isfinite(S)]
+    largest = np.max(np.where(np.isnan(S), -np.inf, S), axis=0)  # every entry's largest step
     return {"n_refereed": int(todo.size), "n_unmoved": int(np.count_nonzero(~np.isfinite(first.value[todo]))),
-            "n_beyond": int(np.count_nonzero(np.all(S != epsilon, axis=0) & (np.max(np.where(np.isnan(S), -np.inf, S), axis=0) < epsilon))), "n_persistent": int(persistent.size),
+            "n_beyond": int(np.count_nonzero(largest < epsilon)), "n_persistent": int(persistent.size),
             "n_unresolved": int(unresolved.size), "n_kinks_found": int(np.sum(kink[todo] & ~first.kink[todo])),
             "n_steps": int(np.max(np.sum(np.isfinite(S), axis=0), initial=0)),
             "steps": [float(finite.min()), float(finite.max())] if finite.size else [],

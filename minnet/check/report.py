@@ -90,10 +90,7 @@ class BlockReport:
                 "resolution": _finite_or_none(self.resolution), "verdict": self.verdict,
                 "error_norm": _finite_or_none(self.error_norm), "worst": self.worst,
                 "kinks": [list(k) for k in self.kinks], "directional": self.directional,
-                "shape_error": None if self.shape_error is None else {
-                    "key": self.shape_error["key"], "shape": list(self.shape_error["shape"]),
-                    "expected": list(self.shape_error["expected"]),
-                    "update": None if self.shape_error["update"] is None else list(self.shape_error["update"])}}
+                "shape_error": _json_ready(self.shape_error)}
 
     def __repr__(self):
         return f"BlockReport({self.name}, difference={self.difference:.3g}, verdict={self.verdict!r})"
@@ -153,7 +150,6 @@ class GradCheckReport:
                 checked[block.offset:block.offset + block.size] = False
             self.checked = checked
         every = bool(checked.all())  # every entry counts: kinks are judged too (by the rule for kinks, or nearby)
-        counted = checked
         starts = layout.starts
         if any_kink:
             kinks = np.flatnonzero(kink_mask & checked)
@@ -171,7 +167,7 @@ class GradCheckReport:
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
                 entrywise &= report.n_checked > 0
             self.blocks[block.name] = report
-        a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, counted, directional,
+        a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, checked, directional,
                                                 entrywise and every)
         n_blocks = len(layout.blocks)
         threads = max(1, int(threads))
@@ -180,7 +176,7 @@ class GradCheckReport:
             none = np.empty(0)
             theta_grad_error = none if np.ndim(self.grad_error) == 0 else self.grad_error
             worst = _tally.tally_blocks(approx, refereed, grad, error, theta_grad_error,
-                                        np.empty(0, np.bool_) if every else counted, starts, N_WORST, threads)[1]
+                                        np.empty(0, np.bool_) if every else checked, starts, N_WORST, threads)[1]
         else:
             worst = tallied.worst
         for block, report, top in zip(layout.blocks, self.blocks.values(), worst):
@@ -266,18 +262,17 @@ class GradCheckReport:
         steps = (f"at up to {r['n_steps']} steps from {r['steps'][0]:.3g} to {r['steps'][-1]:.3g}" if r["steps"]
                  else "at no step that moves them")
         head = f"Referee: {n} doubtful {'entry' if n == 1 else 'entries'} evaluated again {steps}"
-        if r.get("n_unmoved"):
-            head += (f" (epsilon {self.epsilon:g} could not move {r['n_unmoved']} of them: their verdict comes "
-                     f"from these steps)")
-        if r.get("n_beyond"):
-            head += (f" (epsilon {self.epsilon:g} is beyond {judge.STEP_BOUND:g} of the scale of "
-                     f"{r['n_beyond']} of them, where its difference means little: judged at smaller steps)")
-        if r.get("n_straddled"):
-            head += (f"; {r['n_straddled']} of them disagree by no more than their one-sided slopes do, as at a "
-                     f"kink too faint to prove: not counted as a disagreement, only as a coarser resolution")
-        if r.get("n_lonely"):
-            head += (f"; {r['n_lonely']} of them disagree at their best step but at fewer than two steps of "
-                     f"their own: not counted as a disagreement, only as a coarser resolution")
+        aside = {  # what became of some of them, where the referee's record counts any
+            "n_unmoved": " (epsilon {eps:g} could not move {n} of them: their verdict comes from these steps)",
+            "n_beyond": " (epsilon {eps:g} is beyond {bound:g} of the scale of {n} of them, where its difference "
+                        "means little: judged at smaller steps)",
+            "n_straddled": "; {n} of them disagree by no more than their one-sided slopes do, as at a kink too faint "
+                           "to prove: not counted as a disagreement, only as a coarser resolution",
+            "n_lonely": "; {n} of them disagree at their best step but at fewer than two steps of their own: not "
+                        "counted as a disagreement, only as a coarser resolution"}
+        for key, phrase in aside.items():
+            if r.get(key):
+                head += phrase.format(eps=self.epsilon, bound=judge.STEP_BOUND, n=r[key])
         if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
             return (f"{head}; the disagreement persists in {r['n_persistent']} of them ({at}): refereed "
                     f"difference {self.refereed_difference:.3e}, so it is in backprop.")

@@ -99,9 +99,13 @@ def test_a_thread_that_outlives_the_main_script_can_check(tmp_path):
 
 
 def read_line(process, timeout):
-    """The child's next line of output, or "" after timeout seconds (never blocks for good)."""
+    """The child's next line of output, or "" after timeout seconds (never blocks for good).
+
+    process.stdout must be unbuffered (``bufsize=0``): a buffered reader would take the lines
+    after this one into its buffer too, where ``communicate`` never sees them.
+    """
     ready, _, _ = select.select([process.stdout], [], [], timeout)
-    return process.stdout.readline().strip() if ready else ""
+    return process.stdout.readline().decode().strip() if ready else ""
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
@@ -132,7 +136,7 @@ def test_ctrl_c_stops_a_running_check_and_the_next_call_starts_at_once(method, d
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # a process started from a background job inherits an ignored SIGINT: give the child the default back
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               bufsize=0, env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert read_line(process, 300) == "ready"
         time.sleep(wait)
@@ -140,7 +144,7 @@ def test_ctrl_c_stops_a_running_check_and_the_next_call_starts_at_once(method, d
         process.send_signal(signal.SIGINT)
         line = read_line(process, 60)
         reaction = time.perf_counter() - sent
-        rest, err = process.communicate(timeout=60)
+        rest, err = (text.decode() for text in process.communicate(timeout=60))
     finally:
         process.kill()
     assert line == "interrupted", err

@@ -1,7 +1,8 @@
 """Numba kernels: forward pass, cost, backprop, dropout masks and a training epoch.
 
 Pure functions of arrays and scalars; nothing here validates. Activations
-and outputs travel as integer codes (see HIDDEN and OUTPUT). Parameters are
+and outputs travel as integer codes (``minnet.ops``: the registries, which
+hold all their math). Parameters are
 the flat vector theta (W1, b1, W2, b2, ..., row-major) and ``dims`` holds
 layer_dims. Per-layer arrays (Z, A, dropout multipliers) live in flat
 buffers: layer l (1-based) occupies ``n_l * m`` entries after layers 1..l-1.
@@ -9,83 +10,10 @@ buffers: layer l (1-based) occupies ``n_l * m`` entries after layers 1..l-1.
 import numpy as np
 from numba import njit
 
-HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
-OUTPUT = ("sigmoid", "softmax", "linear")
+from .ops.activations import activate, activate_grad, left_slope, piecewise
+from .ops.losses import example_loss, output_activation, output_delta
+
 OPTIMIZERS = ("gd", "momentum", "adam")
-RELU, LEAKY_RELU, TANH, SIGMOID = 0, 1, 2, 3
-OUT_SIGMOID, OUT_SOFTMAX, OUT_LINEAR = 0, 1, 2
-LEAKY_SLOPE = 0.01
-
-
-# ----------------------------------------------------------------- scalars
-@njit(cache=True)
-def sigmoid(z):
-    """Logistic function without overflow for any float z."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + np.exp(-z))
-    ez = np.exp(z)
-    return ez / (1.0 + ez)
-
-
-@njit(cache=True)
-def activate(z, code):
-    """Hidden activation g(z)."""
-    if code == RELU:
-        return z if z > 0.0 else 0.0
-    if code == LEAKY_RELU:
-        return z if z > 0.0 else LEAKY_SLOPE * z
-    if code == TANH:
-        return np.tanh(z)
-    return sigmoid(z)
-
-
-@njit(cache=True)
-def activate_grad(z, code):
-    """g'(z) for the hidden activation."""
-    if code == RELU:
-        return 1.0 if z > 0.0 else 0.0
-    if code == LEAKY_RELU:
-        return 1.0 if z > 0.0 else LEAKY_SLOPE
-    if code == TANH:
-        t = np.tanh(z)
-        return 1.0 - t * t
-    s = sigmoid(z)
-    return s * (1.0 - s)
-
-
-@njit(cache=True)
-def example_loss(z, y, output):
-    """Loss of one example from its logits.
-
-    z, y : (n_L,) logits and target. Stable for any finite z:
-    binary cross-entropy as softplus, softmax as log-sum-exp.
-    """
-    n = z.shape[0]
-    total = 0.0
-    if output == OUT_SIGMOID:
-        for k in range(n):
-            zk = z[k]
-            total += max(zk, 0.0) - y[k] * zk + np.log1p(np.exp(-abs(zk)))
-    elif output == OUT_SOFTMAX:
-        # lse - z_k = (zmax - z_k) + log1p(sum over k != kmax of exp(z_k - zmax)):
-        # exact to rounding of the (small) loss itself, however large the logits
-        kmax = 0
-        for k in range(1, n):
-            if z[k] > z[kmax]:
-                kmax = k
-        zmax = z[kmax]
-        s = 0.0
-        for k in range(n):
-            if k != kmax:
-                s += np.exp(z[k] - zmax)
-        tail = np.log1p(s)
-        for k in range(n):
-            total += y[k] * ((zmax - z[k]) + tail)
-    else:
-        for k in range(n):
-            d = z[k] - y[k]
-            total += 0.5 * d * d
-    return total
 
 
 # ---------------------------------------------------------- matrix products
@@ -267,16 +195,18 @@ def forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, blas_from
 def hidden_activation(Zl, b, hidden, Dl, use_drop, Al):
     """Zl += b (per row); Al = g(Zl), times the dropout multipliers Dl when use_drop.
 
-    One pass, with a loop per activation so that relu's vectorizes.
+    One pass, with a loop of its own for piecewise-linear activations (relu's vectorizes).
     """
     n, m = Zl.shape
+    kinked = piecewise(hidden)
+    slope = left_slope(hidden) if kinked else 0.0
     for i in range(n):
         bi = b[i]
-        if hidden == RELU:
+        if kinked:
             for e in range(m):
                 z = Zl[i, e] + bi
                 Zl[i, e] = z
-                Al[i, e] = activate(z, RELU)
+                Al[i, e] = z if z > 0.0 else slope * z
         else:
             for e in range(m):
                 z = Zl[i, e] + bi
@@ -285,30 +215,6 @@ def hidden_activation(Zl, b, hidden, Dl, use_drop, Al):
         if use_drop:
             for e in range(m):
                 Al[i, e] *= Dl[i, e]
-
-
-@njit(cache=True)
-def output_activation(ZL, output, AL):
-    n, m = ZL.shape
-    if output == OUT_SIGMOID:
-        for i in range(n):
-            for e in range(m):
-                AL[i, e] = sigmoid(ZL[i, e])
-    elif output == OUT_SOFTMAX:
-        for e in range(m):
-            zmax = ZL[0, e]
-            for i in range(1, n):
-                zmax = max(zmax, ZL[i, e])
-            s = 0.0
-            for i in range(n):
-                AL[i, e] = np.exp(ZL[i, e] - zmax)
-                s += AL[i, e]
-            for i in range(n):
-                AL[i, e] /= s
-    else:
-        for i in range(n):
-            for e in range(m):
-                AL[i, e] = ZL[i, e]
 
 
 @njit(cache=True)
@@ -352,19 +258,19 @@ def cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A):
 
 # --------------------------------------------------------------- backward
 @njit(cache=True)
-def backward(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3):
+def backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3):
     """Backprop into ``grad`` (theta's layout) from the cache of ``forward``.
 
-    dZ_L = (A_L - Y) / m for all three outputs; dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
+    dZ_L from the output's entry (``losses.output_delta``); dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
     db_l = sum over examples of dZ_l; dZ_{l-1} = (W_l^T dZ_l) * D_{l-1}/keep_prob * g'(Z_{l-1}).
     buf1, buf2, buf3 : scratch of at least max(n_l) * m entries.
     Hand-loop products only (see ``backward_with``).
     """
-    backward_with(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, NO_BLAS)
+    backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, NO_BLAS)
 
 
 @njit(cache=True)
-def backward_with(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, blas_from):
+def backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, blas_from):
     """``backward`` whose products of >= blas_from multiply-adds go to BLAS."""
     L = dims.shape[0] - 1
     m = X.shape[1]
@@ -373,11 +279,8 @@ def backward_with(theta, dims, X, Y, hidden, lambd, drop, use_drop, Z, A, grad, 
     nL = dims[L]
     dZ = buf1[:nL * m].reshape(nL, m)
     AL = A[off[L - 1]:off[L]].reshape(nL, m)
-    inv_m = 1.0 / m
-    for i in range(nL):
-        for e in range(m):
-            dZ[i, e] = (AL[i, e] - Y[i, e]) * inv_m
-    reg = lambd * inv_m
+    output_delta(output, AL, Y, m, dZ)
+    reg = lambd * (1.0 / m)
     in_buf1 = True
     for l in range(L - 1, -1, -1):
         n, n_prev = dims[l + 1], dims[l]
@@ -540,7 +443,7 @@ def train_epoch(theta, dims, XT, Y, hidden, output, lambd, keep_probs, use_drop,
                 theta[:] = prev
             return total / m, False, t
         total += J * mb
-        backward_with(theta, dims, Xb, Yb, hidden, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
+        backward_with(theta, dims, Xb, Yb, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
                       blas_from)
         t += 1
         if not update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev):

@@ -4,6 +4,8 @@ import numpy as np
 from . import _kernels as K
 from . import _validation as v
 from ._layout import Layout, Parameters
+from .ops.activations import ACTIVATIONS
+from .ops.losses import OUTPUTS
 
 INITS = ("zeros", "random", "he", "xavier")
 # What fit(check_at=...) runs by default: ``check(net, X, Y) -> report``. The
@@ -155,8 +157,8 @@ class Network:
                              f"{MAX_PARAMETERS * 8 / 2**30:g} GiB of float64); use smaller layers")
         fixed = {"layer_dims": LayerDims(dims), "L": len(dims) - 1,
                  "hidden": hidden, "output": output, "init": init}
-        self._hidden = v.choice(hidden, "hidden", K.HIDDEN)
-        self._output = v.choice(output, "output", K.OUTPUT)
+        self._hidden = v.choice(hidden, "hidden", tuple(ACTIVATIONS))
+        self._output = v.choice(output, "output", tuple(OUTPUTS))
         if output == "softmax" and dims[-1] < 2:
             raise ValueError("output='softmax' needs at least 2 output units (layer_dims[-1] >= 2); "
                              "for one output unit use output='sigmoid'")
@@ -416,7 +418,7 @@ class Network:
         J = float(K.cost(theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A))
         grad = np.empty(self.layout.size)
         width = max(self.layer_dims) * m
-        K.backward(theta, self._dims, X, Y, self._hidden, self.lambd, drop, use_drop, Z, A,
+        K.backward(theta, self._dims, X, Y, self._hidden, self._output, self.lambd, drop, use_drop, Z, A,
                    grad, np.empty(width), np.empty(width), np.empty(width))
         return J, grad, Z, A
 

@@ -32,6 +32,10 @@ def _g(z, hidden, derivative=False):
     if hidden == "sigmoid":
         s = _sigmoid(z)
         return s * (1.0 - s) if derivative else s
+    if hidden == "gelu":  # the tanh form of BERT and GPT-2, 0.5 z (1 + tanh(u)), as z sigmoid(2 u) (no cancellation)
+        c = np.sqrt(2.0 / np.pi)
+        s = _sigmoid(2.0 * c * (z + 0.044715 * z ** 3))
+        return s + z * s * (1.0 - s) * 2.0 * c * (1.0 + 3 * 0.044715 * z ** 2) if derivative else z * s
     raise ValueError(f"unknown hidden activation {hidden!r}")
 
 
@@ -223,6 +227,7 @@ def autograd_cost(theta, layer_dims, X, Y, hidden, output, lambd, masks, keep_pr
         "leaky_relu": lambda z: anp.where(z > 0, z, LEAKY_SLOPE * z),
         "tanh": anp.tanh,
         "sigmoid": lambda z: 0.5 * (anp.tanh(0.5 * z) + 1.0),
+        "gelu": lambda z: 0.5 * z * (1.0 + anp.tanh(anp.sqrt(2.0 / anp.pi) * (z + 0.044715 * z ** 3))),
     }
     A, i, reg = X, 0, 0.0
     for l in range(1, L + 1):

@@ -140,7 +140,7 @@ CASES = [
     Case("layer_dims negative", lambda: minnet.Network([-2, 3, 1]), ValueError, r"layer_dims\[0\] must be >= 1"),
     Case("layer_dims bool", lambda: minnet.Network([2, True, 1]), TypeError, r"layer_dims\[1\] must be an integer"),
     Case("hidden unknown", lambda: minnet.Network([2, 3, 1], hidden="swish"), ValueError,
-         r"hidden must be one of 'relu', 'leaky_relu', 'tanh', 'sigmoid'; got 'swish'"),
+         r"hidden must be one of 'relu', 'leaky_relu', 'tanh', 'sigmoid', 'gelu'; got 'swish'"),
     Case("hidden not a string", lambda: minnet.Network([2, 3, 1], hidden=None), TypeError,
          r"hidden must be a string"),
     Case("output unknown", lambda: minnet.Network([2, 3, 1], output="relu"), ValueError,

@@ -4,13 +4,16 @@ import pytest
 
 import minnet
 from minnet import _kernels as K
+from minnet.ops import activations, losses
+from minnet.ops.activations import ACTIVATIONS
+from minnet.ops.losses import OUTPUTS
 
 from . import naive
 
 SHAPES = [[1, 1], [3, 1], [2, 4, 1], [5, 3, 2], [4, 6, 5, 3], [7, 3, 4, 2, 3], [16, 8, 8, 8, 4]]
 # softmax over one unit is refused (use sigmoid): those shapes get a second output unit
 CASES = [(dims if output != "softmax" or dims[-1] > 1 else dims[:-1] + [2], hidden, output)
-         for dims in SHAPES for hidden in K.HIDDEN for output in K.OUTPUT]
+         for dims in SHAPES for hidden in ACTIVATIONS for output in OUTPUTS]
 
 
 def random_case(dims, output, m, rng):
@@ -63,8 +66,8 @@ def test_gradients_match_autograd(seed):
     rng = np.random.default_rng(seed)
     depth = 1 + seed % 4
     dims = [int(d) for d in rng.integers(1, 7, depth + 1)]
-    hidden = K.HIDDEN[seed % 4]
-    output = K.OUTPUT[seed % 3]
+    hidden = list(ACTIVATIONS)[seed % len(ACTIVATIONS)]
+    output = list(OUTPUTS)[seed % len(OUTPUTS)]
     if output == "softmax":
         dims[-1] = max(dims[-1], 2)
     m = int(rng.integers(1, 12))
@@ -79,31 +82,41 @@ def test_gradients_match_autograd(seed):
 
 
 def test_losses_are_stable_for_huge_logits():
-    for output in K.OUTPUT:
+    for output in OUTPUTS:
         z = np.array([1e4, -1e4, 3.0])
         y = np.array([0.0, 1.0, 0.0]) if output != "linear" else np.zeros(3)
-        value = K.example_loss(z, y, K.OUTPUT.index(output))
+        value = losses.example_loss(z, y, losses.code(output))
         assert np.isfinite(value)
     # softmax: log-sum-exp of (1e4, -1e4, 3) with label 1 is 2e4 exactly in float64
-    assert K.example_loss(np.array([1e4, -1e4, 3.0]), np.array([0.0, 1.0, 0.0]), K.OUT_SOFTMAX) == 2e4
+    assert losses.example_loss(np.array([1e4, -1e4, 3.0]), np.array([0.0, 1.0, 0.0]), losses.code("softmax")) == 2e4
     # sigmoid: softplus(1e4) - 0 = 1e4 and softplus(-1e4) - 1 * (-1e4) = 1e4
-    assert K.example_loss(np.array([1e4]), np.array([0.0]), K.OUT_SIGMOID) == 1e4
-    assert K.example_loss(np.array([-1e4]), np.array([1.0]), K.OUT_SIGMOID) == 1e4
-    assert K.sigmoid(-1e4) == 0.0 and K.sigmoid(1e4) == 1.0
+    assert losses.example_loss(np.array([1e4]), np.array([0.0]), losses.code("sigmoid")) == 1e4
+    assert losses.example_loss(np.array([-1e4]), np.array([1.0]), losses.code("sigmoid")) == 1e4
+    assert activations.sigmoid(-1e4) == 0.0 and activations.sigmoid(1e4) == 1.0
 
 
 def test_activation_kernels_match_numpy():
     z = np.linspace(-6, 6, 101)
+    u = np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3)
     refs = {
         "relu": (np.maximum(z, 0), (z > 0).astype(float)),
         "leaky_relu": (np.where(z > 0, z, 0.01 * z), np.where(z > 0, 1.0, 0.01)),
         "tanh": (np.tanh(z), 1 - np.tanh(z) ** 2),
         "sigmoid": (1 / (1 + np.exp(-z)), np.exp(-z) / (1 + np.exp(-z)) ** 2),
+        # GELU's tanh form 0.5 z (1 + tanh(u)) as z sigmoid(2 u): the same function, without cancellation
+        "gelu": (z * naive._sigmoid(2 * u), naive._sigmoid(2 * u) + z * naive._sigmoid(2 * u) * naive._sigmoid(-2 * u)
+                 * 2 * np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * z ** 2)),
     }
+    assert set(refs) == set(ACTIVATIONS)
     for name, (value, slope) in refs.items():
-        code = K.HIDDEN.index(name)
-        np.testing.assert_allclose([K.activate(x, code) for x in z], value, rtol=1e-14, atol=1e-300)
-        np.testing.assert_allclose([K.activate_grad(x, code) for x in z], slope, rtol=1e-10, atol=1e-300)
+        code = activations.code(name)
+        np.testing.assert_allclose([activations.activate(x, code) for x in z], value, rtol=1e-14, atol=1e-300)
+        np.testing.assert_allclose([activations.activate_grad(x, code) for x in z], slope, rtol=1e-10, atol=1e-300)
+        entry = ACTIVATIONS[name]
+        np.testing.assert_allclose([entry.forward(x) for x in z], value, rtol=1e-14, atol=1e-300)
+        # the array form, for the references, is the textbook one (0.5 z (1 + tanh(u)) for GELU: its
+        # 1 + tanh(u) loses digits for z < 0, about 1e-16 of |z|)
+        np.testing.assert_allclose(entry.array(z, np), value, rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize("n,p,m", [(1, 1, 1), (3, 5, 2), (17, 9, 33), (8, 64, 5)])
@@ -169,7 +182,7 @@ def test_training_epoch_matches_numpy_minibatch_loop(optimizer):
     perm = rng.permutation(23).astype(np.int64)
     theta, v, s = net.theta.copy(), np.zeros(net.theta.size), np.zeros(net.theta.size)
     ref_theta, ref_v, ref_s = theta.copy(), v.copy(), s.copy()
-    J, finite, t = K.train_epoch(theta, net._dims, np.ascontiguousarray(X.T), Y, K.HIDDEN.index(hidden), K.OUTPUT.index(output), 0.2,
+    J, finite, t = K.train_epoch(theta, net._dims, np.ascontiguousarray(X.T), Y, activations.code(hidden), losses.code(output), 0.2,
                                  net.keep_prob, False, perm, 5, K.OPTIMIZERS.index(optimizer), 0.01, 0.9, 0.9,
                                  0.999, 1e-8, 0, v, s, theta.copy(), 0)
     costs = []

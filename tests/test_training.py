@@ -4,6 +4,8 @@ import pytest
 
 import minnet
 from minnet import _kernels as K
+from minnet.ops.activations import ACTIVATIONS
+from minnet.ops.losses import OUTPUTS
 
 from . import naive
 from .test_kernels import CASES, random_case, random_net
@@ -27,7 +29,7 @@ def test_blas_forward_and_backward_match_numpy(dims, hidden, output):
         AL_ref, _ = naive.forward(params, X, hidden, output, masks, keep_probs)
         np.testing.assert_allclose(A[-dims[-1] * m:].reshape(dims[-1], m), AL_ref, rtol=1e-12, atol=1e-14)
         grad, width = np.empty(net.theta.size), max(dims) * m
-        K.backward_with(net.theta, net._dims, X, Y, net._hidden, lambd, drop, net.uses_dropout, Z, A, grad,
+        K.backward_with(net.theta, net._dims, X, Y, net._hidden, net._output, lambd, drop, net.uses_dropout, Z, A, grad,
                         np.empty(width), np.empty(width), np.empty(width), BLAS_EVERYWHERE)
         ref = naive.grads_to_vector(naive.backward(params, X, Y, hidden, output, lambd, masks, keep_probs))
         np.testing.assert_allclose(grad, ref, rtol=1e-10, atol=1e-14)
@@ -65,10 +67,10 @@ def reference_epoch(theta, dims, X, Y, hidden, output, lambd, keep_probs, perm, 
 
 @pytest.mark.parametrize("blas_from", [BLAS_EVERYWHERE, HAND_LOOPS])
 @pytest.mark.parametrize("optimizer", K.OPTIMIZERS)
-@pytest.mark.parametrize("hidden", K.HIDDEN)
-@pytest.mark.parametrize("output", K.OUTPUT)
+@pytest.mark.parametrize("hidden", ACTIVATIONS)
+@pytest.mark.parametrize("output", OUTPUTS)
 def test_training_epoch_matches_numpy_with_dropout_and_l2(blas_from, optimizer, hidden, output):
-    rng = np.random.default_rng(K.HIDDEN.index(hidden) * 3 + K.OUTPUT.index(output))
+    rng = np.random.default_rng(ACTIVATIONS[hidden].code * 3 + OUTPUTS[output].code)
     dims = [6, 7, 5, 3]
     net = random_net(dims, hidden, output, rng, lambd=0.3, keep_prob=[0.8, 0.6])
     net.theta = net.theta * 0.5

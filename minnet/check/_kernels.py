@@ -50,11 +50,10 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from .._kernels import (LEAKY_RELU, LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, TANH, activate,
-                       activate_grad, block_offsets, data_loss, example_loss, forward, hidden_activation, l2_term,
-                       layer_offsets, matmul, output_activation)
-
-SERIES_LIMIT = 1e-3  # below it, the truncated series are exact to double precision
+from .._kernels import block_offsets, data_loss, forward, hidden_activation, l2_term, layer_offsets, matmul
+from ..ops._series import SERIES_LIMIT
+from ..ops.activations import activate, activate_grad, change, left_slope, piecewise
+from ..ops.losses import example_loss, loss_change, output_activation, output_delta
 
 
 @njit(cache=True)
@@ -69,41 +68,6 @@ def decode(p, dims, w_off, b_off):
     return l, p - b_off[l], -1
 
 
-# -------------------------------------------------- small-argument functions
-@njit(cache=True)
-def expm1_series(x):
-    """exp(x) - 1 for |x| < SERIES_LIMIT (truncation error below 1e-21 relative)."""
-    return x * (1.0 + x * (0.5 + x * (1.0 / 6 + x * (1.0 / 24 + x * (1.0 / 120 + x * (1.0 / 720))))))
-
-
-@njit(cache=True)
-def log1p_series(x):
-    """log(1 + x) for |x| < SERIES_LIMIT (truncation error below 1e-19 relative)."""
-    return x * (1.0 - x * (0.5 - x * (1.0 / 3 - x * (0.25 - x * (0.2 - x * (1.0 / 6 - x / 7.0))))))
-
-
-@njit(cache=True)
-def tanh_series(x):
-    """tanh(x) for |x| < SERIES_LIMIT (truncation error below 1e-24 relative)."""
-    x2 = x * x
-    return x * (1.0 - x2 * (1.0 / 3 - x2 * (2.0 / 15 - x2 * (17.0 / 315))))
-
-
-@njit(cache=True)
-def expm1_exact(x):
-    return expm1_series(x) if abs(x) < SERIES_LIMIT else np.expm1(x)
-
-
-@njit(cache=True)
-def log1p_exact(x):
-    return log1p_series(x) if abs(x) < SERIES_LIMIT else np.log1p(x)
-
-
-@njit(cache=True)
-def tanh_exact(x):
-    return tanh_series(x) if abs(x) < SERIES_LIMIT else np.tanh(x)
-
-
 # ------------------------------------------------------------ changes
 @njit(cache=True)
 def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex, n_runs):
@@ -111,9 +75,12 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
 
     Columns are ordered (example t, run): column t * n_runs + run belongs to
     example t. z0, g0, dmul : (n_ex,) pre-activation, activation and dropout
-    multiplier of the unit. kinks[run] counts relu-kind crossings of 0;
-    active[t] is False when no column of example t can have changed.
+    multiplier of the unit. kinks[run] counts crossings of a piecewise-linear
+    activation's kink at 0; active[t] is False when no column of example t can
+    have changed. Smooth activations use their exact change (``activations.change``).
     """
+    kinked = piecewise(hidden)
+    slope = left_slope(hidden) if kinked else 0.0
     over = 0  # changes too large for the series (counted, so the loops vectorize)
     for t in range(n_ex):
         # slices per example: indexing them with the loop counter lets the
@@ -123,8 +90,7 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
         out_t = out[base:base + n_runs]
         z = z0[t]
         mul = dmul[t]
-        if hidden == RELU or hidden == LEAKY_RELU:
-            slope = 0.0 if hidden == RELU else LEAKY_SLOPE
+        if kinked:
             on0 = z > 0.0
             a0 = z if on0 else slope * z
             same = mul if on0 else slope * mul
@@ -138,96 +104,20 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
                 out_t[run] = mul * (a1 - a0) if crossed else same * d
                 kinks[run] += crossed
                 crossings += crossed
-            active[t] = mul != 0.0 and (on0 or hidden == LEAKY_RELU or crossings > 0)
+            active[t] = mul != 0.0 and (on0 or slope != 0.0 or crossings > 0)
             continue
         active[t] = mul != 0.0
-        if hidden == TANH:  # tanh(z + d) - tanh(z) = tanh(d) (1 - t0^2) / (1 + t0 tanh(d))
-            t0 = g0[t]
-            for run in range(n_runs):
-                d = scale * src_t[run]
-                over += abs(d) >= SERIES_LIMIT
-                th = tanh_series(d)
-                out_t[run] = mul * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
-        else:  # sigmoid: s1 - s0 = (1 - s0) s1 (1 - exp(-d)), s1 = s0 / (1 + (1 - s0) expm1(-d))
-            s0 = g0[t]
-            for run in range(n_runs):
-                d = scale * src_t[run]
-                over += abs(d) >= SERIES_LIMIT
-                em = expm1_series(-d)
-                s1 = s0 / (1.0 + (1.0 - s0) * em)
-                out_t[run] = mul * ((1.0 - s0) * s1 * (-em))
+        a0 = g0[t]
+        for run in range(n_runs):
+            d = scale * src_t[run]
+            over += abs(d) >= SERIES_LIMIT
+            out_t[run] = mul * change(hidden, z, a0, d, True)
     if over > 0:  # rare: large epsilon or weights; redo with the library functions
         for t in range(n_ex):
             base = t * n_runs
             for run in range(n_runs):
                 d = scale * src[base + run]
-                if hidden == TANH:
-                    th = tanh_exact(d)
-                    t0 = g0[t]
-                    out[base + run] = dmul[t] * (th * (1.0 - t0 * t0) / (1.0 + t0 * th))
-                else:
-                    em = expm1_exact(-d)
-                    s0 = g0[t]
-                    s1 = s0 / (1.0 + (1.0 - s0) * em)
-                    out[base + run] = dmul[t] * ((1.0 - s0) * s1 * (-em))
-
-
-@njit(cache=True)
-def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, linear, series):
-    """Per column, L(z0 + dz) - L(z0) of its example.
-
-    dz : (n_out, n_ex * n_runs) change of the logits; out_act, y, resid : (n_out, n_ex)
-    the unperturbed output activation, the target and A - Y. acc, linear : (n_cols,)
-    out and scratch. series : all |dz| < SERIES_LIMIT, so the series are exact.
-    """
-    n_cols = n_ex * n_runs
-    for c in range(n_cols):
-        acc[c] = 0.0
-        linear[c] = 0.0
-    for k in range(n_out):
-        row = dz[k]
-        for t in range(n_ex):
-            base = t * n_runs
-            d_t = row[base:base + n_runs]
-            acc_t = acc[base:base + n_runs]
-            lin_t = linear[base:base + n_runs]
-            p = out_act[k, t]
-            yk = y[k, t]
-            r = resid[k, t]
-            if output == OUT_LINEAR:
-                for run in range(n_runs):
-                    d = d_t[run]
-                    acc_t[run] += d * (r + 0.5 * d)
-            elif output == OUT_SIGMOID:  # softplus(z + d) - softplus(z) = log1p(s expm1(d))
-                if series:
-                    for run in range(n_runs):
-                        d = d_t[run]
-                        acc_t[run] += log1p_series(p * expm1_series(d)) - yk * d
-                else:
-                    for run in range(n_runs):
-                        d = d_t[run]
-                        acc_t[run] += log1p_exact(p * np.expm1(d)) - yk * d
-            else:  # softmax: log-sum-exp changes by log1p(sum_k p_k expm1(d_k))
-                if series:
-                    for run in range(n_runs):
-                        d = d_t[run]
-                        acc_t[run] += p * expm1_series(d)
-                        lin_t[run] += yk * d
-                else:
-                    for run in range(n_runs):
-                        d = d_t[run]
-                        acc_t[run] += p * np.expm1(d)
-                        lin_t[run] += yk * d
-    if output == OUT_SOFTMAX:
-        for t in range(n_ex):
-            weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in example_loss
-            for k in range(n_out):
-                weight += y[k, t]
-            base = t * n_runs
-            acc_t = acc[base:base + n_runs]
-            lin_t = linear[base:base + n_runs]
-            for run in range(n_runs):
-                acc_t[run] = weight * log1p_exact(acc_t[run]) - lin_t[run]
+                out[base + run] = dmul[t] * change(hidden, z0[t], g0[t], d, False)
 
 
 @njit(cache=True)
@@ -289,11 +179,12 @@ def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, o
     examples = scratch.examples
     n_ex = 0
     zl = off[l] + i * m
+    flat_below = piecewise(hidden) and left_slope(hidden) == 0.0
     for e in range(m):
         if l < L - 1:
             if use_drop and Dm[zl + e] == 0.0:
                 continue
-            if hidden == RELU and Z[zl + e] + largest_delta * max(colmax[l * m + e], 1.0) * 1.000001 < 0.0:
+            if flat_below and Z[zl + e] + largest_delta * max(colmax[l * m + e], 1.0) * 1.000001 < 0.0:
                 continue
         examples[n_ex] = e
         n_ex += 1
@@ -574,7 +465,7 @@ def full_kinks(dims, hidden, Z0, Z1, m, drop, use_drop):
     A unit that dropout switched off for an example passes nothing on, so
     its crossing changes nothing (as in the incremental kernel).
     """
-    if hidden != RELU and hidden != LEAKY_RELU:
+    if not piecewise(hidden):
         return False
     off = layer_offsets(dims, m)
     for k in range(off[dims.shape[0] - 2]):
@@ -687,12 +578,9 @@ def cost_and_gradient(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, 
         A_prev = Al
     J = data_loss(Z[off[L - 1]:off[L]].reshape(dims[L], m), Y, output) + l2_term(theta, dims, lambd, m)
     nL = dims[L]
-    inv_m = 1.0 / m
-    reg = lambd * inv_m
-    AL = A[off[L - 1]:off[L]].reshape(nL, m)
-    for i in range(nL):  # backward; dZ of the layer at hand lives in buf1
-        for e in range(m):
-            buf1[i * m + e] = (AL[i, e] - Y[i, e]) * inv_m
+    reg = lambd * (1.0 / m)
+    # backward; dZ of the layer at hand lives in buf1
+    output_delta(output, A[off[L - 1]:off[L]].reshape(nL, m), Y, m, buf1[:nL * m].reshape(nL, m))
     for l in range(L - 1, -1, -1):
         n, n_prev = dims[l + 1], dims[l]
         W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)

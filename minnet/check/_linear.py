@@ -67,10 +67,11 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from .._kernels import LEAKY_SLOPE, OUT_LINEAR, OUT_SIGMOID, OUT_SOFTMAX, RELU, block_offsets, layer_offsets
+from .._kernels import block_offsets, layer_offsets
+from ..ops.activations import ACTIVATIONS, left_slope
+from ..ops.losses import N_SUMS, has_moments, loss_change, moment_loss, moment_sums
 from . import _kernels as _check
-from ._kernels import (SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, fill_dz, finish_group,
-                       log1p_exact, log1p_series, loss_change)
+from ._kernels import SERIES_LIMIT, _serial_twin, activation_change, all_small, decode, fill_dz, finish_group
 
 MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
 
@@ -79,7 +80,6 @@ Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "colmax"
                              "P"])
 Scratch = namedtuple("Scratch", ["delta", "column", "total", "size", "kinked", "unsafe", "examples", "active", "z0", "g0",
                                  "dmul", "dz", "change", "cur", "loss", "linear"])
-N_SUMS = 8  # per (hidden unit, example): what moment_loss reads of v
 
 
 # ------------------------------------------------------------ directions
@@ -134,7 +134,7 @@ def directions(cache, hidden, output, use_drop, bounds):
         v_(i,t) at ((i m + t) n_L + k): how the logits move per unit change of A_l[i, t].
     R : flat like the hidden layers of Z, R[off[l] + i m + t] = max over later hidden
         units of |u| / |Z| (0 when l is the last hidden layer).
-    P : (len(R), N_SUMS), the sums of v that ``moment_loss`` reads (see ``sums``).
+    P : (len(R), N_SUMS), the sums of v that ``losses.moment_loss`` reads (see ``losses.moment_sums``).
     Each example writes only its own entries.
     """
     theta, dims, Z, Dm, V, R = cache.theta, cache.dims, cache.Z, cache.Dm, cache.V, cache.R
@@ -146,7 +146,7 @@ def directions(cache, hidden, output, use_drop, bounds):
     hoff = hidden_offsets(dims)
     voff = direction_offsets(dims, m)
     width = widest_hidden(dims)
-    slope = 0.0 if hidden == RELU else LEAKY_SLOPE
+    slope = left_slope(hidden)
     for c in prange(bounds.shape[0] - 1):
         d = np.empty(hoff[L - 1])  # slopes times dropout multipliers of every hidden unit
         jac = np.empty((2, n_out * width))
@@ -181,7 +181,7 @@ def directions(cache, hidden, output, use_drop, bounds):
                     base = voff[l] + (i * m + t) * n_out
                     for k in range(n_out):
                         V[base + k] = prev[k, i]
-                    sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
+                    moment_sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
                          cache.P[off[l] + i * m + t])
                 n_next = n_l
             # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
@@ -215,36 +215,6 @@ def directions(cache, hidden, output, use_drop, bounds):
                     for k in range(n_out):
                         finite &= np.isfinite(V[base + k])
                     R[off[l] + i * m + t] = ratio[i] if finite else np.inf
-
-
-@njit(cache=True)
-def sums(output, v, out_act, Y, resid, t, out):
-    """What ``moment_loss`` needs of one direction v (n_L,) at example t.
-
-    softmax: out[n - 1] = sum_k p_k v_k^n / n! for n = 1..6, out[6] = y.v, out[7] = max_k |v_k|;
-    linear: out[0] = (A_L - Y).v, out[1] = v.v; sigmoid: nothing.
-    """
-    if output == OUT_LINEAR:
-        rv = 0.0
-        vv = 0.0
-        for k in range(v.shape[0]):
-            rv += resid[k, t] * v[k]
-            vv += v[k] * v[k]
-        out[0], out[1] = rv, vv
-    elif output == OUT_SOFTMAX:
-        for n in range(N_SUMS):
-            out[n] = 0.0
-        for k in range(v.shape[0]):
-            vk = v[k]
-            term = out_act[k, t]
-            for n in range(6):
-                term *= vk / (n + 1)  # p_k v_k^(n+1) / (n+1)!
-                out[n] += term
-            out[6] += Y[k, t] * vk
-            out[7] = max(out[7], abs(vk))
-        for n in range(6):
-            if not np.isfinite(out[n]):  # v^n overflowed: the per-output path (see moment_loss)
-                out[7] = np.inf
 
 
 # ------------------------------------------------------------ one group
@@ -285,12 +255,13 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
     row = off[l] + i * m  # unit i of layer l in Z, R and P
     examples = s.examples
     n_ex = 0
+    flat_below = left_slope(hidden) == 0.0
     for t in range(m):
         if l < L - 1:
             if use_drop and cache.Dm[row + t] == 0.0:
                 continue
             reach = largest_delta * max(cache.colmax[l * m + t], 1.0) * 1.000001  # largest |dz|, with margin
-            if hidden == RELU and cache.Z[row + t] + reach < 0.0:
+            if flat_below and cache.Z[row + t] + reach < 0.0:
                 continue
         examples[n_ex] = t
         n_ex += 1
@@ -327,7 +298,8 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
             continue
         t = examples[a]
         src = change[a * n_runs:(a + 1) * n_runs]
-        summed = l < L - 1 and output != OUT_SIGMOID and moment_loss(output, cache, row + t, t, src, loss, n_runs)
+        summed = l < L - 1 and has_moments(output) and moment_loss(output, cache.P[row + t], cache.Y, t, src, loss,
+                                                                    n_runs)
         if not summed:  # the logits' change s_t v, then loss_change as in the incremental kernel
             cur = s.cur[:n_out * n_runs].reshape(n_out, n_runs)
             for k in range(n_out):
@@ -344,47 +316,6 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
     finish_group(params, theta, column, total, size, kinked, lambd, epsilon, m, approx, kinks, scales)
     for g in range(n_group):
         unsafe_out[g] = unsafe[g]
-
-
-@njit(cache=True)
-def moment_loss(output, cache, q, t, change, loss, n_runs):
-    """loss[run] = L(Z_L + change[run] v) - L(Z_L) of example t from v's sums P[q]; False if not applicable.
-
-    The same polynomials ``loss_change`` evaluates, summed over the outputs
-    first: for softmax sum_k p_k expm1(s v_k) = sum_n s^n sum_k p_k v_k^n / n!
-    (the series of ``expm1_series``, applicable while every |s v_k| < SERIES_LIMIT),
-    for linear outputs sum_k s v_k (r_k + s v_k / 2) = s r.v + s^2 v.v / 2.
-    """
-    P = cache.P
-    if output == OUT_LINEAR:
-        rv, vv = P[q, 0], P[q, 1]
-        if not (np.isfinite(rv) and np.isfinite(vv)):
-            return False
-        for run in range(n_runs):
-            d = change[run]
-            loss[run] = d * (rv + 0.5 * d * vv)
-        return True
-    largest = 0.0
-    for run in range(n_runs):
-        largest = max(largest, abs(change[run]))
-    if not largest * P[q, 7] < SERIES_LIMIT:  # (NaN for 0 * inf, when the sums overflowed)
-        return False
-    c1, c2, c3, c4, c5, c6, yv = P[q, 0], P[q, 1], P[q, 2], P[q, 3], P[q, 4], P[q, 5], P[q, 6]
-    weight = 0.0  # sum_k y_k: 1 for one-hot targets, as in loss_change
-    for k in range(cache.Y.shape[0]):
-        weight += cache.Y[k, t]
-    over = 0  # sums too large for log1p's series (counted, so the loop vectorizes)
-    for run in range(n_runs):
-        d = change[run]
-        acc = d * (c1 + d * (c2 + d * (c3 + d * (c4 + d * (c5 + d * c6)))))
-        over += abs(acc) >= SERIES_LIMIT
-        loss[run] = weight * log1p_series(acc) - d * yv
-    if over > 0:
-        for run in range(n_runs):
-            d = change[run]
-            acc = d * (c1 + d * (c2 + d * (c3 + d * (c4 + d * (c5 + d * c6)))))
-            loss[run] = weight * log1p_exact(acc) - d * yv
-    return True
 
 
 @njit(cache=True)
@@ -701,7 +632,8 @@ class LinearEntries:
                       np.empty((n_hidden * m, N_SUMS)))
         group_size = max(1, min(64, 65536 // m))  # a chunk's columns: m * 2 * group_size <= 131072
         units = Z.reshape(-1, m)[:n_hidden]
-        active = np.sum(units > 0, axis=1) if net.hidden == "relu" else np.full(n_hidden, m)
+        flat_below = ACTIVATIONS[net.hidden].slopes[0] == 0.0  # off units change nothing (relu)
+        active = np.sum(units > 0, axis=1) if flat_below else np.full(n_hidden, m)
         order, groups, rows, runs = row_groups(net.layer_dims, self.indices, group_size, fill=False)
         chunks = balanced_chunks(groups, rows, row_costs(net.layer_dims, active, m), 20.0, self.n_threads)
         if self.indices is None:  # every entry: the list is 0 .. n - 1, written in parallel

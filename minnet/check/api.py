@@ -22,13 +22,13 @@ import numpy as np
 from .. import _kernels as _base_kernels
 from .. import _validation as v
 from .._layout import flatten, flatten_gradients
+from ..ops.activations import PIECEWISE_LINEAR  # the hidden activations the linear-segment kernel applies to
 from . import _kernels, _linear, _tally, judge
 from .judge import Estimates
 from .report import GradCheckReport
 
 THRESHOLDS = (1e-7, 1e-3)
 METHODS = ("auto", "segment", "incremental", "full")
-PIECEWISE_LINEAR = ("relu", "leaky_relu")  # hidden activations the linear-segment kernel applies to
 MODES = ("full", "directional")
 
 
@@ -337,8 +337,9 @@ def gradient_check(net, X, Y, epsilon=1e-7, method="auto", mode="full", sample=N
                                                               thresholds, seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     if method == "segment" and net.hidden not in PIECEWISE_LINEAR:
-        raise ValueError(f"method='segment' needs piecewise-linear hidden layers (hidden='relu' or 'leaky_relu'), "
-                         f"got hidden={net.hidden!r}; use method='auto' or 'incremental'")
+        raise ValueError(f"method='segment' needs piecewise-linear hidden layers (hidden one of "
+                         f"{', '.join(map(repr, PIECEWISE_LINEAR))}), got hidden={net.hidden!r}; "
+                         f"use method='auto' or 'incremental'")
     X, Y = net._check_XY(X, Y)
     m = X.shape[1]
     if net.uses_dropout and dropout_seed is None:
@@ -524,7 +525,7 @@ def _backprop_error(net, theta, X, Y, drop, use_drop, Z, A):
     magnitudes[-n_out * m:] += np.abs(Y).ravel()
     out = np.empty(net.layout.size)
     width = max(net.layer_dims) * m
-    _base_kernels.backward(np.abs(theta), net._dims, np.abs(X), np.zeros_like(Y), net._hidden, net.lambd, drop,
+    _base_kernels.backward(np.abs(theta), net._dims, np.abs(X), np.zeros_like(Y), net._hidden, net._output, net.lambd, drop,
                            use_drop, Z, magnitudes, out, np.empty(width), np.empty(width), np.empty(width))
     return judge.ROUNDING["backprop"] * judge.UNIT_ROUNDOFF * out
 

@@ -29,27 +29,11 @@ import functools
 
 import numpy as np
 
-LEAKY_SLOPE = 0.01
+from .ops.activations import ACTIVATIONS
+from .ops.losses import OUTPUTS
 
 __all__ = ["numpy_cost", "numpy_loop_check", "torch_gradcheck", "torch_available", "jax_fd_check",
            "jax_available"]
-
-
-def _sigmoid(z):
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _hidden(z, name):
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "leaky_relu":
-        return np.where(z > 0, z, LEAKY_SLOPE * z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        return _sigmoid(z)
-    raise ValueError(f"unknown hidden activation {name!r}")
 
 
 @contextlib.contextmanager
@@ -101,17 +85,10 @@ def _cost(views, X, Y, hidden, output, lambd, scales):
     for l, (W, b) in enumerate(views, start=1):
         Z = W @ A + b
         if l < L:
-            A = _hidden(Z, hidden)
+            A = ACTIVATIONS[hidden].array(Z, np)
             if scales is not None:
                 A = A * scales[l - 1]
-    if output == "sigmoid":
-        loss = np.sum(np.maximum(Z, 0.0) - Y * Z + np.log1p(np.exp(-np.abs(Z))))
-    elif output == "softmax":
-        zmax = Z.max(axis=0, keepdims=True)
-        lse = zmax + np.log(np.sum(np.exp(Z - zmax), axis=0, keepdims=True))
-        loss = np.sum(lse) - np.sum(Y * Z)
-    else:
-        loss = 0.5 * np.sum((Z - Y) ** 2)
+    loss = OUTPUTS[output].array_loss(Z, Y, np)
     l2 = sum(np.sum(W * W) for W, _ in views) if lambd else 0.0
     return float(loss / m + lambd / (2 * m) * l2)
 
@@ -211,8 +188,7 @@ def torch_gradcheck(net, X, Y, epsilon=1e-7, dropout_seed=0, atol=1e-5, rtol=1e-
     m = X.shape[1]
     tX, tY = torch.from_numpy(X), torch.from_numpy(Y)
     tscales = None if scales is None else [torch.from_numpy(s) for s in scales]
-    act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
-           "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, LEAKY_SLOPE)}[hidden]
+    activation, loss_of = ACTIVATIONS[hidden].array, OUTPUTS[output].array_loss
 
     def cost(theta):
         A, i, l2 = tX, 0, 0.0
@@ -226,16 +202,10 @@ def torch_gradcheck(net, X, Y, epsilon=1e-7, dropout_seed=0, atol=1e-5, rtol=1e-
             l2 = l2 + torch.sum(W * W)
             Z = W @ A + b
             if l < L:
-                A = act(Z)
+                A = activation(Z, torch)
                 if tscales is not None:
                     A = A * tscales[l - 1]
-        if output == "sigmoid":
-            loss = torch.sum(torch.logaddexp(torch.zeros_like(Z), Z) - tY * Z)
-        elif output == "softmax":
-            loss = torch.sum(torch.logsumexp(Z, dim=0)) - torch.sum(tY * Z)
-        else:
-            loss = 0.5 * torch.sum((Z - tY) ** 2)
-        return loss / m + lambd / (2 * m) * l2
+        return loss_of(Z, tY, torch) / m + lambd / (2 * m) * l2
 
     theta = torch.tensor(net.theta, dtype=torch.float64, requires_grad=True)
     previous = torch.get_num_threads()
@@ -278,8 +248,7 @@ def _jax_differences(dims, hidden, output, lambd, chunk):
     import jax
     import jax.numpy as jnp
 
-    act = {"relu": lambda z: jnp.maximum(z, 0.0), "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid,
-           "leaky_relu": lambda z: jnp.where(z > 0, z, LEAKY_SLOPE * z)}[hidden]
+    activation, loss_of = ACTIVATIONS[hidden].array, OUTPUTS[output].array_loss
     L = len(dims) - 1
 
     def cost(theta, X, Y, scales):
@@ -293,15 +262,10 @@ def _jax_differences(dims, hidden, output, lambd, chunk):
             l2 = l2 + jnp.sum(W * W)
             Z = W @ A + b
             if l < L:
-                A = act(Z)
+                A = activation(Z, jnp)
                 if scales is not None:
                     A = A * scales[l - 1]
-        if output == "sigmoid":
-            loss = jnp.sum(jnp.maximum(Z, 0.0) - Y * Z + jnp.log1p(jnp.exp(-jnp.abs(Z))))
-        elif output == "softmax":
-            loss = jnp.sum(jax.nn.logsumexp(Z, axis=0)) - jnp.sum(Y * Z)
-        else:
-            loss = 0.5 * jnp.sum((Z - Y) ** 2)
+        loss = loss_of(Z, Y, jnp)
         m = X.shape[1]
         return loss / m + (lambd / (2 * m) * l2 if lambd else 0.0)
 

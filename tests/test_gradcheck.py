@@ -237,7 +237,7 @@ def test_worst_entry_points_at_the_planted_entry():
     true_value = good_grads(parameters)["dW2"][learner.ONE_ENTRY]
     assert worst["approx"] == pytest.approx(true_value, rel=1e-5, abs=1e-9)
     assert worst["error"] == pytest.approx(0.1, rel=1e-5)
-    assert len(block.worst) == min(minnet.check.report.N_WORST, 15)
+    assert len(block.worst) == min(minnet.check.judge.N_WORST, 15)
     errors = [w["error"] for w in block.worst]
     assert errors == sorted(errors, reverse=True)
     assert all(w["error"] < 1e-6 for w in block.worst[1:])
@@ -792,7 +792,7 @@ def test_fit_runs_the_scheduled_checks():
 @pytest.mark.parametrize("method", ["incremental", "full"])
 def test_progress_bar_changes_nothing_but_shows_progress(method, monkeypatch):
     """With a bar the kernel runs in a helper thread: same numbers, bar filled, threads restored."""
-    from minnet.check import api as gradcheck
+    from minnet.check import _parallel
 
     updates = []
 
@@ -806,7 +806,7 @@ def test_progress_bar_changes_nothing_but_shows_progress(method, monkeypatch):
         def close(self):
             updates.append("closed")
 
-    monkeypatch.setattr(gradcheck, "_Progress", Recorder)
+    monkeypatch.setattr(_parallel, "Progress", Recorder)
     rng = np.random.default_rng(5)
     net = minnet.Network([6, 5, 4, 3], hidden="tanh", output="softmax", lambd=0.4)
     X, labels = rng.standard_normal((6, 9)), rng.integers(0, 3, 9)
@@ -818,17 +818,15 @@ def test_progress_bar_changes_nothing_but_shows_progress(method, monkeypatch):
     # done within the first tick (0.1 s): no bar flashes up (a check slower than that, as with the JIT off, may show one)
     assert updates == [] or time.perf_counter() - start >= 0.1
     updates.clear()
-    real = gradcheck._kernel
+    real = _parallel.run
 
-    def slow(name, module=None):  # a check that takes a while
-        kernel = real(name, module)
-
-        def run(*args):
+    def slow(work, **kwargs):  # a check that takes a while
+        def later():
             time.sleep(0.25)
-            return kernel(*args)
-        return run
+            work()
+        return real(later, **kwargs)
 
-    monkeypatch.setattr(gradcheck, "_kernel", slow)
+    monkeypatch.setattr(_parallel, "run", slow)
     shown = minnet.gradient_check(net, X, labels, method=method, progress=True, threads=1)
     assert np.array_equal(quiet.approx, shown.approx) and np.array_equal(quiet.kink_mask, shown.kink_mask)
     assert numba.get_num_threads() == before

@@ -6,7 +6,7 @@ an entry evaluated at step h: c for truncation, noise for J's rounding.
 import numpy as np
 import pytest
 
-from minnet.check import judge
+from minnet.check import judge, referee
 from minnet.check.judge import Estimates
 
 U = judge.UNIT_ROUNDOFF
@@ -33,7 +33,8 @@ def synthetic(g_true, curvature, noise, seed=0):
 
 def run(g_backprop, evaluate, k, epsilon=EPS, thresholds=(1e-7, 1e-3), **kwargs):
     first = evaluate(np.arange(k), epsilon)
-    verdict = judge.referee(first, np.asarray(g_backprop, float), epsilon, evaluate, thresholds, False, **kwargs)
+    verdict = referee.referee(first, np.asarray(g_backprop, float), epsilon, evaluate, thresholds=thresholds,
+                              include_kinks=False, **kwargs)
     found = judge.measure(verdict.value, g_backprop, verdict.error, thresholds)
     return first, verdict, found
 
@@ -137,13 +138,13 @@ def test_nothing_is_refereed_when_the_verdict_is_correct_at_epsilon():
         return base(positions, step)
 
     first = evaluate(np.arange(10), EPS)
-    verdict = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), False)
+    verdict = referee.referee(first, g, EPS, evaluate, thresholds=(1e-7, 1e-3), include_kinks=False)
     assert calls == [EPS] and verdict.summary is None and not verdict.refereed.any()
 
 
 # ------------------------------------------------------------------- kinks
 def test_kinks_from_second_differences():
-    S = judge.ladder(EPS, np.full(5, np.inf))  # the referee's steps, one column per entry
+    S = referee.ladder(EPS, np.full(5, np.inf))  # the referee's steps, one column per entry
     h = S[:, 0]
     jump = 0.3 * h  # a kink at theta: the slope jumps by 0.3 whatever the step
     smooth = 2.0 * h ** 2  # J'' = 2
@@ -153,7 +154,7 @@ def test_kinks_from_second_differences():
     D = np.zeros_like(Q)
     R = np.broadcast_to((2 * U / h)[:, None], Q.shape)  # J ~ 1
     valid = np.isfinite(S)
-    kink, low, high, error = judge._kinks(Q, S, D, R, valid)
+    kink, low, high, error = referee._kinks(Q, S, D, R, valid)
     assert list(kink) == [True, False, False, True, False]
     assert low[0] == pytest.approx(-0.15, abs=1e-6) and high[0] == pytest.approx(0.15, abs=1e-6)
     assert error[0] < 1e-6
@@ -170,14 +171,14 @@ def test_a_kink_is_judged_by_the_rule_for_kinks_unless_counted():
         return Estimates(value, np.full(positions.size, 1e-12), np.zeros(positions.size, bool), second)
 
     first = evaluate(np.arange(3), EPS)
-    judged = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), False)
+    judged = referee.referee(first, g, EPS, evaluate, thresholds=(1e-7, 1e-3), include_kinks=False)
     assert list(judged.kink) == [False, True, True]
     # between the one-sided slopes 0 and 1: right; outside them: left to a nearby point, never called right
     assert list(judged.pending) == [False, False, True]
     assert judged.error[1] == 0.0 and np.isinf(judged.error[2])
     assert judge.measure(judged.value[:2], g[:2], judged.error[:2], (1e-7, 1e-3)).verdict == "correct"
     assert judge.measure(judged.value, g, judged.error, (1e-7, 1e-3)).verdict != "correct"
-    counted = judge.referee(first, g, EPS, evaluate, (1e-7, 1e-3), True)
+    counted = referee.referee(first, g, EPS, evaluate, thresholds=(1e-7, 1e-3), include_kinks=True)
     assert not counted.pending.any()
     assert judge.measure(counted.value, g, counted.error, (1e-7, 1e-3)).verdict == "bug"
 
@@ -195,7 +196,7 @@ def test_a_disagreement_that_is_one_of_the_one_sided_slopes_is_never_a_bug():
     for jump, g, expected in [(2.0, 1.0, "inconclusive"), (0.0, 1.0, "bug")]:
         ev = lambda positions, step: evaluate(positions, step, jump)
         first = ev(np.arange(1), EPS)
-        judged = judge.referee(first, np.array([g]), EPS, ev, (1e-7, 1e-3), False)
+        judged = referee.referee(first, np.array([g]), EPS, ev, thresholds=(1e-7, 1e-3), include_kinks=False)
         assert not judged.kink.any()  # not proven: the jump is within 32 times the rounding
         assert judge.measure(judged.value, np.array([g]), judged.error, (1e-7, 1e-3)).verdict == expected
         assert judged.summary["n_straddled"] == (expected == "inconclusive")

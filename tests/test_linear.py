@@ -12,7 +12,7 @@ import pytest
 
 import minnet
 from minnet import datasets
-from minnet.check import _kernels, _linear
+from minnet.check import _point, evaluate, plan
 
 from . import naive
 
@@ -60,10 +60,10 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     drop, use_drop = net._dropout(X.shape[1], dropout_seed)
     theta = net.theta.copy()
     _, Z, A = net._gradient(X, Y, drop, use_drop, theta)
-    prepared = _kernels.prepare(net._dims, X, Y, Z, A, net._hidden)
+    prepared = _point.prepare(net._dims, X, Y, Z, A, net._hidden)
     indices = np.arange(theta.size, dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
-    approx, kinks, _, _, fallback = _linear.linear_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon,
-                                                           indices, threads or numba.get_num_threads(), 1.0)
+    approx, kinks, _, _, fallback = evaluate.segment_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon,
+                                                             indices, threads or numba.get_num_threads(), 1.0)
     return (approx, kinks, fallback) if return_fallback else (approx, kinks)
 
 
@@ -220,7 +220,7 @@ def test_row_groups_keep_the_contract_of_the_incremental_grouping(dims):
                     np.array([n - 1, 0, n - 1 - dims[-1]]), np.array([], np.int64)):
         for group_size in (1, 3, 64):
             expected = naive.row_groups(dims, indices.astype(np.int64), group_size)
-            got = _linear.row_groups(dims, indices.astype(np.int64), group_size)[:3]
+            got = plan.row_groups(dims, indices.astype(np.int64), group_size)[:3]
             for a, b in zip(expected, got):
                 assert np.array_equal(a, b)
 
@@ -228,12 +228,12 @@ def test_row_groups_keep_the_contract_of_the_incremental_grouping(dims):
 def test_every_entry_without_a_list_is_the_list_of_every_entry():
     for dims in ([5, 4, 3], [784, 128, 64, 10], [2, 1]):
         n = sum(dims[k] * dims[k + 1] + dims[k + 1] for k in range(len(dims) - 1))
-        listed = _linear.row_groups(dims, np.arange(n, dtype=np.int64), 7)
-        unlisted = _linear.row_groups(dims, None, 7)
+        listed = plan.row_groups(dims, np.arange(n, dtype=np.int64), 7)
+        unlisted = plan.row_groups(dims, None, 7)
         for a, b in zip(listed[:3], unlisted[:3]):
             assert np.array_equal(a, b)
         every = np.full(n, -1, np.int64)
-        _linear.fill_range(every)
+        plan.fill_range(every)
         assert np.array_equal(every, np.arange(n))
 
 
@@ -242,7 +242,7 @@ def test_balanced_bounds_cut_where_the_running_cost_reaches_each_share():
     for n in (1, 2, 5, 97, 1000):
         for costs in (rng.random(n), np.ones(n), rng.random(n) * (rng.random(n) < 0.2), np.r_[np.zeros(n - 1), 5.0]):
             for n_chunks in (1, 2, 3, 16, 2000):
-                chunks = _linear.balanced_bounds(costs, n_chunks)
+                chunks = plan.balanced_bounds(costs, n_chunks)
                 cumulative = np.cumsum(costs)  # the expression this replaced, in NumPy
                 shares = max(1, min(n_chunks, n))
                 inner = np.searchsorted(cumulative, cumulative[-1] * np.arange(1, shares) / shares) + 1
@@ -255,10 +255,10 @@ def test_the_parallel_row_fill_writes_the_same_order(dims):
     rng = np.random.default_rng(2)
     n = sum(dims[k] * dims[k + 1] + dims[k + 1] for k in range(len(dims) - 1))
     for indices in (np.arange(n), np.sort(rng.choice(n, n // 2, replace=False))):
-        expected = _linear.row_groups(dims, indices, 64)[0]
-        order, _, _, runs = _linear.row_groups(dims, indices, 64, fill=False)
-        assert runs is not None and indices.size > 2 * _linear.FILL_UNIT
-        _linear.fill_rows(*runs, order)
+        expected = plan.row_groups(dims, indices, 64)[0]
+        order, _, _, runs = plan.row_groups(dims, indices, 64, fill=False)
+        assert runs is not None and indices.size > 2 * plan.FILL_UNIT
+        plan.fill_rows(*runs, order)
         assert np.array_equal(order, expected)
 
 

@@ -184,13 +184,13 @@ def test_check_gradients_names_non_string_keys():
 
 
 def test_the_check_reads_theta_once(monkeypatch):
-    from minnet.check import api
+    from minnet.check import evaluate
     rng = np.random.default_rng(0)
     net = minnet.Network([3, 5, 2], output="softmax", lambd=0.2)
     X, labels = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
     original = net.theta.copy()
     calls = []
-    real = api._start
+    real = evaluate.start
 
     def gradient_then_train(*args, **kwargs):  # another thread trains right after the check started
         result = real(*args, **kwargs)
@@ -198,7 +198,7 @@ def test_the_check_reads_theta_once(monkeypatch):
         net.theta = original + 0.1
         return result
 
-    monkeypatch.setattr(api, "_start", gradient_then_train)
+    monkeypatch.setattr(evaluate, "start", gradient_then_train)
     report = minnet.gradient_check(net, X, labels)
     assert calls and report.verdict == "correct"
     net.theta = original

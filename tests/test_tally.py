@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import minnet
-from minnet.check import _tally, api, judge
+from minnet.check import _point, _tally, evaluate, judge
 
 
 def entries(k, seed, holes=True):
@@ -38,7 +38,7 @@ def numpy_sums(approx, value, grad, error, grad_error, counted):
         np.where(finite, approx, 0.0) ** 2, np.where(finite, approx - grad, 0.0) ** 2)])
 
 
-TALLIES = {"serial": _tally.block_tally_serial, "parallel": _tally.block_tally,
+TALLIES = {"serial": _tally.block_tally.serial, "parallel": _tally.block_tally,
            "kernel thread": lambda *args: _tally.tally_blocks(*args, threads=2)}
 
 
@@ -73,7 +73,7 @@ def test_block_tally_is_the_same_on_any_number_of_threads():
     approx, value, grad, error, grad_error, counted = entries(k, 11)
     starts = np.array([0, 3 * _tally.UNIT - 1, 6 * _tally.UNIT + 9], np.int64)
     args = (approx, value, grad, error, grad_error, counted, starts, 5)
-    serial = _tally.block_tally_serial(*args)
+    serial = _tally.block_tally.serial(*args)
     for threads in (1, 2, 3):
         with numba_threads(threads):
             found = _tally.block_tally(*args)
@@ -83,7 +83,7 @@ def test_block_tally_is_the_same_on_any_number_of_threads():
 def test_block_sums_without_error_mask_or_backprop_error():
     approx, value, grad, *_ = entries(300, 7, holes=False)
     none = np.empty(0)
-    sums, _ = _tally.block_tally_serial(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1, np.int64), 0)
+    sums, _ = _tally.block_tally.serial(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1, np.int64), 0)
     expected = numpy_sums(approx, value, grad, np.zeros(300), np.zeros(300), np.ones(300, bool))
     np.testing.assert_allclose(sums[0], expected, rtol=1e-12)
 
@@ -169,7 +169,7 @@ def test_the_parallel_rounding_errors_are_the_serial_ones_bit_for_bit():
     size = rng.random(indices.size) * 10.0 ** rng.integers(-5, 5, indices.size)
     expected = _tally.rounding_errors(theta, indices, 1e-7, size, 4 * judge.UNIT_ROUNDOFF)
     assert np.isinf(expected).sum() == 2  # the steps 1e20 and 1e30 cannot take
-    for kernel in (_tally.rounding_errors_into, _tally.rounding_errors_into_serial):
+    for kernel in (_tally.rounding_errors_into, _tally.rounding_errors_into.serial):
         for threads in (1, 2, 3):
             out = np.full(indices.size, np.nan)
             with numba_threads(threads):
@@ -186,7 +186,7 @@ def test_the_copy_of_theta_and_its_largest_magnitude():
                 copy, largest = _tally.copy_and_largest(theta)
             assert np.array_equal(copy, theta) and not np.shares_memory(copy, theta)
             assert largest == (np.max(np.abs(theta)) if n else 0.0)
-        assert _tally.copy_and_largest_serial(theta)[1] == largest
+        assert _tally.copy_and_largest.serial(theta)[1] == largest
         for position in sorted({0, 1, 2, 3, 4, 5, n // 2, n - 1} & set(range(n))):
             for bad in (np.nan, -np.nan, np.inf, -np.inf):
                 spoiled = theta.copy()
@@ -229,31 +229,34 @@ def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidde
     X, Y = net._check_XY(X, Y)
     drop, use_drop = net._dropout(13, 0)
     expected = net._cost_and_gradient(X, Y, drop, use_drop, net.theta)
-    from minnet.check import _kernels
     for threads in (1, 2):
-        theta, largest, *found, prepared, _ = api._start(net, X, Y, drop, use_drop, threads, True)
+        point, largest, cost, grad, prepared, _, _ = evaluate.start(net, X, Y, drop, use_drop, threads, True)
+        theta, found = point.theta, [cost, grad, point.Z, point.A]
         assert np.array_equal(theta, net.theta) and largest == np.max(np.abs(net.theta))
         assert found[0] == expected[0]
         for a, b in zip(found[1:], expected[1:]):
             np.testing.assert_array_equal(a, b)
-        serial = _kernels.prepare_serial(net._dims, X, Y, found[2], found[3], net._hidden)
+        serial = _point.prepare.serial(net._dims, X, Y, found[2], found[3], net._hidden)
         for a, b in zip(prepared, serial):  # the parallel preparation against its serial twin
             np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("include_kinks", [False, True])
 def test_a_report_from_the_judges_tally_equals_one_that_sums_again(include_kinks):
-    from minnet.check.report import GradCheckReport
+    from minnet.check.report import Entries, GradCheckReport, Run
     rng = np.random.default_rng(5)
     net = minnet.Network([6, 8, 5, 3], output="softmax", lambd=0.4, seed=1)
     net.fit(rng.standard_normal((6, 50)), rng.integers(0, 3, 50), epochs=20)
     X, labels = rng.standard_normal((6, 20)), rng.integers(0, 3, 20)
     report = minnet.gradient_check(net, X, labels, include_kinks=include_kinks)
     assert report.referee is None  # nothing refereed: the report was built from the judge's tally
-    again = GradCheckReport(net.layout, report.approx, report.grad, report.checked, report.kink_mask,
-                            report.refereed, report.error, report.cost, report.epsilon, report.thresholds,
-                            report.include_kinks, report.method, report.mode, report.seconds, report.referee,
-                            None, None if report.referee is None else report.grad_error)
+    grad_error = None if report.referee is None else report.grad_error
+    verdicts = judge.verdicts(net.layout, report.approx, report.grad, report.checked, report.refereed, report.error,
+                              thresholds=report.thresholds, grad_error=0.0 if grad_error is None else grad_error)
+    again = GradCheckReport(net.layout, Entries(report.approx, report.grad, report.refereed, report.error, grad_error,
+                                                report.kink_mask), verdicts,
+                            Run(report.cost, report.epsilon, report.thresholds, report.include_kinks, report.method,
+                                report.mode, report.seconds, report.referee, None, report.kink_record, None))
     assert again.to_dict() | {"seconds": 0} == report.to_dict() | {"seconds": 0}
     assert again.error_norm == report.error_norm
 
@@ -270,19 +273,19 @@ def test_every_entry_evaluated_and_tallied_ahead_gives_the_report_of_the_step_by
         net.fit(rng.standard_normal((9, 80)), rng.integers(0, 4, 80), epochs=30, seed=1)
     X, labels = rng.standard_normal((9, 25)), rng.integers(0, 4, 25)
     calls = []
-    real = api._start
+    real = evaluate.start
 
     def spy(*args, **kwargs):
         result = real(*args, **kwargs)
-        calls.append(bool(result[-1]))  # evaluated ahead
+        calls.append(result[-2] is not None)  # evaluated ahead
         return result
 
-    api._start = spy
+    evaluate.start = spy
     try:
         ahead = minnet.gradient_check(net, X, labels, epsilon=epsilon)
         listed = minnet.gradient_check(net, X, labels, epsilon=epsilon, sample=10**6)
     finally:
-        api._start = real
+        evaluate.start = real
     assert calls[0] and not any(calls[1:])  # any later call: a nearby point's check of kinks
     assert listed.checked.all()
     for name in ("approx", "refereed", "error", "kink_mask"):
@@ -290,30 +293,23 @@ def test_every_entry_evaluated_and_tallied_ahead_gives_the_report_of_the_step_by
     assert ahead.to_dict() | {"seconds": 0} == listed.to_dict() | {"seconds": 0}
 
 
-def test_a_tally_made_ahead_counts_only_for_the_values_it_was_made_of():
+def test_a_tally_made_ahead_is_the_tally_itself():
+    """The sums an evaluator makes with the values are taken as given, and equal the tally's own."""
     rng = np.random.default_rng(9)
     value, grad = rng.standard_normal(50), rng.standard_normal(50)
     error = np.full(50, 1e-9)
     starts = np.array([0, 20], np.int64)
-    made = (grad, starts) + _tally.block_tally_serial(value, value, grad, error, np.empty(0), np.empty(0, np.bool_),
-                                                      starts, judge.N_WORST)
-    sums = made[2].copy()
+    made = _tally.block_tally.serial(value, value, grad, error, np.empty(0), np.empty(0, np.bool_), starts,
+                                     judge.N_WORST)
+    sums = made[0].copy()
     sums[:, _tally.SUM_GAP] = 0.0  # sums that would say: no difference at all
-    fake = (grad, starts, sums, made[3])
     groups = ("starts", starts)
-    used = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, blocks=fake)
+    used = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, sums=(sums, made[1]))
     assert used.whole.difference == 0.0  # taken as given
     honest = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2)
-    reused = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, blocks=made)
+    reused = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, sums=made)
     assert reused[:4] == honest[:4] and np.array_equal(reused.off_norms, honest.off_norms)
     assert np.array_equal(reused.worst, honest.worst)
-    for ignored in (dict(grad=grad.copy()), dict(grad_error=1e-12), dict(counted=np.ones(50, bool)),
-                    dict(groups=("starts", np.array([0, 21], np.int64))), dict(approx=value.copy()),
-                    dict(n_worst=2)):
-        args = dict(approx=value, value=value, grad=grad, error=error, thresholds=(1e-7, 1e-3), groups=groups,
-                    n_groups=2) | ignored
-        found = judge.tally(**args, blocks=fake)
-        assert found.whole.difference == judge.tally(**args).whole.difference > 0
 
 
 @pytest.mark.parametrize("read_worst", [False, True])

@@ -1,11 +1,15 @@
-"""The gradient check in three parts: evaluate (``_kernels``), judge (``judge``), report (``report``).
+"""The gradient check as a pipeline: plan, evaluate, judge, report.
 
-``api`` validates the input and runs the three; the public names are
-re-exported from ``minnet``.
+``plan`` picks the entries, the method and the kernels' work; ``evaluate``
+(a network, on the kernels of ``_full``, ``_incremental`` and ``_segment``
+over the shared runner ``_parallel``) and ``learner`` (a learner's own
+functions) make an ``Evaluation``; ``referee`` settles doubtful entries and
+``judge`` alone turns the numbers into verdicts; ``report`` renders them.
+``api`` runs the four; the public names are re-exported from ``minnet``.
 """
 from .api import METHODS, MODES, THRESHOLDS, check_gradients, gradient_check
-from .judge import BUG, CORRECT, INCONCLUSIVE, SUSPICIOUS, VERDICTS, difference
+from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, VERDICTS, difference
 from .report import BlockReport, GradCheckReport
 
 __all__ = ["gradient_check", "check_gradients", "GradCheckReport", "BlockReport", "difference", "METHODS",
-           "MODES", "THRESHOLDS", "VERDICTS", "CORRECT", "SUSPICIOUS", "BUG", "INCONCLUSIVE"]
+           "MODES", "THRESHOLDS", "VERDICTS", "SEVERITY", "CORRECT", "SUSPICIOUS", "BUG", "INCONCLUSIVE"]

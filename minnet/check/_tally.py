@@ -11,7 +11,7 @@ units of a block in order: the sums are the same for any thread count.
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import _serial_twin
+from ._parallel import parallel_kernel, run
 
 # columns of ``block_tally``'s sums
 (SUM_VALUE, SUM_GRAD, SUM_EXCESS, SUM_ERROR, SUM_GAP, SUM_OFF, N_UNRESOLVED, SUM_APPROX,
@@ -113,6 +113,7 @@ def unit_tally(approx, value, grad, error, grad_error, counted, start, stop, sum
     sums[SUM_APPROX], sums[SUM_APPROX_GAP] = s_approx, s_approx_gap
 
 
+@parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
 def block_tally(approx, value, grad, error, grad_error, counted, starts, n_worst):
     """Every block's sums of squares and its worst entries, in one pass over the entries.
@@ -186,25 +187,17 @@ def combine(partial, tops, scores, gaps, block, n_blocks):
     return sums, worst
 
 
-block_tally_serial = _serial_twin(block_tally, "block_tally_serial")
-
-
 def tally_blocks(approx, value, grad, error, grad_error, counted, starts, n_worst, threads=1):
     """``block_tally`` on the check's kernel thread with ``threads`` threads, or here for small inputs.
 
     The result is the same either way, bit for bit.
     """
     if threads > 1 and value.shape[0] >= PARALLEL_FROM:
-        from . import api
         out = []
-
-        def kernel():
-            out.append(api._kernel("block_tally", __name__)(approx, value, grad, error, grad_error, counted, starts,
-                                                            n_worst))
-
-        api._run_kernel(kernel, threads, np.zeros(1, np.int64), 0, False)
+        run(lambda: out.append(block_tally(approx, value, grad, error, grad_error, counted, starts, n_worst)),
+            threads=threads)
         return out[0]
-    return block_tally_serial(approx, value, grad, error, grad_error, counted, starts, n_worst)
+    return block_tally.serial(approx, value, grad, error, grad_error, counted, starts, n_worst)
 
 
 @njit(cache=True)
@@ -222,6 +215,7 @@ def taken(theta, indices, step):
     return out, stuck
 
 
+@parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
 def copy_and_largest(theta):
     """A copy of theta (n,) and max |theta| (0.0 for no entries), in one parallel pass: NaN or inf where theta
@@ -277,6 +271,7 @@ def rounding_errors(theta, indices, step, size, factor):
     return out
 
 
+@parallel_kernel
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def rounding_errors_into(theta, indices, step, size, factor, out):
     """``rounding_errors`` written into out (k,), in parallel over units of entries (on the kernel thread)."""
@@ -284,7 +279,3 @@ def rounding_errors_into(theta, indices, step, size, factor, out):
     for u in prange((k + UNIT - 1) // UNIT):
         for q in range(u * UNIT, min((u + 1) * UNIT, k)):
             out[q] = _rounding_bound(theta[indices[q]], step, size[q], factor)
-
-
-rounding_errors_into_serial = _serial_twin(rounding_errors_into, "rounding_errors_into_serial")
-copy_and_largest_serial = _serial_twin(copy_and_largest, "copy_and_largest_serial")

@@ -1,9 +1,10 @@
-"""Judge: each numerical derivative's own error, a referee for doubtful entries, the verdict.
+"""Judge: the only place that turns numbers into verdicts, their severity order and the worst block.
 
-NumPy, with the passes over every entry compiled in ``_tally``: the
-evaluators (``api``) hand in centered differences with their rounding
-errors, and a callable that evaluates more steps for the entries the
-referee wants to look at again.
+NumPy, with the passes over every entry compiled in ``_tally``. The
+evaluators (``evaluate``, ``learner``) hand in centered differences with their
+rounding errors; ``referee`` settles the doubtful entries with more steps;
+the rules here turn what they found into verdicts, which the report, the
+CLI, the JSON and the exit status read. Imports ``_tally`` only.
 
 The error model
 ---------------
@@ -20,36 +21,6 @@ misses the derivative by
   it is estimated, where it matters, from how D moves with the step.
 
 An entry's disagreement ``|D - g|`` counts only beyond its own error.
-
-The referee
------------
-Entries that would make the verdict anything but "correct" are evaluated
-again on a ladder of steps (``ladder``): ``epsilon * 4**k``, kept between
-``STEP_FLOOR`` and 1 times the entry's largest step, ``STEP_BOUND`` of its
-scale (below, J's rounding swamps every difference; above, the difference
-model does not hold). Every value is a candidate with an error bound: a
-step's D with its rounding plus the larger of its moves to the neighbouring
-steps (``_level_errors``: it needs a step above), and the Richardson value
-``(16 D(h) - D(4h)) / 15``, whose h**2 term cancels (the 4-point stencil),
-bounded the same way among the Richardson values. The candidate with the
-smallest error bound wins. The choice looks only at error bounds, never at
-agreement with backprop, so the referee cannot pick the step that happens
-to agree. A disagreement that vanishes at the better-conditioned step was
-numerical; one that persists is a bug.
-
-Kinks in a learner's code show in the one-sided differences: with J(theta)
-known, ``(J(+) - 2 J(theta) + J(-)) / h`` is ``h J''`` for a smooth J, so it
-shrinks with the step; across a kink at theta it stays the jump of the
-slope. A kink is proven only where that holds at four steps in a row, well
-above rounding (``_kinks``); a kink is then judged by the rule for kinks
-(backprop's value between the one-sided slopes is right) or left
-``pending`` for the caller to judge at a nearby point. A kink near theta,
-crossed only by the larger steps, makes the curvature ``Q / h**2`` jump:
-those steps are set aside (``_crossed``). A disagreement that backprop's
-value explains as one of the one-sided slopes (a kink too faint to prove),
-or that fewer than two steps show beyond their own errors, is never
-counted: it becomes that entry's error (``_unproven``), so the check can
-only be inconclusive there.
 
 The verdict
 -----------
@@ -71,20 +42,15 @@ from . import _tally
 
 CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE = "correct", "suspicious", "bug", "inconclusive"
 VERDICTS = (CORRECT, SUSPICIOUS, BUG, INCONCLUSIVE)
+THRESHOLDS = (1e-7, 1e-3)  # the notes' bands: correct below the first, bug from the second
 SEVERITY = {CORRECT: 0, INCONCLUSIVE: 1, SUSPICIOUS: 2, BUG: 3}
 UNIT_ROUNDOFF = np.finfo(np.float64).eps
 # Rounding error of one centered difference, in units of u * size / (2h), per path.
 ROUNDING = {"segment": 4.0, "incremental": 4.0, "full": 4.0, "python": 4.0, "backprop": 4.0}
-REFEREE_LEVELS = 12  # the referee's steps: a ladder of this many, each 4 times the one before (see ``ladder``)
-REFEREE_ABOVE = 7  # its largest step is epsilon * 4**REFEREE_ABOVE, within the bound
-STEP_BOUND = 0.1  # the largest step, as a fraction of an entry's scale (see ``step_bounds``)
-STEP_FLOOR = 1e-8  # the smallest, as a fraction of the largest: 1e-9 of the scale, where J's rounding takes over
-KINK_MARGIN = 8.0  # a kink's slope jump must stand this many times above its rounding
 TINY_SQUARES = 1e-200  # sums of squares below this are summed again with scaling (their terms may underflow)
 N_WORST = 5  # worst entries the report lists per block
-MAX_REFEREED = 1 << 16  # entries re-evaluated in one check at most (largest contributions first)
 
-Estimates = namedtuple("Estimates", ["value", "error", "kink", "second", "blocks"], defaults=(None,))
+Estimates = namedtuple("Estimates", ["value", "error", "kink", "second"])
 Estimates.__doc__ = """Centered differences of some entries at one step.
 
 value : (k,) D(h), NaN where the step could not move the parameter.
@@ -92,10 +58,6 @@ error : (k,) its rounding error bound.
 kink : (k,) bool, a kink flagged by the evaluator itself (relu kernels).
 second : (k,) or None, the second difference ``J(+) - 2 J(theta) + J(-)``
     (a learner's functions: kinks and J's own noise are read from it).
-blocks : None, or (grad, starts, sums, worst) where an evaluator of every
-    entry tallied them right away on its kernel thread: ``_tally.block_tally(value,
-    value, grad, error, (), (), starts, n_worst)``, every entry counted and no
-    backprop error; ``tally`` takes them instead of a pass of its own.
 """
 
 
@@ -188,7 +150,7 @@ def measure(approx, grad, error, thresholds, grad_error=0.0):
     return Measure(plain, refereed, resolution, verdict)
 
 
-def _group_of_every_entry(groups, k):
+def group_of_every_entry(groups, k):
     """(k,) the group of every entry, from ("starts", starts) or from itself."""
     if isinstance(groups, tuple):
         starts = np.asarray(groups[1], dtype=np.int64)
@@ -208,8 +170,8 @@ worst : (n_groups, n_worst) int64, every group's worst entries (positions into
 """
 
 
-def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None, n_worst=N_WORST,
-          threads=1, blocks=None):
+def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None, *, n_worst=N_WORST,
+          threads=1, sums=None):
     """``measure`` of every group of entries and of all of them, in one compiled pass.
 
     Parameters
@@ -231,18 +193,16 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
         How many worst entries of every group to find.
     threads : int
         Numba threads for the pass (the result does not depend on them).
-    blocks : (grad, starts, sums, worst), optional
-        ``Estimates.blocks`` of these values: used when they answer exactly
-        this tally (approx is value, the same grad, groups by those starts,
-        no error of backprop, every entry counted, n_worst ranked), else ignored.
+    sums : (sums, worst), optional
+        This very tally already summed by ``_tally.block_tally`` (an evaluator
+        makes it with the values, on its kernel thread): given only for
+        groups as starts, approx that is value, every entry counted and no
+        backprop error.
 
     Returns
     -------
     Tally
     """
-    ready = (blocks is not None and approx is value and grad is blocks[0] and counted is None
-             and np.ndim(grad_error) == 0 and grad_error == 0.0 and isinstance(groups, tuple)
-             and np.array_equal(groups[1], blocks[1]) and blocks[3].shape[1] == n_worst)
     approx, value, grad = (np.ascontiguousarray(x, dtype=np.float64) for x in (approx, value, grad))
     k = value.size
     none = np.empty(0)
@@ -261,8 +221,8 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
             groups, approx, value, grad = groups[order], approx[order], value[order], grad[order]
             error, grad_error, counted = (x[order] if x.size else x for x in (error, grad_error, counted))
         starts = np.searchsorted(groups, np.arange(n_groups)).astype(np.int64)
-    if ready:  # summed already, where the values were made
-        sums, worst = blocks[2], blocks[3]
+    if sums is not None:  # summed already, where the values were made
+        sums, worst = sums
     else:
         sums, worst = _tally.tally_blocks(approx, value, grad, error, grad_error, counted, starts, n_worst, threads)
     if order is not None:  # positions into the arrays as given
@@ -310,7 +270,7 @@ def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0
 def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted):
     """``tally`` through ``measure``, whose norms are scaled: for values whose squares overflow."""
     k = value.size
-    every = _group_of_every_entry(("starts", starts), k)
+    every = group_of_every_entry(("starts", starts), k)
     keep = np.ones(k, bool) if counted.size == 0 else counted
     error = np.zeros(k) if error.size == 0 else error
     grad_error = np.zeros(k) if grad_error.size == 0 else grad_error
@@ -324,473 +284,98 @@ def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, co
     return Tally(found[:-1], found[-1], notes[:-1], notes[-1], off_norms, None)
 
 
-Judgement = namedtuple("Judgement", ["value", "error", "step", "richardson", "refereed", "kink", "summary",
-                                     "grad_error", "tally", "pending"])
-Judgement.__doc__ = """What the referee made of every checked entry.
-
-value, error : (k,) the value the verdict uses and its error bound.
-step : (k,) the step that value came from (the smaller one for Richardson).
-richardson : (k,) bool, the value is a Richardson extrapolation.
-refereed : (k,) bool, the entry was evaluated again.
-kink : (k,) bool, kinks (the evaluator's, and those the referee found).
-summary : dict or None, a record of the referee's work for the report.
-grad_error : (k,) backprop's own rounding error, or None where it was not needed.
-tally : the ``Tally`` of these values when nothing was refereed (the report's own sums), else None.
-pending : (k,) bool, kinks not judged here (error inf): the evaluator's own, and a learner's where
-    backprop's value lies outside the one-sided slopes. The caller judges them at a nearby point.
-"""
+# ------------------------------------------------------------ the check's verdicts
+BlockVerdict = namedtuple("BlockVerdict", ["n_checked", "difference", "refereed_difference", "resolution",
+                                           "verdict", "error_norm", "worst", "shape_error"])
+BlockVerdict.__doc__ = """One block's verdict: entries compared one by one, the notes' difference at epsilon,
+the refereed difference, the resolution, the verdict, ||refereed - grad||, the theta positions of its worst
+entries (worst first) and, for a gradient of another shape, ``flatten_gradients``' record of it (a bug)."""
+Verdicts = namedtuple("Verdicts", ["verdict", "worst_block", "blocks", "difference", "refereed_difference",
+                                   "resolution", "error_norm", "n_compared", "checked"])
+Verdicts.__doc__ = """The check's verdicts: the verdict, the block to look at first (None when correct),
+{block: BlockVerdict}, the whole check's differences, resolution and error norm, the number of values
+compared, and the entries that counted (n,) bool."""
 
 
-def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1):
-    """Positions to referee: the fewest entries whose excess (then error) keeps a verdict from "correct".
-
-    Returns (positions, the ``Tally`` of the entries as they stand).
-
-    For the whole check and for every block whose verdict is not "correct",
-    the entries are taken largest contribution first until what remains
-    would be correct with a margin of 4: the excess beyond each entry's own
-    error, and where the resolution is too coarse, the errors themselves.
-    """
-    if isinstance(groups, tuple):
-        n_groups = len(groups[1])
-    else:
-        n_groups = int(groups.max()) + 1 if groups.size else 1
-    tallied = tally(first.value, first.value, grad, first.error, thresholds, groups, n_groups, grad_error,
-                    None if counted is True else counted, threads=threads, blocks=first.blocks)
-    if tallied.whole.verdict == CORRECT and all(b.verdict == CORRECT for b in tallied.blocks):
-        return np.empty(0, np.int64), tallied  # the usual case: nothing to referee
-    if counted is True:
-        counted = np.ones(grad.size, bool)
-    groups = _group_of_every_entry(groups, grad.size)  # the slow path below wants every entry's group
-    resolved = np.isfinite(first.error) & np.isfinite(first.value)
-    a = np.where(resolved, first.value, 0.0)
-    excess = np.where(resolved, np.maximum(np.abs(a - grad) - first.error - grad_error, 0.0), np.inf)
-    error = np.where(resolved, first.error, np.inf)
-    big = max(float(np.max(np.where(np.isfinite(error), error, 0.0), initial=0.0)),
-              float(np.max(np.where(np.isfinite(excess), excess, 0.0), initial=0.0)), 1e-300)
-    excess, error = excess / big, error / big  # ranks and ratios only: scaled so that squares stay finite
-    members = [np.flatnonzero(counted)] + [np.flatnonzero(counted & (groups == b)) for b in np.unique(groups)]
-    chosen = []
-    for part in members:
-        if part.size == 0:
-            continue
-        found = measure(first.value[part], grad[part], first.error[part], thresholds,
-                        np.broadcast_to(grad_error, grad.shape)[part])
-        if found.verdict == CORRECT:
-            continue
-        with np.errstate(over="ignore"):
-            budget = np.square(thresholds[0] / 4 * (_norm(a[part]) + _norm(grad[part])) / big)
-        for weight in (excess[part] ** 2, error[part] ** 2):
-            order = np.argsort(-weight, kind="stable")
-            left = np.cumsum(weight[order][::-1])[::-1]  # what remains from each rank on
-            take = ((left > budget) | np.isinf(weight[order])) & (weight[order] > 0)
-            chosen.append(part[order[take]])
-    if not chosen:
-        return np.empty(0, np.int64), tallied
-    chosen = np.unique(np.concatenate(chosen))
-    if chosen.size > MAX_REFEREED:  # keep the largest contributions
-        contribution = excess[chosen] ** 2 + error[chosen] ** 2
-        chosen = np.sort(chosen[np.argsort(-contribution, kind="stable")[:MAX_REFEREED]])
-    return chosen, tallied
-
-
-def too_coarse(value, grad, error, thresholds, starts, grad_error, checked):
-    """Theta indices that agree with backprop within their error, where that error keeps a verdict from "correct".
-
-    value, grad, error, checked : (n,) the refereed values of a check; starts : the blocks' first indices;
-    grad_error : (n,) or float. The entries ``_doubtful`` would referee again, less those whose
-    disagreement exceeds their error (a persistent disagreement is a verdict, not a matter of resolution).
-    """
-    value = np.where(checked, value, 0.0)
-    error_here = np.where(checked, error, 0.0)
-    positions, _ = _doubtful(Estimates(value, error_here, np.zeros(value.size, bool), None), grad, True, thresholds,
-                             ("starts", np.asarray(starts)), grad_error)
-    gap = np.abs(value[positions] - grad[positions])
-    allowed = error_here[positions] + (np.asarray(grad_error)[positions] if np.ndim(grad_error) else grad_error)
-    with np.errstate(invalid="ignore"):
-        return positions[~(gap > allowed)]  # NaN (unresolved) included
-
-
-def _constant(value, k):
-    """A read-only array (k,) of one value, without k copies of it (``np.broadcast_to``, without its checks)."""
-    array = np.ndarray((k,), dtype=np.result_type(value), buffer=np.array([value]), strides=(0,))
-    array.flags.writeable = False
-    return array
-
-
-def block_scales(theta, layout):
-    """Every entry's block scale, shape (n,): the block's root mean square, else theta's, else 1."""
-    theta = np.asarray(theta, dtype=np.float64)
-    overall = _norm(theta) / math.sqrt(max(theta.size, 1))
-    scales = np.empty(theta.size)
-    for block in layout.blocks:
-        part = theta[block.offset:block.offset + block.size]
-        rms = _norm(part) / math.sqrt(max(part.size, 1))
-        scales[block.offset:block.offset + block.size] = rms if rms > 0 else (overall if overall > 0 else 1.0)
-    return scales
-
-
-def step_bounds(theta, layout):
-    """``bound(positions) -> (n,)``: the largest step the referee takes for those entries of theta.
-
-    ``STEP_BOUND`` times the entry's scale, ``max(|theta_p|, block_scales)``:
-    the difference model (rounding plus a truncation that shrinks with the
-    step) holds only for steps well inside the scale theta varies on.
-    Computed when first asked for (most checks referee nothing).
-    """
-    scales = []
-
-    def bound(positions):
-        if not scales:
-            scales.append(block_scales(theta, layout))
-        positions = np.asarray(positions, dtype=np.int64)
-        return STEP_BOUND * np.maximum(np.abs(theta[positions]), scales[0][positions])
-
-    return bound
-
-
-def ladder(epsilon, bound):
-    """The referee's steps for entries whose steps may not exceed ``bound``.
+def verdicts(layout, approx, grad, checked, refereed, error, *, thresholds, grad_error=0.0, directional=None,
+             shapes=None, tallied=None, threads=1):
+    """Every block's verdict and the check's, from the refereed values.
 
     Parameters
     ----------
-    epsilon : float
-    bound : ndarray, shape (k,)
-        Every entry's largest step (inf: no bound).
+    layout : ``Layout`` of theta
+    approx, grad, refereed, error : ndarray, shape (n,)
+        The values at epsilon, backprop's, the refereed values and their errors.
+    checked : ndarray of bool, shape (n,)
+        The entries checked one by one.
+    grad_error : (n,) or float, backprop's own rounding error.
+    directional : {block: record}, blocks checked along a random direction (``api``'s directional mode).
+    shapes : {block: record}, gradients of another shape than their parameter: bugs whatever their values;
+        one of another size that does not broadcast was not compared at all.
+    tallied : the referee's ``Tally`` of exactly these arrays by blocks, when it made one.
+    threads : Numba threads for the tallies.
 
     Returns
     -------
-    ndarray, shape (REFEREE_LEVELS, k)
-        Every entry's steps, ascending, NaN where a level is unused: the
-        largest ``epsilon * 4**REFEREE_ABOVE``, brought within the bound
-        (and above the floor, ``STEP_FLOOR`` of it, times the ladder's
-        span), and each step 4 times the one before. Below the floor J's
-        rounding swamps any difference, above the bound truncation does;
-        the largest steps resolve the gradients that J's rounding hides at
-        small ones, and the smallest ones stay below a kink near theta that
-        an epsilon too large for theta's scale would cross. One ratio
-        between all steps, so that every comparison of two steps means the
-        same.
+    Verdicts
     """
-    bound = np.asarray(bound, dtype=np.float64)
-    floor = np.where(np.isfinite(bound), bound * STEP_FLOOR, 0.0)
-    powers = 4.0 ** np.arange(REFEREE_LEVELS, dtype=np.float64)[::-1]
-    top = np.clip(epsilon * 4.0 ** REFEREE_ABOVE, floor * powers[0], bound)
-    steps = top[None, :] / powers[:, None]
-    return np.where(steps >= floor[None, :], steps, np.nan)  # ascending, NaN first where cut
-
-
-def _compact(valid, *arrays):
-    """Every column's valid levels moved to the top, in order: (valid, arrays...) of the same shapes."""
-    order = np.argsort(~valid, axis=0, kind="stable")
-    return tuple(np.take_along_axis(a, order, axis=0) for a in (valid,) + arrays)
-
-
-def referee(first, grad, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None, threads=1,
-            bound=None):
-    """Judge the entries of one check, re-evaluating the doubtful ones.
-
-    Parameters
-    ----------
-    first : Estimates
-        The evaluation at the user's epsilon, shape (k,) each.
-    grad : ndarray, shape (k,)
-        Backprop's values of the same entries.
-    epsilon : float
-    evaluate : callable
-        ``evaluate(positions, steps) -> Estimates`` for positions into the k
-        entries, steps an array of the same shape (one step per entry).
-    thresholds : (float, float)
-    include_kinks : bool
-        Count kinks with their centered difference, as any other entry. By
-        default a proven kink is judged by the rule for kinks: right when
-        backprop's value lies between the two one-sided slopes, and
-        otherwise ``pending``, for the caller to judge at a nearby point.
-    groups : ndarray of int, shape (k,), or ("starts", starts), optional
-        The block of every entry (or, for entries in block order, where each
-        block starts): a block whose own verdict is not "correct" gets its
-        doubtful entries refereed too (default: one block).
-    grad_error : ndarray, shape (k,), or callable returning one, optional
-        Backprop's own rounding error (see ``measure``); default 0. A callable
-        is called only when something is doubtful without it.
-    threads : int
-        Numba threads for the tallies (the result does not depend on them).
-    bound : callable, optional
-        ``bound(positions) -> (n,)`` the largest step the referee may take for
-        those entries (a fraction of theta's scale, see ``STEP_BOUND``);
-        default: no bound beyond the ladder's.
-
-    Returns
-    -------
-    Judgement
-    """
-    k = first.value.size
-    if groups is None:
-        groups = ("starts", np.zeros(1, np.int64))
-    elif not isinstance(groups, tuple):
-        groups = np.asarray(groups)
-    kink = np.asarray(first.kink, dtype=bool)
-    any_kink = bool(kink.any())
-    counted = True if include_kinks or not any_kink else ~kink
-    if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
-        grad_error = grad_error() if todo.size else None
-        if grad_error is not None:
-            grad_error = np.asarray(grad_error, dtype=np.float64)
-            todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
-    elif grad_error is not None:
-        grad_error = np.asarray(grad_error, dtype=np.float64)
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
+    shapes, directional = shapes or {}, directional or {}
+    uncompared = [name for name, found in shapes.items() if not found["compared"]]
+    if uncompared:  # a gradient of another size that does not broadcast: its entries mean nothing
+        checked = checked.copy()
+        for name in uncompared:
+            block = layout[name]
+            checked[block.offset:block.offset + block.size] = False
+    every = bool(checked.all())
+    n_checked = [block.size if every else int(checked[block.offset:block.offset + block.size].sum())
+                 for block in layout.blocks]
+    entrywise = all(n > 0 for block, n in zip(layout.blocks, n_checked) if block.name in directional)
+    a, g, r, e, ge, groups = _compared(layout, approx, grad, refereed, error, checked, grad_error, directional,
+                                       n_checked, entrywise and every)
+    if tallied is None or not (entrywise and every):  # else the referee's tally of these very arrays
+        tallied = tally(a, r, g, e, thresholds, groups, len(layout.blocks), ge, n_worst=0, threads=threads)
+        none = np.empty(0)
+        worst = _tally.tally_blocks(approx, refereed, grad, error, none if np.ndim(grad_error) == 0 else grad_error,
+                                    np.empty(0, np.bool_) if every else checked, layout.starts, N_WORST,
+                                    threads)[1]
     else:
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads)
-    pending = kink & (not include_kinks) if any_kink else _constant(False, k)  # the evaluator's own kinks
-    if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
-        if any_kink and not include_kinks:  # judged elsewhere, or not at all: never by their centered difference
-            value, error = first.value.astype(float), first.error.astype(float)
-            error[pending] = np.inf
-            return Judgement(value, error, _constant(float(epsilon), k), _constant(False, k), _constant(False, k),
-                             kink, None, grad_error, None, pending)
-        return Judgement(first.value, first.error, _constant(float(epsilon), k), _constant(False, k),
-                         _constant(False, k), kink, None, grad_error, tallied, pending)
-    if grad_error is None:
-        grad_error = np.zeros(k)
-    value, error, kink = first.value.astype(float), first.error.astype(float), kink.copy()
-    pending = np.array(pending, dtype=bool)
-    error[pending] = np.inf
-    step = np.full(k, float(epsilon))
-    richardson = np.zeros(k, bool)
-    refereed = np.zeros(k, bool)
-    S = ladder(epsilon, np.full(todo.size, np.inf) if bound is None else bound(todo))
-    levels, t = S.shape
-    D, Q = np.full((levels, t), np.nan), np.full((levels, t), np.nan)
-    R, K = np.full((levels, t), np.inf), np.zeros((levels, t), bool)
-    for i in range(levels):
-        own = S[i] == epsilon
-        if own.any():
-            p = todo[own]
-            D[i, own], R[i, own], K[i, own] = first.value[p], first.error[p], first.kink[p]
-            if first.second is not None:
-                Q[i, own] = first.second[p]
-        rest = np.flatnonzero(np.isfinite(S[i]) & ~own)
-        if rest.size:
-            found = evaluate(todo[rest], S[i, rest])
-            D[i, rest], R[i, rest], K[i, rest] = found.value, found.error, found.kink
-            if found.second is not None:
-                Q[i, rest] = found.second
-    valid = np.isfinite(S) & np.isfinite(D) & np.isfinite(R) & (include_kinks | ~K)  # counted: crossings too
-    valid, S, D, R, Q = _compact(valid, S, D, R, Q)
-    found_kinks = np.zeros(t, bool)
-    if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
-        found_kinks, low, high, kink_error = _kinks(Q, S, D, R, valid)
-        valid &= ~(_crossed(Q, S, R, valid) & ~found_kinks)  # a kink at theta has its own rule (or is counted)
-        R = np.maximum(R, _noise(Q, S, valid)[None, :] / S)
-    with np.errstate(invalid="ignore", over="ignore"):
-        cand_value, cand_error, cand_step, cand_rich = _candidates(D, R, S, valid)
-    best = np.argmin(cand_error, axis=0)
-    pick = (best, np.arange(t))
-    usable = np.isfinite(cand_error[pick])
-    value[todo] = np.where(usable, cand_value[pick], value[todo])
-    error[todo] = np.where(usable, cand_error[pick], np.inf)
-    step[todo] = np.where(usable, cand_step[pick], epsilon)
-    richardson[todo] = cand_rich[pick] & usable
-    refereed[todo] = True
-    kink[todo] |= found_kinks
-    straddled, lonely = _unproven(value[todo], error[todo], grad[todo], best, D, Q, R, S, valid, cand_error,
-                                  usable & ~found_kinks, first.second is not None)
-    error[todo[straddled | lonely]] = np.abs(value[todo] - grad[todo])[straddled | lonely]
-    if found_kinks.any() and not include_kinks:  # the rule for kinks: between the one-sided slopes is right
-        at = todo[found_kinks]
-        g = grad[at]
-        low, high, kink_error = low[found_kinks], high[found_kinks], kink_error[found_kinks]
-        sharp = kink_error <= thresholds[0] * (np.abs(low) + np.abs(high) + np.abs(g))  # the slopes are known
-        between = sharp & (g >= low - kink_error) & (g <= high + kink_error)
-        value[at] = np.where(between, g, np.clip(g, low, high))  # judged by the rule: no error left to count
-        error[at] = np.where(between, 0.0, np.inf)
-        step[at] = S[0, found_kinks]
-        richardson[at] = False
-        pending[at] = ~between
-    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S, epsilon)
-    summary["n_straddled"] = int(np.count_nonzero(straddled))
-    summary["n_lonely"] = int(np.count_nonzero(lonely))
-    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+        worst = tallied.worst
+    blocks = {}
+    for block, n, notes, found, norm, top in zip(layout.blocks, n_checked, tallied.notes, tallied.blocks,
+                                                 tallied.off_norms, worst):
+        shape_error = shapes.get(block.name)
+        blocks[block.name] = BlockVerdict(n, notes, found.refereed_difference, found.resolution,
+                                          BUG if shape_error else found.verdict, float(norm), top[top >= 0],
+                                          shape_error)
+    proven = [b.verdict for b in blocks.values() if b.verdict in (SUSPICIOUS, BUG)]
+    verdict = max([tallied.whole.verdict] + proven, key=SEVERITY.get)
+    worst_name = max(blocks, key=lambda name: (SEVERITY[blocks[name].verdict], blocks[name].shape_error is not None,
+                                               blocks[name].refereed_difference, blocks[name].difference))
+    return Verdicts(verdict, None if verdict == CORRECT else worst_name, blocks, tallied.notes_whole,
+                    tallied.whole.refereed_difference, tallied.whole.resolution,
+                    float(np.sqrt(np.sum(tallied.off_norms ** 2))), int(a.size), checked)
 
 
-def _unproven(value, error, grad, best, D, Q, R, S, valid, cand_error, judged, have_second):
-    """Entries whose disagreement is not proven, (t,) bool each: (straddled, lonely).
+def _compared(layout, approx, grad, refereed, error, counted, grad_error, directional, n_checked, entrywise):
+    """The compared values (approx, grad, refereed, error, grad_error) block after block, and their groups.
 
-    value, error, grad : (t,) the chosen values, their error bounds and backprop's; best : (t,) the chosen
-    candidate; D, Q, R, S, valid : (levels, t), valid levels first; cand_error : the candidates' errors;
-    judged : (t,) the entries to look at; have_second : Q holds a learner's second differences.
-
-    straddled: backprop's value is one of the one-sided slopes ``D -+ (D+ - D-) / 2``
-    at a step no larger than the chosen one, where their asymmetry is steady
-    with a neighbouring step (a kink's is; a smooth J's changes 4x) and the
-    rounding is below the disagreement: a kink too faint to prove.
-    lonely: fewer than two steps show the disagreement beyond their own errors.
-    Either way the disagreement becomes the entry's error, never a verdict.
+    Every entry checked and counted: theta's own arrays, no copies. Otherwise the
+    counted entries, and one value per block checked only along a direction.
     """
-    levels, t = D.shape
-    gap = value - grad
-    disagree = judged & (np.abs(gap) > error)
-    straddled = np.zeros(t, bool)
-    if have_second:
-        level = np.where(best < levels, best, best - levels)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            asym = Q / S  # D+ - D-: h J'' for a smooth J (4x from step to step), the jump at a kink (steady)
-            ratio = asym[:-1] / asym[1:]
-            steady = valid[:-1] & valid[1:] & (ratio > 0.6) & (ratio < 1.67)
-            none = np.zeros((1, t), bool)
-            steady = np.vstack([steady, none]) | np.vstack([none, steady])  # with a neighbouring step
-            spread = np.abs(asym) / 2 + 2 * R  # |D+ - D-| / 2 and their rounding
-            within = (np.abs(grad[None, :] - D) <= spread) & (2 * R < np.abs(gap)[None, :]) & steady
-        below = np.arange(levels)[:, None] <= level[None, :]  # steps up to the one the value came from
-        straddled = disagree & np.any(valid & below & within, axis=0)
-    with np.errstate(invalid="ignore"):
-        shown = valid & ((D - grad[None, :]) * np.sign(gap)[None, :] > cand_error[:levels])
-    lonely = disagree & ~straddled & (np.sum(shown, axis=0) < 2)
-    return straddled, lonely
-
-
-def _candidates(D, R, S, valid, order=2):
-    """Every level's value and Richardson's, each with its error bound: (values, errors, steps, richardson).
-
-    D, R, S, valid : (levels, t), valid levels first in every column (``_compact``).
-    order : 2 for centered differences; 1 for one-sided ones, whose
-    truncation is of order h.
-
-    A step's error is its rounding plus its truncation, bounded by how far D
-    moves to the neighbouring steps (``_level_errors``). Richardson from
-    steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``, cancels the
-    leading term; its error is bounded the same way among the Richardson
-    values of the neighbouring pairs.
-    """
-    levels, t = D.shape
-    values, errors, steps, rich = [D], [_level_errors(D, R, S, valid, order)], [S], [np.zeros_like(valid)]
-    if levels > 1:
-        rk = (S[1:] / S[:-1]) ** order
-        ok = valid[:-1] & valid[1:]
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            E = np.where(ok, (rk * D[:-1] - D[1:]) / (rk - 1), np.nan)
-            E_round = (rk * R[:-1] + R[1:]) / (rk - 1)
-        ok &= np.isfinite(E)
-        values.append(E)
-        errors.append(_level_errors(E, E_round, S[:-1], ok, order + (2 if order == 2 else 1)))
-        steps.append(S[:-1])
-        rich.append(np.ones_like(ok))
-    values, errors = np.vstack(values), np.vstack(errors)
-    errors[~np.isfinite(values)] = np.inf
-    return values, errors, np.vstack(steps), np.vstack(rich)
-
-
-def _level_errors(D, R, S, valid, order):
-    """Error bounds of the values D at steps S (levels, t): rounding R plus truncation (see ``_candidates``).
-
-    The truncation is bounded by the whole move to the neighbouring steps,
-    the larger of the two, and a value with no valid step above it has no
-    bound at all: in D's asymptotic range the move is ``r**order - 1`` times
-    the truncation itself, and where the steps are not in that range (a
-    kink crossed between them, a step too large for the model) the move to
-    the larger step exposes it; the smaller step, less polluted, confirms.
-    Dividing by ``r**order - 1`` would resolve more, but trusts the model
-    exactly where a crossed kink can fake it.
-    """
-    levels, t = D.shape
-    none = np.full((1, t), np.nan)
-    with np.errstate(invalid="ignore", over="ignore"):
-        move = np.abs(np.diff(D, axis=0))  # |D[i+1] - D[i]|, NaN where either is invalid
-        up, down = np.vstack([move, none]), np.vstack([none, move])
-        truncation = np.where(np.isnan(down), up, np.maximum(up, down))  # NaN: no step above
-        error = R + truncation + 4 * UNIT_ROUNDOFF * np.abs(D)
-    return np.where(valid & np.isfinite(error), error, np.inf)
-
-
-def _crossed(Q, S, R, valid):
-    """Steps at and above the first one whose perturbation crossed a kink near theta, (levels, t) bool.
-
-    For a smooth J the curvature ``Q / h**2`` is J'' at every small step.
-    A kink at distance d from theta adds ``jump / h`` to it at the first
-    step beyond d, and every larger step carries the jump too (a plateau:
-    there the centered differences agree with each other, and with nothing
-    true). A step whose curvature moves from the step below by more than
-    half their size, and by more than ``KINK_MARGIN`` times their rounding,
-    is such a step. Q, S, R, valid : (levels, t), valid levels first.
-    """
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        curvature = Q / S ** 2
-        noise = 4 * R / S  # the rounding of Q (about 4 h R) over h**2
-        change = np.abs(np.diff(curvature, axis=0))
-        size = np.fmax(np.abs(curvature[1:]), np.abs(curvature[:-1]))
-        jump = (valid[1:] & valid[:-1] & (change > 0.5 * size)
-                & (change > KINK_MARGIN * (noise[1:] + noise[:-1])))
-    crossed = np.vstack([np.zeros((1, Q.shape[1]), bool), jump])
-    return np.logical_or.accumulate(crossed, axis=0)
-
-
-def _noise(Q, S, valid):
-    """J's own rounding beyond the model's, (t,), from the second differences at the two smallest valid steps.
-
-    A smooth J has ``Q = h**2 J''``, so ``Q(h) - Q(r h) / r**2`` cancels J'' and leaves the noise.
-    """
-    both = valid[0] & valid[1] if Q.shape[0] > 1 else np.zeros(Q.shape[1], bool)
-    with np.errstate(invalid="ignore"):
-        noise = np.abs(Q[0] - Q[1] * (S[0] / S[1]) ** 2) if Q.shape[0] > 1 else np.abs(Q[0])
-    return np.where(both & np.isfinite(noise), noise, np.where(valid[0] & np.isfinite(Q[0]), np.abs(Q[0]), 0.0))
-
-
-def _kinks(Q, S, D, R, valid):
-    """Proven kinks of a learner's J, and the one-sided slopes there.
-
-    Q, S, D, R, valid : (levels, t), valid levels first (``_compact``); Q the
-    second differences ``J(+) - 2 J(theta) + J(-)``. The asymmetry of the
-    one-sided slopes, ``D+ - D- = Q / h``, is ``h J''`` for a smooth J: it
-    shrinks with the step. Across a kink it stays the jump of the slope. A
-    kink is proven where, at four steps in a row, the asymmetry has one
-    sign, changes by less than 1.67x from step to step (a smooth J's changes
-    4x), and stands ``KINK_MARGIN`` times above its rounding.
-
-    Returns (kink (t,), low (t,), high (t,), error (t,)): the two one-sided
-    slopes, ordered, and their error bound. Each is chosen as a centered
-    difference is (``_candidates``, first order): at every step, and
-    extrapolated from pairs of steps, the one with the smallest error bound.
-    """
-    t = Q.shape[1]
-    if Q.shape[0] < 4:
-        return (np.zeros(t, bool),) + (np.full(t, np.nan),) * 3
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        asym = Q / S
-        ratio = asym[:-1] / asym[1:]
-        steady = valid[:-1] & valid[1:] & np.isfinite(ratio) & (ratio > 0.6) & (ratio < 1.67)  # (levels - 1, t)
-        above = valid & np.isfinite(asym) & (np.abs(asym) > KINK_MARGIN * 4 * R)  # (levels, t)
-        proven = np.zeros(t, bool)
-        for i in range(Q.shape[0] - 3):  # four steps in a row, 64x apart from first to last
-            proven |= np.all(steady[i:i + 3], axis=0) & np.all(above[i:i + 4], axis=0)
-        sides = []
-        for side in (D + asym / 2, D - asym / 2):  # (J(+) - J) / h and (J - J(-)) / h
-            ok = valid & np.isfinite(side)
-            values, errors, _, _ = _candidates(side, 2 * R, S, ok, order=1)
-            best = np.argmin(errors, axis=0)
-            sides.append((values[best, np.arange(t)], errors[best, np.arange(t)]))
-    (plus, plus_error), (minus, minus_error) = sides
-    return proven, np.fmin(plus, minus), np.fmax(plus, minus), np.fmax(plus_error, minus_error)
-
-
-def _summary(first, grad, value, error, step, richardson, todo, kink, pending, S, epsilon):
-    """What the referee did, for the report's one line."""
-    judged = todo[~pending[todo]]
-    persistent = judged[np.isfinite(error[judged]) & (np.abs(value[judged] - grad[judged]) > error[judged])]
-    unresolved = judged[~np.isfinite(error[judged])]
-    show = persistent if persistent.size else (judged if judged.size else todo)
-    gap = np.abs(first.value[show] - grad[show])
-    gap = np.where(np.isfinite(gap), gap, np.inf)
-    example = int(show[np.argmax(gap)])
-    finite = S[np.isfinite(S)]
-    largest = np.max(np.where(np.isnan(S), -np.inf, S), axis=0)  # every entry's largest step
-    return {"n_refereed": int(todo.size), "n_unmoved": int(np.count_nonzero(~np.isfinite(first.value[todo]))),
-            "n_beyond": int(np.count_nonzero(largest < epsilon)), "n_persistent": int(persistent.size),
-            "n_unresolved": int(unresolved.size), "n_kinks_found": int(np.sum(kink[todo] & ~first.kink[todo])),
-            "n_steps": int(np.max(np.sum(np.isfinite(S), axis=0), initial=0)),
-            "steps": [float(finite.min()), float(finite.max())] if finite.size else [],
-            "example": example, "example_step": float(step[example]),
-            "example_richardson": bool(richardson[example]), "example_value": float(value[example]),
-            "example_first": float(first.value[example]), "example_grad": float(grad[example]),
-            "example_error": float(error[example])}
+    if entrywise:
+        return approx, grad, refereed, error, grad_error, ("starts", layout.starts)
+    columns, sizes = [[], [], [], [], []], []
+    for block, n in zip(layout.blocks, n_checked):
+        if block.name in directional and n == 0:
+            d = directional[block.name]
+            values = ([d["numerical_at_epsilon"]], [d["backprop"]], [d["numerical"]], [d["error"]], [0.0])
+        else:
+            part = slice(block.offset, block.offset + block.size)
+            keep = np.flatnonzero(counted[part]) + block.offset
+            values = (approx[keep], grad[keep], refereed[keep], error[keep],
+                      np.broadcast_to(grad_error, grad.shape)[keep])
+        for column, value in zip(columns, values):
+            column.append(np.asarray(value, dtype=np.float64))
+        sizes.append(len(values[0]))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+    return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)

@@ -1,13 +1,18 @@
-"""Report: the result of a gradient check as a table, HTML and JSON."""
+"""Report: a gradient check's result as text, HTML and JSON; rendering only.
+
+Every verdict, severity and worst block it shows comes from ``judge``; it
+computes none of its own. Imports ``judge`` (and the referee's step bound, for its wording) only.
+"""
 import functools
 import html
 import json
 import math
+from collections import namedtuple
 
 import numpy as np
 
-from . import _tally, judge
-from .judge import BUG, CORRECT, INCONCLUSIVE, N_WORST, SEVERITY, SUSPICIOUS, tally
+from .judge import BUG, CORRECT, INCONCLUSIVE, SUSPICIOUS
+from .referee import STEP_BOUND
 
 
 def _finite_or_none(x):
@@ -96,6 +101,16 @@ class BlockReport:
         return f"BlockReport({self.name}, difference={self.difference:.3g}, verdict={self.verdict!r})"
 
 
+Entries = namedtuple("Entries", ["approx", "grad", "refereed", "error", "grad_error", "kink_mask"])
+Entries.__doc__ = """Every entry of theta, (n,) each: the value at epsilon (NaN where not checked one by one),
+backprop's, the refereed value and its error bound (NaN / inf where not checked), backprop's own rounding
+error ((n,), a float, or None where not needed) and the kinks (bool)."""
+Run = namedtuple("Run", ["cost", "epsilon", "thresholds", "include_kinks", "method", "mode", "seconds", "referee",
+                         "directional", "kinks", "shapes"])
+Run.__doc__ = """How the check ran: J, epsilon, the thresholds, include_kinks, the method and mode, the seconds
+it took, and the records of the referee, the directional mode, the kinks and the gradients' shapes (or None)."""
+
+
 class GradCheckReport:
     """Result of a gradient check.
 
@@ -128,104 +143,45 @@ class GradCheckReport:
         The values the verdict used and their error bounds (NaN / inf where not checked).
     """
 
-    def __init__(self, layout, approx, grad, checked, kink_mask, refereed, error, cost, epsilon, thresholds,
-                 include_kinks, method, mode, seconds, referee=None, directional=None, grad_error=None,
-                 tallied=None, threads=1, kinks=None, shapes=None):
-        self.layout, self.approx, self.grad, self.checked = layout, approx, grad, checked
-        self.kink_mask, self.refereed, self.error = kink_mask, refereed, error
-        self.grad_error = 0.0 if grad_error is None else grad_error  # backprop's rounding, where it was needed
-        self.cost, self.epsilon = float(cost), float(epsilon)
-        self.thresholds, self.include_kinks = tuple(thresholds), include_kinks
-        self.method, self.mode, self.seconds = method, mode, seconds
-        self.referee = referee
-        self.kink_record = kinks  # how the kinks were judged (None: there were none)
-        self.shapes = shapes or {}  # blocks whose gradient has another shape than its parameter
-        directional = directional or {}
-        any_kink = bool(kink_mask.any())
-        uncompared = [name for name, found in self.shapes.items() if not found["compared"]]
-        if uncompared:  # a gradient of another size that does not broadcast: its entries mean nothing
-            checked = checked.copy()
-            for name in uncompared:
-                block = layout[name]
-                checked[block.offset:block.offset + block.size] = False
-            self.checked = checked
-        every = bool(checked.all())  # every entry counts: kinks are judged too (by the rule for kinks, or nearby)
+    def __init__(self, layout, entries, verdicts, run):
+        """layout : ``Layout`` of theta; entries : ``Entries``; verdicts : ``judge.Verdicts``; run : ``Run``."""
+        self.layout = layout
+        self.approx, self.grad, self.refereed, self.error = entries.approx, entries.grad, entries.refereed, entries.error
+        self.kink_mask, self.checked = entries.kink_mask, verdicts.checked
+        self.grad_error = 0.0 if entries.grad_error is None else entries.grad_error  # where it was needed
+        self.cost, self.epsilon = float(run.cost), float(run.epsilon)
+        self.thresholds, self.include_kinks = tuple(run.thresholds), run.include_kinks
+        self.method, self.mode, self.seconds = run.method, run.mode, run.seconds
+        self.referee = run.referee
+        self.kink_record = run.kinks  # how the kinks were judged (None: there were none)
+        self.shapes = run.shapes or {}  # blocks whose gradient has another shape than its parameter
+        directional = run.directional or {}
         starts = layout.starts
-        if any_kink:
-            kinks = np.flatnonzero(kink_mask & checked)
+        if self.kink_mask.any():
+            kinks = np.flatnonzero(self.kink_mask & self.checked)
             kinks_of = np.split(kinks, np.searchsorted(kinks, starts[1:]))
         else:
             kinks_of = [()] * len(layout.blocks)
         self.blocks = {}
-        entrywise = True  # every block compared entry by entry (not only along a direction)
         for block, found in zip(layout.blocks, kinks_of):
+            judged = verdicts.blocks[block.name]
             report = BlockReport(block.name, block.shape, block.offset)
-            report.n_checked = block.size if every else int(checked[block.offset:block.offset + block.size].sum())
+            report.n_checked, report.difference, report.verdict = judged.n_checked, judged.difference, judged.verdict
+            report.refereed_difference, report.resolution = judged.refereed_difference, judged.resolution
+            report.error_norm, report.shape_error = judged.error_norm, judged.shape_error
             report.kinks = [layout.locate(int(k)) for k in found]
             if block.name in directional:
                 d = directional[block.name]
                 report.directional = {key: _finite_or_none(d[key]) for key in ("numerical", "backprop", "error")}
-                entrywise &= report.n_checked > 0
-            self.blocks[block.name] = report
-        a, g, r, e, ge, groups = self._compared(layout, approx, grad, refereed, error, checked, directional,
-                                                entrywise and every)
-        n_blocks = len(layout.blocks)
-        threads = max(1, int(threads))
-        if tallied is None or not (entrywise and every):  # else the judge's tally of these very arrays
-            tallied = tally(a, r, g, e, self.thresholds, groups, n_blocks, ge, n_worst=0, threads=threads)
-            none = np.empty(0)
-            theta_grad_error = none if np.ndim(self.grad_error) == 0 else self.grad_error
-            worst = _tally.tally_blocks(approx, refereed, grad, error, theta_grad_error,
-                                        np.empty(0, np.bool_) if every else checked, starts, N_WORST, threads)[1]
-        else:
-            worst = tallied.worst
-        for block, report, top in zip(layout.blocks, self.blocks.values(), worst):
             if report.n_checked:  # the rows are made when first read: most checks only want the verdict
-                report._worst = functools.partial(_worst_rows, block, top[top >= 0], approx, grad, refereed, error,
-                                                  self.grad_error)
-        whole, norms = tallied.whole, tallied.off_norms
-        for report, notes, found, norm in zip(self.blocks.values(), tallied.notes, tallied.blocks, norms):
-            report.difference = notes
-            report.refereed_difference, report.resolution, report.verdict = found[1:]
-            report.error_norm = float(norm)  # ||refereed - grad||
-        self.n_compared = int(a.size)
-        self.difference = tallied.notes_whole
-        self.refereed_difference, self.resolution, verdict = whole[1:]
-        self.error_norm = float(np.sqrt(np.sum(norms ** 2)))
-        for name, found in self.shapes.items():  # a gradient of another shape is a bug, whatever its values
-            self.blocks[name].verdict = BUG
-            self.blocks[name].shape_error = found
-        proven = [b.verdict for b in self.blocks.values() if b.verdict in (SUSPICIOUS, BUG)]
-        self.verdict = max([verdict] + proven, key=SEVERITY.get)
+                report._worst = functools.partial(_worst_rows, block, judged.worst, self.approx, self.grad,
+                                                  self.refereed, self.error, self.grad_error)
+            self.blocks[block.name] = report
+        self.n_compared = verdicts.n_compared
+        self.difference, self.refereed_difference = verdicts.difference, verdicts.refereed_difference
+        self.resolution, self.error_norm = verdicts.resolution, verdicts.error_norm
+        self.verdict, self.worst_block = verdicts.verdict, verdicts.worst_block
         self.kinks = [k for b in self.blocks.values() for k in b.kinks]
-        worst = max(self.blocks.values(), key=lambda b: (SEVERITY[b.verdict], b.shape_error is not None,
-                                                         b.refereed_difference, b.difference))
-        self.worst_block = None if self.verdict == CORRECT else worst.name
-
-    def _compared(self, layout, approx, grad, refereed, error, counted, directional, entrywise):
-        """The compared values (approx, grad, refereed, error, grad_error) block after block, and their groups.
-
-        Every entry checked and counted: theta's own arrays, no copies. Otherwise the
-        counted entries, and one value per block checked only along a direction.
-        """
-        if entrywise:
-            return approx, grad, refereed, error, self.grad_error, ("starts", layout.starts)
-        columns, sizes = [[], [], [], [], []], []
-        for block in layout.blocks:
-            report = self.blocks[block.name]
-            if report.directional is not None and report.n_checked == 0:
-                d = directional[block.name]
-                values = ([d["numerical_at_epsilon"]], [d["backprop"]], [d["numerical"]], [d["error"]], [0.0])
-            else:
-                part = slice(block.offset, block.offset + block.size)
-                keep = np.flatnonzero(counted[part]) + block.offset
-                values = (approx[keep], grad[keep], refereed[keep], error[keep],
-                          np.broadcast_to(self.grad_error, grad.shape)[keep])
-            for column, value in zip(columns, values):
-                column.append(np.asarray(value, dtype=np.float64))
-            sizes.append(len(values[0]))
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
-        return tuple(np.concatenate(c) for c in columns) + (("starts", starts),)
 
     @property
     def n_parameters(self):
@@ -272,7 +228,7 @@ class GradCheckReport:
                         "counted as a disagreement, only as a coarser resolution"}
         for key, phrase in aside.items():
             if r.get(key):
-                head += phrase.format(eps=self.epsilon, bound=judge.STEP_BOUND, n=r[key])
+                head += phrase.format(eps=self.epsilon, bound=STEP_BOUND, n=r[key])
         if r["n_persistent"] and self.verdict in (SUSPICIOUS, BUG):
             return (f"{head}; the disagreement persists in {r['n_persistent']} of them ({at}): refereed "
                     f"difference {self.refereed_difference:.3e}, so it is in backprop.")

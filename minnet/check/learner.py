@@ -1,0 +1,191 @@
+"""Evaluate a check of a learner's own functions: their cost at theta +- eps, one Python call at a time.
+
+``evaluate_functions`` returns the same ``Evaluation`` as a network's check,
+so the judge and the report cannot tell the two apart. Every call gets its
+own copy of the parameters (``Calls``). Imports no judge verdicts and no report.
+"""
+import warnings
+
+import numpy as np
+
+from .._layout import flatten_gradients
+from . import _parallel
+from .evaluate import Evaluation
+from .judge import UNIT_ROUNDOFF, Estimates, rounding_error
+
+
+def evaluate_functions(cost_fn, grads_fn, layout, original, *, epsilon, sample, progress, calls):
+    """J, the learner's gradient and an evaluator of centered differences, at the flat parameters ``original``.
+
+    layout : ``Layout`` of the parameters; original : (n,) their values;
+    calls : ``Calls`` of this check (shared with its nearby point's check).
+    Returns an ``Evaluation``; raises for a cost that is not a finite,
+    deterministic real number or a gradient with NaN or inf.
+    """
+    cost_of = calls.wrap(cost_fn, "cost_fn")
+    grads_of = calls.wrap(grads_fn, "grads_fn")
+    work = original.copy()  # the point of every evaluation; each call copies its blocks out of it
+
+    def cost_at(vector):
+        return scalar_cost(cost_of(vector))
+
+    unit = precision(cost_of(original))
+    cost = deterministic_cost(lambda: scalar_cost(cost_of(original)))
+    grad, shapes = flatten_gradients(grads_of(original), layout, shapes=True)
+    if not np.all(np.isfinite(grad)):
+        raise ValueError("grads_fn returned NaN or inf")
+    n_entries = layout.size if sample is None else sample * len(layout.blocks)
+    show = _parallel.show_progress(progress, 20 * n_entries)  # Python calls: slow, so show sooner
+
+    def evaluate(indices, steps):
+        indices = np.arange(original.size, dtype=np.int64) if indices is None else indices  # None: every entry
+        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), indices.shape)
+        values, errors = np.full(indices.size, np.nan), np.full(indices.size, np.inf)
+        second = np.full(indices.size, np.nan)
+        w = original[indices]
+        taken = (w + steps) - (w - steps)  # the step really taken: 0 where h cannot move w
+        bar = _parallel.Progress(indices.size, show and np.all(steps == epsilon))
+        try:
+            for q, p in enumerate(indices.tolist()):
+                if taken[q] == 0:  # the step cannot move this parameter
+                    continue
+                work[p] = w[q] + steps[q]
+                J_plus = cost_at(work)
+                work[p] = w[q] - steps[q]
+                J_minus = cost_at(work)
+                work[p] = w[q]
+                values[q] = (J_plus - J_minus) / taken[q]
+                second[q] = J_plus - 2 * cost + J_minus
+                errors[q] = rounding_error(abs(J_plus) + abs(J_minus), taken[q], "python", unit)
+                bar.update(1)
+        finally:
+            work[...] = original
+            bar.close()
+        return Estimates(values, errors, np.zeros(indices.size, bool), second)
+
+    return Evaluation(layout, original, grad, cost, "python loop", unit, 1, evaluate, cost_at, None, None, None,
+                      shapes)
+
+
+def nondeterministic_message(J1, J2):
+    return (f"the cost is not deterministic: J evaluated twice at the same theta gave {J1!r} and {J2!r}. "
+            "A gradient check needs one consistent J(theta); with dropout every call drops different units. "
+            "Use the deterministic check mode: fix the dropout masks (gradient_check(..., dropout_seed=0), or "
+            "draw the masks once and reuse them in your cost and gradients), or set keep_prob=1 while checking.")
+
+
+def deterministic_cost(cost_fn):
+    first, second = cost_fn(), cost_fn()
+    if first != second and not (np.isnan(first) and np.isnan(second)):
+        raise ValueError(nondeterministic_message(first, second))
+    if not np.isfinite(first):
+        raise ValueError(f"the cost at theta is {first}; a gradient check needs a finite J")
+    return first
+
+
+def scalar_cost(value):
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}"
+                        + (" (is a `return` missing?)" if value is None else ""))
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}") from None
+    if array.size != 1:
+        raise ValueError(f"cost_fn must return a scalar cost, got an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+class Calls:
+    """A learner's functions, each call on a fresh copy of the parameters; a write into them is warned about once.
+
+    ``wrap(fn, name)(vector)`` calls ``fn`` with a new dict of new arrays
+    copied out of the flat vector, then checks that the dict still holds
+    those arrays with those values. The dicts are kept alive, emptied,
+    until the check ends, so that no two calls get a dict with the same id
+    (a cost that memoizes on ``id(parameters)`` is then right too).
+    """
+
+    def __init__(self, layout):
+        self.layout, self.warned, self.given = layout, set(), []
+
+    def wrap(self, fn, role):
+        name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or role
+
+        def call(vector):
+            parameters = {b.name: vector[b.offset:b.offset + b.size].reshape(b.shape).copy()
+                          for b in self.layout.blocks}
+            arrays = dict(parameters)
+            try:
+                return fn(parameters)
+            finally:
+                self._inspect(parameters, arrays, vector, name, role)
+                parameters.clear()
+                self.given.append(parameters)
+
+        return call
+
+    def _inspect(self, parameters, arrays, vector, name, role):
+        if (name, role) in self.warned:
+            return
+        rebound = [k for k, a in arrays.items() if parameters.get(k) is not a]
+        written = [k for k, a in arrays.items() if k not in rebound and not np.array_equal(
+            a.ravel(), vector[self.layout[k].offset:self.layout[k].offset + a.size])]
+        if rebound or written:
+            self.warned.add((name, role))
+            what = (f"writes into {', '.join(written)}" if written else "") + (" and " if written and rebound else "") \
+                + (f"rebinds {', '.join(rebound)} (rebinding keys)" if rebound else "")
+            warnings.warn(f"{role} {name} {what} of the parameters it is given. minnet gives every call a fresh "
+                          f"copy, so the check is not affected, but code that reuses the dict (a training loop, "
+                          f"the course's gradient_check_n) will be.", UserWarning, stacklevel=4)
+
+
+def course_functions(cost_fn, grads_fn, forward, backward, X, Y):
+    """cost_fn and grads_fn, from themselves or from the course's forward/backward pair."""
+    course = (forward, backward, X, Y)
+    if any(x is not None for x in course):
+        if cost_fn is not None or grads_fn is not None:
+            raise TypeError("give either cost_fn and grads_fn, or forward, backward, X and Y; not both")
+        for name, value in zip(("forward", "backward", "X", "Y"), course):
+            if value is None:
+                raise TypeError(f"{name} is required with the course's functions (forward, backward, X, Y)")
+        if not callable(forward):
+            raise TypeError(f"forward must be callable, got {type(forward).__name__}")
+        if not callable(backward):
+            raise TypeError(f"backward must be callable, got {type(backward).__name__}")
+
+        def forward_pass(parameters):
+            result = forward(X, Y, parameters)
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise TypeError("forward must return (cost, cache) as the course's forward_propagation_n does, "
+                                f"got {type(result).__name__}")
+            return result
+
+        def cost(parameters):
+            return forward_pass(parameters)[0]
+
+        def grads(parameters):
+            return backward(X, Y, forward_pass(parameters)[1])
+
+        forward_name = getattr(forward, "__qualname__", "forward")
+        cost.__qualname__ = forward_name
+        grads.__qualname__ = f"{forward_name} with {getattr(backward, '__qualname__', 'backward')}"
+        return cost, grads
+    if not callable(cost_fn):
+        raise TypeError(f"cost_fn must be callable, got {type(cost_fn).__name__}")
+    if not callable(grads_fn):
+        raise TypeError(f"grads_fn must be callable, got {type(grads_fn).__name__}")
+    return cost_fn, grads_fn
+
+
+def precision(value):
+    """The unit roundoff of the type a cost came in: float32 resolves far less than float64."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None and isinstance(value, np.ndarray):
+        dtype = value.dtype
+    if dtype is not None and np.issubdtype(dtype, np.floating) and np.finfo(dtype).eps > UNIT_ROUNDOFF:
+        warnings.warn(f"cost_fn returns {dtype}: its rounding (about {np.finfo(dtype).eps:.1e} relative) limits "
+                      f"what the check can resolve; compute the cost in float64", stacklevel=3)
+        return float(np.finfo(dtype).eps)
+    return UNIT_ROUNDOFF
+
+

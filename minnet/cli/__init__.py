@@ -245,7 +245,7 @@ def _summary(report):
 
 
 def _dataset(name, examples, seed):
-    from . import datasets
+    from .. import datasets
     kwargs = {}
     if name == "digits":
         if examples is not None:
@@ -262,7 +262,7 @@ def _dataset(name, examples, seed):
 
 # --------------------------------------------------------------------- demo
 def cmd_demo(args):
-    from . import Network, datasets, gradient_check
+    from .. import Network, datasets, gradient_check
     out = args.out
     if os.path.exists(out) and not os.path.isdir(out):
         raise CliError(f"--out: {out!r} is a file, not a folder")
@@ -310,7 +310,7 @@ def cmd_demo(args):
 
     history["checks"] = {0: before, cfg["epochs"]: after}
     if _have_matplotlib():
-        from . import plots
+        from .. import plots
         paths = [os.path.join(out, f"minnet_demo_{name}.png") for name in ("cost", "boundary", "check")]
         if history["cost"]:
             plots.plot_cost(history, path=paths[0], title="Flower data: training cost")
@@ -367,7 +367,7 @@ def cmd_check(args):
     else:
         print(report)
     if args.plot:
-        from . import plots
+        from .. import plots
         plots.plot_check(report, path=args.plot)
         if not args.json and not args.quiet:
             print(f"\nPlot: {args.plot}")
@@ -375,7 +375,7 @@ def cmd_check(args):
 
 
 def _check_network(args):
-    from . import Network, gradient_check
+    from .. import Network, gradient_check
     net = Network(args.layers, hidden=args.hidden, output=args.output, lambd=args.lambd,
                   keep_prob=args.keep_prob, init=args.init, seed=args.seed)
     X, Y = synthetic_data(args.layers, args.output, args.examples, args.seed)
@@ -386,7 +386,7 @@ def _check_network(args):
 
 
 def _check_target(args):
-    from . import check_gradients
+    from .. import check_gradients
     undo = []  # what importing the user's code added to sys.path and sys.modules
     try:
         names, label = load_target(args.target, undo)
@@ -502,7 +502,7 @@ def _describe(exc):
     """'ZeroDivisionError: division by zero (my_file.py, line 12)': where in the user's code it was raised."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     libraries = tuple(os.path.join(os.path.abspath(folder), "") for folder in
-                      [os.path.dirname(os.path.abspath(__file__))]
+                      [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]  # minnet's folder
                       + [sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")])
     frames = [tb for tb in _traceback(exc.__traceback__)
               if not tb.tb_frame.f_code.co_filename.startswith("<")
@@ -656,7 +656,7 @@ def json_dumps(result):
 
 # -------------------------------------------------------------------- train
 def cmd_train(args):
-    from . import Network
+    from .. import Network
     args.plot = _plot_path(args.plot, "--plot")
     args.boundary = _plot_path(args.boundary, "--boundary")
     if args.save:
@@ -717,7 +717,7 @@ def cmd_train(args):
             raise CliError(f"--save: cannot write {args.save!r}: {exc.strerror or exc}") from None
         print(f"saved the network to {args.save} (read it back with minnet.Network.load)")
     if args.plot or args.boundary:
-        from . import plots
+        from .. import plots
         if args.plot:
             if not history["cost"]:
                 raise CliError("--plot: there is no cost curve after 0 epochs")
@@ -777,7 +777,7 @@ def _rate(n, seconds):
 
 def _workload(dims, m, hidden, seed=0):
     """A bench workload: softmax output, lambd 0.7, X standard normal (n_0, m), random class labels."""
-    from . import Network
+    from .. import Network
     net = Network(dims, hidden=hidden, output="softmax", lambd=0.7, seed=seed)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((dims[0], m))
@@ -826,7 +826,7 @@ def _bench_row(name, net, m, hidden, method, threads, seconds=None, estimated=Fa
 
 def _bench_peers(args, wanted, name, net, X, Y, status):
     """Rows of the reference checks on one workload (they run once, on one thread where they can)."""
-    from . import baselines, difference
+    from .. import baselines, difference
     n, m, hidden = net.layout.size, X.shape[1], args.hidden
     slow_ok = args.full_baselines or n <= SLOW_ABOVE
     sample = np.random.default_rng(0).choice(n, size=min(ESTIMATE_SAMPLE, n), replace=False)
@@ -869,8 +869,8 @@ def _bench_peers(args, wanted, name, net, X, Y, status):
 def cmd_bench(args):
     import numba
 
-    from . import baselines, gradient_check
-    from .check.api import PIECEWISE_LINEAR
+    from .. import baselines, gradient_check
+    from ..check.api import PIECEWISE_LINEAR
     limit = numba.config.NUMBA_NUM_THREADS
     threads = args.threads or [numba.get_num_threads()]
     for t in threads:
@@ -932,7 +932,7 @@ def cmd_bench(args):
             print(f"\n~ : timed on {ESTIMATE_SAMPLE:,} random entries and scaled up (every entry costs the same "
                   f"two forward passes); --full-baselines runs it in full.")
     if plot:
-        from . import plots
+        from .. import plots
         plots.plot_bench(rows, path=plot)
         if not args.json:
             print(f"\nPlot: {plot}")
@@ -994,7 +994,7 @@ class _Status:
 
 
 def _backprop(net, X, Y):
-    from . import flatten_gradients
+    from .. import flatten_gradients
     return flatten_gradients(net.gradients(X, Y), net.layout)
 
 
@@ -1112,7 +1112,7 @@ examples:
 
 
 def build_parser():
-    from . import __version__
+    from .. import __version__
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog=PROG, description="minnet: a from-scratch neural network framework with a fast, "
                                             "parallel gradient check.",
@@ -1302,6 +1302,3 @@ def run():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(status)
 
-
-if __name__ == "__main__":
-    run()

@@ -9,6 +9,7 @@ import pytest
 
 import minnet
 from minnet import baselines, cli
+from minnet.check import judge
 from minnet.cli import _common, bench, demo
 
 HAVE_MPL = _common.have_matplotlib()
@@ -493,8 +494,8 @@ def test_demo_refuses_an_unwritable_out_folder_before_work(capsys, monkeypatch, 
 # ------------------------------------------------- exit statuses and JSON
 @pytest.mark.parametrize("verdicts, status", [
     (("correct", "correct"), 0), (("suspicious", "correct"), 1), (("correct", "bug"), 3),
-    (("inconclusive", "suspicious"), 4), (("bug", "inconclusive"), 3),
-])
+    (("inconclusive", "suspicious"), 1), (("bug", "inconclusive"), 3),
+])  # "worse" in the order of minnet.check.judge.SEVERITY: inconclusive < suspicious < bug
 def test_demo_status_is_the_worse_check(capsys, monkeypatch, tmp_path, verdicts, status):
     reports = iter(_FakeReport(v) for v in verdicts)
     monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: next(reports))
@@ -558,6 +559,8 @@ def test_check_help_documents_statuses_and_the_file_convention(capsys):
 
 def test_worse_verdict_and_unknown_verdicts():
     assert _common.worse("correct", "suspicious") == "suspicious"
-    assert _common.worse("inconclusive", "bug") == "bug" and _common.worse("suspicious", "inconclusive") == "inconclusive"
+    assert _common.worse("inconclusive", "bug") == "bug" and _common.worse("suspicious", "inconclusive") == "suspicious"
+    verdicts = sorted(judge.SEVERITY, key=judge.SEVERITY.get)  # the one order of verdicts, from the judge
+    assert all(_common.worse(a, b) == max(a, b, key=verdicts.index) for a in verdicts for b in verdicts)
     with pytest.raises(ValueError, match="unknown verdict"):
         _common.worse("correct", "fine")

@@ -1,7 +1,7 @@
 """What the ``minnet`` commands share: CliError and the exit statuses, the argument types, checks of
 output files and plots before any work, the one-line summary of a check, and JSON writing.
-Imports no command module and no other part of the CLI; of minnet nothing at import time, and
-matplotlib only inside the functions that need it."""
+Imports no command module and no other part of the CLI; of minnet only ``check.judge`` at import
+time (for its verdict order), and matplotlib only inside the functions that need it."""
 import argparse
 import json
 import math
@@ -12,12 +12,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..check import judge
+
 PROG = "minnet"
 USAGE_ERROR = 2      # argparse's convention: a bad argument, option or file; nothing was checked
 INTERRUPTED = 130    # 128 + SIGINT, as a shell reports it
 BROKEN_PIPE = 141    # 128 + SIGPIPE: the reader of the output went away
 EXIT_STATUS = {"correct": 0, "suspicious": 1, "bug": 3, "inconclusive": 4}
-SEVERITY = ("correct", "suspicious", "inconclusive", "bug")  # the demo reports the worse of two checks
 EXIT_STATUS_HELP = """\
 exit status:
   0    correct: backprop agrees with the numerical gradient
@@ -52,10 +53,10 @@ def exit_status(verdict):
 
 
 def worse(*verdicts):
-    """The worst of some verdicts: bug, then inconclusive, suspicious, correct."""
+    """The worst of some verdicts, in the order of ``minnet.check.judge.SEVERITY`` (bug the worst)."""
     for verdict in verdicts:
         exit_status(verdict)  # an unknown verdict is an error, not a guess
-    return max(verdicts, key=SEVERITY.index)
+    return max(verdicts, key=judge.SEVERITY.get)
 
 
 # ----------------------------------------------------------- argument types

@@ -30,7 +30,7 @@ exit status:
 """
 METHODS = ("auto", "segment", "incremental", "full")  # as minnet.gradient_check
 PLOT_HINT = 'pip install "minnet[plot]"'
-FORMATTER = argparse.RawDescriptionHelpFormatter  # every help text keeps its own line breaks
+FORMATTER = argparse.RawDescriptionHelpFormatter  # descriptions and epilogs keep their own line breaks
 
 
 class CliError(Exception):

@@ -10,8 +10,9 @@ import pytest
 
 import minnet
 from minnet import baselines, cli
+from minnet.cli import _common, _names, bench
 
-HAVE_MPL = cli._have_matplotlib()
+HAVE_MPL = _common.have_matplotlib()
 TINY = ["--layers", "5,4,3", "--examples", "6", "--repeat", "1", "--quiet"]
 
 
@@ -51,7 +52,7 @@ def test_layers_examples_and_hidden_define_the_workload(capsys):
 
 
 def test_examples_and_hidden_apply_to_the_named_workloads(capsys, monkeypatch):
-    monkeypatch.setitem(cli.WORKLOADS, "tiny", ([5, 4, 3], 6))
+    monkeypatch.setitem(bench.WORKLOADS, "tiny", ([5, 4, 3], 6))
     rows, _ = bench_json(capsys, "--workloads", "tiny", "--examples", "9", "--hidden", "leaky_relu",
                          "--methods", "segment", "--baselines", "none", "--repeat", "1")
     assert [(r["workload"], r["m"], r["hidden"], r["method"]) for r in rows] == [("tiny", 9, "leaky_relu",
@@ -76,8 +77,8 @@ def test_threads_sweep_in_the_table(capsys):
 
 
 def test_json_writes_inf_and_skipped_runs_as_null(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_best_time", lambda run, repeat: (0.0, run()))  # infinitely fast: inf rates
-    monkeypatch.setattr(cli, "SLOW_ABOVE", 10)  # the full method is skipped
+    monkeypatch.setattr(bench, "_best_time", lambda run, repeat: (0.0, run()))  # infinitely fast: inf rates
+    monkeypatch.setattr(bench, "SLOW_ABOVE", 10)  # the full method is skipped
     rows, _ = bench_json(capsys, *TINY, "--methods", "incremental,full", "--baselines", "none")
     incremental, full = rows
     assert incremental["seconds"] == 0.0 and incremental["entries_per_second"] is None
@@ -85,8 +86,8 @@ def test_json_writes_inf_and_skipped_runs_as_null(capsys, monkeypatch):
 
 
 def test_estimated_rows_are_marked(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "SLOW_ABOVE", 10)
-    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 8)
+    monkeypatch.setattr(bench, "SLOW_ABOVE", 10)
+    monkeypatch.setattr(bench, "ESTIMATE_SAMPLE", 8)
     rows, _ = bench_json(capsys, *TINY, "--methods", "incremental", "--baselines", "numpy")
     numpy_row, minnet_row = rows
     assert numpy_row["estimated"] is True and numpy_row["verdict"] is None and numpy_row["seconds"] > 0
@@ -119,8 +120,8 @@ def test_bad_input_gives_one_line_and_status_2(capsys, argv):
 
 @pytest.mark.skipif(not HAVE_MPL, reason="needs matplotlib")
 def test_plot_writes_time_against_parameters(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(cli.WORKLOADS, "tiny", ([5, 4, 3], 6))
-    monkeypatch.setitem(cli.WORKLOADS, "small", ([6, 8, 3], 6))
+    monkeypatch.setitem(bench.WORKLOADS, "tiny", ([5, 4, 3], 6))
+    monkeypatch.setitem(bench.WORKLOADS, "small", ([6, 8, 3], 6))
     path = tmp_path / "plots" / "bench"  # a missing folder is made; no extension gets .png
     rows, _ = bench_json(capsys, "--workloads", "tiny,small", "--methods", "incremental", "--baselines", "numpy",
                          "--repeat", "1", "--plot", str(path))
@@ -149,7 +150,7 @@ def test_plot_bench_draws_a_line_per_method_and_thread_count():
 
 
 def test_plot_without_matplotlib_is_refused_before_any_work(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_have_matplotlib", lambda: False)
+    monkeypatch.setattr(_common, "have_matplotlib", lambda: False)
     monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: pytest.fail("timed without a way to plot"))
     status, out, err = run(capsys, "bench", *TINY, "--plot", str(tmp_path / "b.png"))
     assert status == 2 and "needs matplotlib" in err and err.count("\n") == 1 and out == ""
@@ -183,7 +184,7 @@ def test_jax_fd_check_matches_the_numpy_loop(output, hidden):
     rng = np.random.default_rng(4)
     dims = [4, 6, 5, 3]
     net = minnet.Network(dims, hidden=hidden, output=output, lambd=0.4, keep_prob=[0.8, 0.7], seed=1)
-    X, Y = cli.synthetic_data(dims, output, 12, seed=2)
+    X, Y = _names.synthetic_data(dims, output, 12, seed=2)
     loop = baselines.numpy_loop_check(net, X, Y, dropout_seed=5)
     approx = baselines.jax_fd_check(net, X, Y, dropout_seed=5, chunk=7)  # 13 chunks, the last one padded
     # the same differences of the same cost; only the rounding of the two sums of J may differ
@@ -213,7 +214,7 @@ def test_bench_with_the_jax_peer(capsys, monkeypatch):
     jax_row = next(r for r in rows if r["method"] == "jax vmap fd")
     assert jax_row["verdict"] == "correct" and jax_row["vs_jax"] == 1.0 and jax_row["threads"] is None
     assert all(r["vs_jax"] > 0 for r in rows)
-    monkeypatch.setattr(cli, "SLOW_ABOVE", 10)
-    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 8)
+    monkeypatch.setattr(bench, "SLOW_ABOVE", 10)
+    monkeypatch.setattr(bench, "ESTIMATE_SAMPLE", 8)
     rows, _ = bench_json(capsys, *TINY, "--methods", "incremental", "--baselines", "jax")
     assert rows[0]["method"] == "jax vmap fd" and rows[0]["estimated"] is True

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from minnet import cli
+from minnet.cli import _common
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "course_backprop.py"
 
@@ -54,7 +55,7 @@ def test_course_example_fixed_is_correct():
 
 def test_course_example_with_planted_bugs_is_a_bug_in_W2_and_b1():
     result = minnet_cmd("check", f"{EXAMPLE}:with_planted_bugs", "--json")
-    assert result.returncode == cli.EXIT_STATUS["bug"] == 3, result.stderr
+    assert result.returncode == _common.EXIT_STATUS["bug"] == 3, result.stderr
     report = json.loads(result.stdout)
     assert report["verdict"] == "bug"
     off = {name for name, block in report["blocks"].items() if block["verdict"] != "correct"}
@@ -140,7 +141,7 @@ def test_a_file_that_cannot_be_checked(capsys, tmp_path, name, code, words):
     if code is not None:
         path.write_text(code)
     status, out, err = run(capsys, "check", path)
-    assert status == cli.USAGE_ERROR == 2
+    assert status == _common.USAGE_ERROR == 2
     assert out == ""
     assert err.startswith("minnet: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert words in err
@@ -248,7 +249,7 @@ def _interrupt(path, presses):
 def test_ctrl_c_is_one_line_and_status_130(tmp_path, presses):
     path = write(tmp_path, "slow.py", SLOW)
     status, out, err = _interrupt(path, presses)
-    assert status == cli.INTERRUPTED == 130
+    assert status == _common.INTERRUPTED == 130
     assert err == "minnet: interrupted\n"
     assert out == ""
 

@@ -9,8 +9,10 @@ import pytest
 
 import minnet
 from minnet import baselines, cli
+from minnet.check import judge
+from minnet.cli import _common, bench, demo
 
-HAVE_MPL = cli._have_matplotlib()
+HAVE_MPL = _common.have_matplotlib()
 
 
 def run(capsys, *argv):
@@ -26,11 +28,11 @@ def run_module(*argv, **kwargs):
 
 # --------------------------------------------------------------------- check
 def test_exit_status_maps_verdicts():
-    statuses = [cli.exit_status(v) for v in ("correct", "suspicious", "bug", "inconclusive")]
+    statuses = [_common.exit_status(v) for v in ("correct", "suspicious", "bug", "inconclusive")]
     assert statuses == [0, 1, 3, 4]
-    assert cli.USAGE_ERROR not in statuses and cli.INTERRUPTED not in statuses
+    assert _common.USAGE_ERROR not in statuses and _common.INTERRUPTED not in statuses
     with pytest.raises(ValueError, match="unknown verdict"):
-        cli.exit_status("fine")
+        _common.exit_status("fine")
 
 
 class _FakeReport:
@@ -167,7 +169,7 @@ def test_demo(capsys, tmp_path):
 
 
 def test_demo_without_matplotlib_says_how_to_get_plots(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_have_matplotlib", lambda: False)
+    monkeypatch.setattr(_common, "have_matplotlib", lambda: False)
     status, out, _ = run(capsys, "demo", "--quiet", "--epochs", "5", "--out", str(tmp_path))
     assert status == 0
     assert 'pip install "minnet[plot]"' in out
@@ -177,7 +179,7 @@ def test_demo_without_matplotlib_says_how_to_get_plots(capsys, tmp_path, monkeyp
 @pytest.mark.slow_without_jit
 def test_demo_settings_reach_95_percent():
     """The demo's advertised result, with its own settings (takes about a second)."""
-    d = cli.DEMO
+    d = demo.DEMO
     X, Y = minnet.datasets.flower(m=d["m"], seed=d["seed"])
     net = minnet.Network(d["layer_dims"], hidden=d["hidden"], output=d["output"], lambd=d["lambd"],
                          keep_prob=d["keep_prob"], seed=d["seed"])
@@ -199,7 +201,7 @@ def test_bench_digits(capsys):
 
 @pytest.mark.slow_without_jit
 def test_bench_large_workload_estimates_and_skips(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 200)  # the real workload and limits, a tenth of the timed entries
+    monkeypatch.setattr(bench, "ESTIMATE_SAMPLE", 200)  # the real workload and limits, a tenth of the timed entries
     status, out, _ = run(capsys, "bench", "--workloads", "mnist", "--repeat", "1", "--quiet")
     assert status == 0
     assert "(est.)" in out and "skipped (slow; add --full-baselines)" in out
@@ -336,7 +338,7 @@ def test_plot_target_that_is_a_folder(capsys, tmp_path):
 # The bench's logic on a workload small enough for any machine (and for the coverage pass).
 @pytest.fixture
 def tiny_workload(monkeypatch):
-    monkeypatch.setitem(cli.WORKLOADS, "tiny", ([5, 4, 3], 6))
+    monkeypatch.setitem(bench.WORKLOADS, "tiny", ([5, 4, 3], 6))
     return "tiny"
 
 
@@ -353,9 +355,9 @@ def test_bench_table_on_a_tiny_workload(capsys, tiny_workload):
 
 
 def test_bench_estimates_and_skips_above_the_limit(capsys, tiny_workload, monkeypatch):
-    monkeypatch.setattr(cli, "SLOW_ABOVE", 10)
-    monkeypatch.setattr(cli, "ESTIMATE_SAMPLE", 8)
-    monkeypatch.setattr(cli, "TORCH_LIMIT", 20)
+    monkeypatch.setattr(bench, "SLOW_ABOVE", 10)
+    monkeypatch.setattr(bench, "ESTIMATE_SAMPLE", 8)
+    monkeypatch.setattr(bench, "TORCH_LIMIT", 20)
     status, out, _ = run(capsys, "bench", "--workloads", tiny_workload, "--baselines", "numpy,torch",
                          "--methods", "incremental,full", "--repeat", "1", "--quiet")
     assert status == 0
@@ -436,7 +438,7 @@ def test_plots_make_missing_folders(capsys, tmp_path):
 def _unwritable(monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(_common.tempfile, "TemporaryFile", refuse)
 
 
 @pytest.mark.parametrize("option", ["--save", "--plot", "--boundary"])
@@ -458,7 +460,7 @@ def test_bad_output_path_is_refused_before_training(capsys, monkeypatch, tmp_pat
     else:
         path, word = tmp_path / name, "not writable"
         path.write_text("keep")
-        monkeypatch.setattr(cli.os, "access", lambda *a, **k: False)
+        monkeypatch.setattr(_common.os, "access", lambda *a, **k: False)
     status, out, err = run(capsys, "train", "--epochs", "2", option, str(path))
     assert status == 2 and out == ""
     assert err.startswith(f"minnet: error: {option}") and err.count("\n") == 1
@@ -482,7 +484,7 @@ def test_demo_makes_its_out_folder(capsys, tmp_path):
 
 def test_demo_refuses_an_unwritable_out_folder_before_work(capsys, monkeypatch, tmp_path):
     _no_training(monkeypatch)
-    monkeypatch.setattr(cli, "_have_matplotlib", lambda: True)
+    monkeypatch.setattr(_common, "have_matplotlib", lambda: True)
     _unwritable(monkeypatch)
     status, out, err = run(capsys, "demo", "--out", str(tmp_path))
     assert status == 2 and out == ""
@@ -492,12 +494,12 @@ def test_demo_refuses_an_unwritable_out_folder_before_work(capsys, monkeypatch, 
 # ------------------------------------------------- exit statuses and JSON
 @pytest.mark.parametrize("verdicts, status", [
     (("correct", "correct"), 0), (("suspicious", "correct"), 1), (("correct", "bug"), 3),
-    (("inconclusive", "suspicious"), 4), (("bug", "inconclusive"), 3),
-])
+    (("inconclusive", "suspicious"), 1), (("bug", "inconclusive"), 3),
+])  # "worse" in the order of minnet.check.judge.SEVERITY: inconclusive < suspicious < bug
 def test_demo_status_is_the_worse_check(capsys, monkeypatch, tmp_path, verdicts, status):
     reports = iter(_FakeReport(v) for v in verdicts)
     monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: next(reports))
-    monkeypatch.setattr(cli, "_have_matplotlib", lambda: False)
+    monkeypatch.setattr(_common, "have_matplotlib", lambda: False)
     got, _, err = run(capsys, "demo", "--quiet", "--epochs", "1", "--out", str(tmp_path))
     assert got == status
     assert (f"exit status {status}" in err) == (status != 0)
@@ -541,7 +543,7 @@ def test_nan_and_inf_in_a_result_are_null_with_a_note(capsys, monkeypatch):
 
 
 def test_finite_results_have_no_note():
-    text = cli.json_dumps({"a": 1.5, "b": [np.int64(2), np.float64(0.25)], "c": None})
+    text = _common.json_dumps({"a": 1.5, "b": [np.int64(2), np.float64(0.25)], "c": None})
     assert json.loads(text) == {"a": 1.5, "b": [2, 0.25], "c": None}
 
 
@@ -556,7 +558,9 @@ def test_check_help_documents_statuses_and_the_file_convention(capsys):
 
 
 def test_worse_verdict_and_unknown_verdicts():
-    assert cli.worse("correct", "suspicious") == "suspicious"
-    assert cli.worse("inconclusive", "bug") == "bug" and cli.worse("suspicious", "inconclusive") == "inconclusive"
+    assert _common.worse("correct", "suspicious") == "suspicious"
+    assert _common.worse("inconclusive", "bug") == "bug" and _common.worse("suspicious", "inconclusive") == "suspicious"
+    verdicts = sorted(judge.SEVERITY, key=judge.SEVERITY.get)  # the one order of verdicts, from the judge
+    assert all(_common.worse(a, b) == max(a, b, key=verdicts.index) for a in verdicts for b in verdicts)
     with pytest.raises(ValueError, match="unknown verdict"):
-        cli.worse("correct", "fine")
+        _common.worse("correct", "fine")

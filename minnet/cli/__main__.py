@@ -1,0 +1,4 @@
+"""``python -m minnet.cli``: the same program as ``minnet`` and ``python -m minnet``."""
+from . import run
+
+run()

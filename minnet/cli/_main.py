@@ -1,0 +1,122 @@
+"""The ``minnet`` program: the table of commands, the parser built from it, and ``main`` and ``run``,
+which turn errors, a closed pipe and Ctrl-C into one line and an exit status.
+The only module that imports the command modules; they import nothing from here."""
+import json
+import os
+import signal
+import sys
+
+from . import bench, check, demo, train
+from ._common import BROKEN_PIPE, FORMATTER, INTERRUPTED, PROG, USAGE_ERROR, CliError, Parser
+
+# The commands, in the order 'minnet --help' lists them. Each module has HELP (its line in that
+# list), DESCRIPTION, EPILOG, add_arguments(parser) and run(args) -> exit status.
+COMMANDS = {"demo": demo, "check": check, "train": train, "bench": bench}
+
+MAIN_EPILOG = """\
+examples:
+  minnet demo
+  minnet check my_assignment.py
+  minnet check --layers 4,20,8,3 --output softmax --lambd 0.7 --keep-prob 0.86
+  minnet train --dataset moons --layers 2,16,8,1 --epochs 2000 --plot cost.png
+  minnet bench --workloads digits,medium
+
+--layers always gives all layer sizes, input to output.
+Run 'minnet COMMAND --help' for a command's options and examples.
+Exit status: 0 success, 2 usage error, 130 interrupted; 'minnet check' gives each verdict its
+own status (see 'minnet check --help').
+"""
+
+
+def build_parser():
+    """The parser of ``minnet`` with one subparser per entry of COMMANDS."""
+    from .. import __version__
+    parser = Parser(prog=PROG, description="minnet: a from-scratch neural network framework with a fast, "
+                                           "parallel gradient check.",
+                    epilog=MAIN_EPILOG, formatter_class=FORMATTER)
+    parser.add_argument("--version", action="version", version=f"minnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, title="commands")
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION, epilog=command.EPILOG,
+                           formatter_class=FORMATTER)
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line and return the exit status (see ``minnet check --help``).
+
+    A usage error prints one ``minnet: error: ...`` line on stderr (and, with --json, a JSON
+    object with the error on stdout) and returns 2; Ctrl-C prints one line and returns 130.
+    """
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    as_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+    try:
+        return _run(argv)
+    except CliError as exc:
+        return _error(str(exc), USAGE_ERROR, as_json)
+    except (ValueError, TypeError) as exc:  # minnet's own checks of what the user gave
+        return _error(str(exc), USAGE_ERROR, as_json)
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return BROKEN_PIPE
+    except OSError as exc:
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        return _error(f"cannot access{where}: {exc.strerror or exc}", USAGE_ERROR, as_json)
+    except KeyboardInterrupt:
+        return _interrupted(as_json)
+
+
+def _run(argv):
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # --help and --version
+        return exc.code if isinstance(exc.code, int) else 0
+    if args.command is None:
+        names = list(COMMANDS)
+        raise CliError(f"choose a command: {', '.join(names[:-1])} or {names[-1]} (see '{PROG} --help')")
+    if extra:
+        raise CliError(f"unrecognized arguments: {' '.join(extra)} (see '{PROG} {args.command} --help')")
+    return args.run(args)
+
+
+def _error(message, status, as_json):
+    message = " ".join(message.split())  # one line, whatever the message held
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": message, "exit_status": status}))
+    return status
+
+
+def _interrupted(as_json):
+    """One line for Ctrl-C; a second Ctrl-C meanwhile is ignored rather than shown as a traceback."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": "interrupted", "exit_status": INTERRUPTED}))
+    except (OSError, ValueError):  # the terminal may be gone already
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return INTERRUPTED
+
+
+def run():
+    """The ``minnet`` program: ``main()``, then exit with its status.
+
+    After an interrupt Ctrl-C stays ignored until the process has exited, so that
+    a second Ctrl-C cannot print a traceback while Python shuts down.
+    """
+    try:
+        status = main()
+    except KeyboardInterrupt:  # in the instant between main's handler and here
+        status = INTERRUPTED
+    if status == INTERRUPTED:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(status)

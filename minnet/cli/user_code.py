@@ -1,0 +1,241 @@
+"""Importing the user's code for ``minnet check FILE.py[:NAME]`` and adapting what it defines into
+``cost_fn``, ``grads_fn`` and ``parameters``: the only code in minnet that runs a user's file.
+Imports ``_common`` only, of the CLI; no command module."""
+import importlib
+import importlib.util
+import os
+import sys
+import sysconfig
+from collections.abc import Mapping
+
+from ._common import CliError
+
+# the names a user's file defines (one of the two conventions)
+OWN_NAMES = ("cost_fn", "grads_fn", "parameters")
+COURSE_NAMES = ("forward_propagation_n", "backward_propagation_n", "X", "Y", "parameters")
+MINNET_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # its frames are not the user's
+
+
+def load_target(target, undo):
+    """Import ``FILE.py``, ``FILE.py:NAME``, ``MODULE`` or ``MODULE:NAME`` and return its names.
+
+    This runs the user's code (the module's top level, and NAME() if given); nothing
+    else in minnet executes anything from a file.
+
+    Parameters
+    ----------
+    target : str
+        What to import. With ``:NAME``, NAME must be a function returning a dict or
+        namespace with the names (or be such a dict or namespace itself).
+    undo : list
+        Gets the callables that take the user's folder off ``sys.path`` (it is put
+        there so that the file can import its neighbours) and its module out of
+        ``sys.modules``; the caller calls them when done.
+
+    Returns
+    -------
+    names : Mapping
+        The names the target defines.
+    label : str
+        How to name the target in messages.
+    """
+    path, colon, attribute = target.rpartition(":")
+    if not (colon and path and attribute.isidentifier()):
+        path, attribute = target, None
+    is_file = path.endswith(".py") or os.sep in path or "/" in path or os.path.isfile(path)
+    if is_file:
+        module = _import_file(path, undo)
+    else:
+        module = _import_module(path, undo)
+    label = path
+    if attribute is None:
+        return vars(module), label
+    if not hasattr(module, attribute):
+        raise CliError(f"{label} defines no {attribute!r}")
+    label = f"{path}:{attribute}"
+    found = getattr(module, attribute)
+    if callable(found):
+        try:
+            found = found()
+        except Exception as exc:  # the user's code: report it, minnet's own errors are not caught here
+            raise CliError(f"{label}() raised {_describe(exc)}") from None
+    if isinstance(found, Mapping):
+        return found, label
+    if hasattr(found, "__dict__") and not isinstance(found, type):
+        return vars(found), label
+    raise CliError(f"{label} must be (or return) a dict or namespace with {', '.join(OWN_NAMES)} or the course's "
+                   f"{', '.join(COURSE_NAMES)}; got {type(found).__name__}")
+
+
+def _import_file(path, undo):
+    if not os.path.exists(path):
+        raise CliError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CliError(f"{path} is a folder; give a .py file or MODULE:NAME")
+    if not path.endswith(".py"):
+        raise CliError(f"{path} is not a .py file (a notebook: save its code as a .py file first)")
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name = stem if stem.isidentifier() and stem not in sys.modules else "_minnet_check_target"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    _on_sys_path(os.path.dirname(os.path.abspath(path)), undo)
+    sys.modules[name] = module  # as an import does (dataclasses, pickle and typing look it up)
+    undo.append(lambda: sys.modules.pop(name, None))
+    _execute(lambda: spec.loader.exec_module(module), path)
+    return module
+
+
+def _on_sys_path(folder, undo):
+    sys.path.insert(0, folder)
+    undo.append(lambda: sys.path.remove(folder) if folder in sys.path else None)
+
+
+def _import_module(name, undo):
+    _on_sys_path(os.getcwd(), undo)  # as 'python -m' does
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise CliError(f"{name}: no such file, and no module of that name (give FILE.py, FILE.py:NAME or "
+                       f"MODULE:NAME)")
+    return _execute(lambda: importlib.import_module(name), name)
+
+
+def _execute(load, label):
+    try:
+        return load()
+    except SyntaxError as exc:
+        raise CliError(f"{label} does not import: SyntaxError: {exc.msg} (line {exc.lineno})") from None
+    except SystemExit as exc:
+        raise CliError(f"{label} called sys.exit({exc.code!r}) while being imported; put its script part "
+                       f"under 'if __name__ == \"__main__\":'") from None
+    except Exception as exc:  # the user's code
+        raise CliError(f"{label} raised {_describe(exc)} while being imported") from None
+
+
+def _describe(exc):
+    """'ZeroDivisionError: division by zero (my_file.py, line 12)': where in the user's code it was raised."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    libraries = tuple(os.path.join(os.path.abspath(folder), "") for folder in
+                      [MINNET_FOLDER] + [sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")])
+    frames = [tb for tb in _traceback(exc.__traceback__)
+              if not tb.tb_frame.f_code.co_filename.startswith("<")
+              and not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(libraries)]
+    if frames:
+        code = frames[-1].tb_frame.f_code
+        text += f" ({os.path.basename(code.co_filename)}, line {frames[-1].tb_lineno})"
+    return text
+
+
+def _traceback(tb):
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def backprop_from(names, label):
+    """(cost_fn, grads_fn, parameters) from a target's names, in either convention.
+
+    Parameters
+    ----------
+    names : Mapping
+        Either ``cost_fn(parameters) -> float``, ``grads_fn(parameters) -> {"dW1": ...}`` and
+        ``parameters`` ({"W1": (n_1, n_0), "b1": (n_1, 1), ...}), or the course's
+        ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``,
+        ``backward_propagation_n(X, Y, cache) -> {"dW1": ..., "db1": ..., ...}``, ``X`` (n_0, m),
+        ``Y`` (n_L, m) and ``parameters``.
+    label : str
+        The target, for messages.
+
+    Returns
+    -------
+    cost_fn, grads_fn, parameters
+        Ready for ``minnet.check_gradients``; an exception in the user's functions
+        becomes a CliError that names the function.
+    """
+    if "cost_fn" in names or "grads_fn" in names:
+        wanted = OWN_NAMES
+    elif "forward_propagation_n" in names or "backward_propagation_n" in names:
+        wanted = COURSE_NAMES
+    else:
+        raise CliError(f"{label} defines neither {_and(OWN_NAMES)} nor the course's {_and(COURSE_NAMES)} "
+                       f"(see 'minnet check --help')")
+    missing = [name for name in wanted if name not in names]
+    if missing:
+        raise CliError(f"{label} lacks {_and(missing)} (it defines {_and([n for n in wanted if n in names])})")
+    for name in wanted:
+        if name.endswith(("_fn", "_n")) and not callable(names[name]):
+            raise CliError(f"{name} in {label} must be a function, got {type(names[name]).__name__}")
+    parameters = names["parameters"]
+    if not isinstance(parameters, Mapping):
+        raise CliError(f"parameters in {label} must be a dict like {{'W1': ..., 'b1': ...}}, "
+                       f"got {type(parameters).__name__}")
+    if wanted == OWN_NAMES:
+        return _guarded(names["cost_fn"], "cost_fn"), _guarded(names["grads_fn"], "grads_fn"), dict(parameters)
+    cost_fn, grads_fn = course_functions(names["forward_propagation_n"], names["backward_propagation_n"],
+                                         X=names["X"], Y=names["Y"])
+    return cost_fn, grads_fn, dict(parameters)
+
+
+def course_functions(forward, backward, *, X, Y):
+    """cost_fn and grads_fn for ``check_gradients`` from the course's two functions.
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``.
+    backward : callable
+        ``backward_propagation_n(X, Y, cache) -> gradients``: "dW1", "db1", ... and any
+        extra entries ("dZ1", "dA1", ...), which are left out.
+    X : ndarray, shape (n_0, m)
+    Y : ndarray, shape (n_L, m)
+
+    Returns
+    -------
+    cost_fn : callable
+        ``cost_fn(parameters) -> cost``
+    grads_fn : callable
+        ``grads_fn(parameters) -> {"dW1": ..., ...}`` with exactly the keys "d" + each parameter's name.
+    """
+    forward = _guarded(forward, "forward_propagation_n")
+    backward = _guarded(backward, "backward_propagation_n")
+
+    def run_forward(parameters):
+        result = forward(X, Y, parameters)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise CliError(f"forward_propagation_n must return (cost, cache), got {type(result).__name__}"
+                           + (f" of length {len(result)}" if isinstance(result, tuple) else ""))
+        return result
+
+    def cost_fn(parameters):
+        return run_forward(parameters)[0]
+
+    def grads_fn(parameters):
+        gradients = backward(X, Y, run_forward(parameters)[1])
+        if not isinstance(gradients, Mapping):
+            raise CliError(f"backward_propagation_n must return a dict of gradients like {{'dW1': ...}}, "
+                           f"got {type(gradients).__name__}")
+        missing = ["d" + name for name in parameters if "d" + name not in gradients]
+        if missing:
+            raise CliError(f"backward_propagation_n returned no {_and(missing)}")
+        return {"d" + name: gradients["d" + name] for name in parameters}
+
+    return cost_fn, grads_fn
+
+
+def _guarded(function, name):
+    """``function`` with an exception it raises turned into one CliError line that names it."""
+    def call(*args):
+        try:
+            return function(*args)
+        except CliError:
+            raise
+        except Exception as exc:  # the user's code
+            raise CliError(f"{name} raised {_describe(exc)}") from None
+    return call
+
+
+def _and(names):
+    names = list(names)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)

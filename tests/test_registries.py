@@ -176,3 +176,23 @@ def test_references_read_the_registries():
             net = minnet.Network(dims, hidden=hidden, output=output, lambd=0.4, seed=3)
             X, Y, _ = random_case(dims, output, 6, rng)
             assert baselines.numpy_cost(net, X, Y) == pytest.approx(net.cost(X, Y), rel=1e-13)
+
+
+def test_the_command_line_offers_every_registered_activation(tmp_path):
+    """GELU reaches the CLI's choices, its check and its training from the registry alone."""
+    import json
+    import subprocess
+    import sys
+    check = subprocess.run([sys.executable, "-m", "minnet", "check", "--hidden", "gelu", "--layers", "3,6,2",
+                            "--output", "softmax", "--examples", "16", "--json"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    report = json.loads(check.stdout)
+    assert report["verdict"] == "correct" and report["method"] == "incremental"
+    saved = tmp_path / "gelu.npz"
+    train = subprocess.run([sys.executable, "-m", "minnet", "train", "--dataset", "moons", "--hidden", "gelu",
+                            "--epochs", "50", "--save", str(saved)], capture_output=True, text=True)
+    assert train.returncode == 0, train.stderr
+    assert minnet.Network.load(saved).hidden == "gelu"
+    helped = subprocess.run([sys.executable, "-m", "minnet", "check", "--help"], capture_output=True, text=True)
+    for name in ACTIVATIONS:
+        assert name in helped.stdout

@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from ._common import (METHODS, CliError, int_list, json_safe, layer_dims, name_list, plot_path, positive_int)
-from ._names import BENCH_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, segment_applies, synthetic_data
+from ._names import BENCH_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, SEGMENT_HIDDEN, segment_applies, synthetic_data
 
 # (layer dims, examples); hidden from --hidden, BENCH_OUTPUT output, lambd 0.7, X standard normal.
 WORKLOADS = {"digits": ([64, 32, 16, 10], 256), "medium": ([256, 64, 32, 10], 128),
@@ -68,7 +68,7 @@ def add_arguments(parser):
     p.add_argument("--hidden", choices=HIDDEN_CHOICES, default=DEFAULT_HIDDEN,
                    help=f"hidden activation (default {DEFAULT_HIDDEN})")
     p.add_argument("--methods", type=name_list(METHODS, "method"), default=list(METHODS), metavar="M,...",
-                   help="minnet methods to time: auto, segment (relu and leaky_relu only), incremental, full "
+                   help=f"minnet methods to time: auto, segment ({SEGMENT_HIDDEN} only), incremental, full "
                         "(default: all)")
     p.add_argument("--baselines", type=name_list(("numpy", "torch", "jax", "none"), "baseline"),
                    default=["numpy"], metavar="B,...", help="numpy, torch, jax or none (default numpy)")
@@ -249,7 +249,7 @@ def _what_runs(args, wanted):
             wanted.remove(peer)
     methods = list(args.methods)
     if "segment" in methods and not segment_applies(args.hidden):
-        say(f"minnet segment: skipped, it applies to relu and leaky_relu hidden layers only (--hidden {args.hidden})")
+        say(f"minnet segment: skipped, it applies to {SEGMENT_HIDDEN} hidden layers only (--hidden {args.hidden})")
         methods.remove("segment")
     return wanted, methods
 

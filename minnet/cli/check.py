@@ -7,7 +7,7 @@ from contextlib import nullcontext, redirect_stdout
 from . import user_code
 from ._common import (EXIT_STATUS_HELP, METHODS, CliError, exit_status, json_dumps, layer_dims, nonnegative_float,
                       nonnegative_int, plot_path, positive_float, positive_int, probability, show_progress, summary)
-from ._names import DEFAULT_HIDDEN, DEFAULT_OUTPUT, HIDDEN_CHOICES, OUTPUT_CHOICES, synthetic_data
+from ._names import DEFAULT_HIDDEN, DEFAULT_OUTPUT, HIDDEN_CHOICES, OUTPUT_CHOICES, SEGMENT_HIDDEN, synthetic_data
 
 MODES = ("full", "directional")
 # check of a minnet network: the defaults of the options that only apply to it (None: not given).
@@ -64,8 +64,8 @@ def add_arguments(parser):
     p.add_argument("--init", choices=("zeros", "random", "he", "xavier"), help="weight initialization (default he)")
     p.add_argument("--examples", type=positive_int, metavar="M", help="examples m (default 64)")
     p.add_argument("--method", choices=METHODS,
-                   help="auto (default: segment for relu nets, else incremental), segment, incremental, "
-                        "or full (two whole forward passes per entry)")
+                   help=f"auto (default: segment for {SEGMENT_HIDDEN} nets, else incremental), segment, "
+                        "incremental, or full (two whole forward passes per entry)")
     p.add_argument("--mode", choices=MODES, default="full",
                    help="full: every entry; directional: one random direction per block (default full)")
     p.add_argument("--sample", type=positive_int, default=None, metavar="K",
@@ -75,7 +75,7 @@ def add_arguments(parser):
     p.add_argument("--dropout-seed", type=nonnegative_int, metavar="S",
                    help="seed of the fixed dropout masks (default 0)")
     p.add_argument("--include-kinks", action="store_true",
-                   help="count entries whose perturbation crosses a relu kink with their centered difference "
+                   help="count entries whose perturbation crosses a kink with their centered difference "
                         "(by default they are judged at a nearby point where the network is smooth)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the network, data and sampling")
     p.add_argument("--json", action="store_true",

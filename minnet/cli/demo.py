@@ -7,10 +7,11 @@ import time
 
 from . import _common
 from ._common import PLOT_HINT, PROG, CliError, exit_status, nonnegative_int, percent, show_progress, summary, worse
+from ._names import DEFAULT_HIDDEN, DEFAULT_OUTPUT
 
 # The demo's settings: tuned so that training accuracy on the flower data
 # stays >= 95 % across initialization seeds (measured: 95.0-96.3 % for seeds 0-5).
-DEMO = {"m": 400, "layer_dims": [2, 32, 16, 1], "hidden": "relu", "output": "sigmoid", "lambd": 0.1,
+DEMO = {"m": 400, "layer_dims": [2, 32, 16, 1], "hidden": DEFAULT_HIDDEN, "output": DEFAULT_OUTPUT, "lambd": 0.1,
         "keep_prob": 0.9, "optimizer": "adam", "learning_rate": 0.01, "epochs": 5000, "seed": 0}
 
 HELP = "check, train and check again on the flower data"

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._common import (CliError, fraction, layer_dims, nonnegative_float, nonnegative_int, output_file, percent,
                       plot_path, positive_float, positive_int, probability, show_progress, summary)
-from ._names import (DEFAULT_HIDDEN, HIDDEN_CHOICES, TRAIN_OUTPUT_CHOICES, auto_output, needs_binary, output_units,
+from ._names import (BINARY_OUTPUT, CLASS_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, TRAIN_OUTPUT_CHOICES, auto_output, needs_binary, output_units,
                      train_labels)
 
 DATASETS = ("flower", "moons", "circles", "spirals", "xor", "blobs", "digits")
@@ -169,7 +169,7 @@ def _train_layers(layers, output, *, dataset, n_features, n_classes, binary):
     """
     if needs_binary(output) and not binary:
         raise CliError(f"--output {output} needs a binary dataset; {dataset} has {n_classes} classes "
-                       f"(use softmax)")
+                       f"(use {CLASS_OUTPUT})")
     if layers is None:
         out = auto_output(binary) if output == "auto" else output
         return [n_features] + TRAIN_HIDDEN + [output_units(out, n_classes)], out
@@ -186,7 +186,7 @@ def _train_layers(layers, output, *, dataset, n_features, n_classes, binary):
         output = auto_output(binary, last)
         if output is None:
             raise CliError(f"--layers {given}: the last size is the output, and {dataset} has 2 classes: 1 "
-                           f"(sigmoid) or 2 (softmax) (use --layers {suggest(1)})")
+                           f"({BINARY_OUTPUT}) or 2 ({CLASS_OUTPUT}) (use --layers {suggest(1)})")
     units = output_units(output, n_classes)
     if last != units and needs_binary(output):
         raise CliError(f"--layers {given}: a {output} output for binary data has {units} unit "

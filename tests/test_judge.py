@@ -33,9 +33,9 @@ def synthetic(g_true, curvature, noise, seed=0):
 
 def run(g_backprop, evaluate, k, epsilon=EPS, thresholds=(1e-7, 1e-3), **kwargs):
     first = evaluate(np.arange(k), epsilon)
-    verdict = referee.referee(first, np.asarray(g_backprop, float), epsilon, evaluate, thresholds=thresholds,
+    verdict = referee.referee(first, np.asarray(g_backprop, float), epsilon=epsilon, evaluate=evaluate, thresholds=thresholds,
                               include_kinks=False, **kwargs)
-    found = judge.measure(verdict.value, g_backprop, verdict.error, thresholds)
+    found = judge.measure(verdict.value, g_backprop, verdict.error, thresholds=thresholds)
     return first, verdict, found
 
 
@@ -43,22 +43,22 @@ def run(g_backprop, evaluate, k, epsilon=EPS, thresholds=(1e-7, 1e-3), **kwargs)
 def test_measure_counts_only_the_disagreement_beyond_each_entrys_error():
     g = np.array([1.0, -2.0, 0.5])
     approx = g + np.array([1e-9, -1e-9, 0.0])
-    assert judge.measure(approx, g, np.full(3, 2e-9), (1e-7, 1e-3)).verdict == "correct"
-    off = judge.measure(approx + np.array([1e-4, 0, 0]), g, np.full(3, 2e-9), (1e-7, 1e-3))
+    assert judge.measure(approx, g, np.full(3, 2e-9), thresholds=(1e-7, 1e-3)).verdict == "correct"
+    off = judge.measure(approx + np.array([1e-4, 0, 0]), g, np.full(3, 2e-9), thresholds=(1e-7, 1e-3))
     assert off.verdict == "suspicious"
     assert off.refereed_difference == pytest.approx((1e-4 + 1e-9 - 2e-9) / (np.linalg.norm(approx + [1e-4, 0, 0])
                                                                              + np.linalg.norm(g)), rel=1e-9)
-    assert judge.measure(-g, g, np.full(3, 1e-9), (1e-7, 1e-3)).verdict == "bug"
+    assert judge.measure(-g, g, np.full(3, 1e-9), thresholds=(1e-7, 1e-3)).verdict == "bug"
 
 
 def test_measure_is_inconclusive_when_the_errors_are_too_coarse_and_never_correct():
     g = np.array([1.0, -2.0])
-    coarse = judge.measure(g, g, np.full(2, 1e-3), (1e-7, 1e-3))
+    coarse = judge.measure(g, g, np.full(2, 1e-3), thresholds=(1e-7, 1e-3))
     assert coarse.verdict == "inconclusive" and coarse.refereed_difference == 0.0
-    unresolved = judge.measure(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), (1e-7, 1e-3))
+    unresolved = judge.measure(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), thresholds=(1e-7, 1e-3))
     assert unresolved.verdict == "inconclusive" and unresolved.resolution == np.inf
     # a proven bug elsewhere is still a bug
-    proven = judge.measure(np.array([np.nan, -1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), (1e-7, 1e-3))
+    proven = judge.measure(np.array([np.nan, -1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), thresholds=(1e-7, 1e-3))
     assert proven.verdict == "bug"
 
 
@@ -66,8 +66,8 @@ def test_backprops_own_rounding_is_allowed_but_does_not_coarsen_the_resolution()
     g = np.array([1e-13, -2e-13])
     approx = g * (1 + 1e-4)  # backprop's A - Y cancelled: only 4 digits left
     tiny = np.full(2, 1e-30)
-    assert judge.measure(approx, g, tiny, (1e-7, 1e-3)).verdict == "suspicious"
-    allowed = judge.measure(approx, g, tiny, (1e-7, 1e-3), grad_error=np.full(2, 1e-16))
+    assert judge.measure(approx, g, tiny, thresholds=(1e-7, 1e-3)).verdict == "suspicious"
+    allowed = judge.measure(approx, g, tiny, thresholds=(1e-7, 1e-3), grad_error=np.full(2, 1e-16))
     assert allowed.verdict == "correct" and allowed.resolution < 1e-7
 
 
@@ -77,7 +77,7 @@ def test_rounding_at_the_users_epsilon_is_refereed_away():
     g = rng.standard_normal(40)
     evaluate = synthetic(g, rng.standard_normal(40), noise=3e-15)  # 1e-8 relative at epsilon 1e-7
     first, verdict, found = run(g, evaluate, 40)
-    assert judge.measure(first.value, g, first.error, (1e-9, 1e-3)).verdict != "correct"  # doubtful at eps
+    assert judge.measure(first.value, g, first.error, thresholds=(1e-9, 1e-3)).verdict != "correct"  # doubtful at eps
     assert found.verdict == "correct"
     strict, verdict_strict, found_strict = run(g, evaluate, 40, thresholds=(1e-9, 1e-3))
     assert verdict_strict.refereed.any() and found_strict.verdict == "correct"
@@ -101,7 +101,7 @@ def test_truncation_at_a_large_epsilon_is_refereed_by_richardson():
     g = rng.standard_normal(20)
     evaluate = synthetic(g, 50 * rng.standard_normal(20), noise=1e-16)
     first, verdict, found = run(g, evaluate, 20, epsilon=1e-3)  # truncation 50e-6: "suspicious" at eps
-    assert judge.measure(first.value, g, first.error, (1e-7, 1e-3)).verdict == "suspicious"
+    assert judge.measure(first.value, g, first.error, thresholds=(1e-7, 1e-3)).verdict == "suspicious"
     assert found.verdict == "correct"
     assert verdict.richardson[verdict.refereed].any() or np.all(verdict.step[verdict.refereed] < 1e-3)
 
@@ -138,7 +138,7 @@ def test_nothing_is_refereed_when_the_verdict_is_correct_at_epsilon():
         return base(positions, step)
 
     first = evaluate(np.arange(10), EPS)
-    verdict = referee.referee(first, g, EPS, evaluate, thresholds=(1e-7, 1e-3), include_kinks=False)
+    verdict = referee.referee(first, g, epsilon=EPS, evaluate=evaluate, thresholds=(1e-7, 1e-3), include_kinks=False)
     assert calls == [EPS] and verdict.summary is None and not verdict.refereed.any()
 
 
@@ -171,16 +171,16 @@ def test_a_kink_is_judged_by_the_rule_for_kinks_unless_counted():
         return Estimates(value, np.full(positions.size, 1e-12), np.zeros(positions.size, bool), second)
 
     first = evaluate(np.arange(3), EPS)
-    judged = referee.referee(first, g, EPS, evaluate, thresholds=(1e-7, 1e-3), include_kinks=False)
+    judged = referee.referee(first, g, epsilon=EPS, evaluate=evaluate, thresholds=(1e-7, 1e-3), include_kinks=False)
     assert list(judged.kink) == [False, True, True]
     # between the one-sided slopes 0 and 1: right; outside them: left to a nearby point, never called right
     assert list(judged.pending) == [False, False, True]
     assert judged.error[1] == 0.0 and np.isinf(judged.error[2])
-    assert judge.measure(judged.value[:2], g[:2], judged.error[:2], (1e-7, 1e-3)).verdict == "correct"
-    assert judge.measure(judged.value, g, judged.error, (1e-7, 1e-3)).verdict != "correct"
-    counted = referee.referee(first, g, EPS, evaluate, thresholds=(1e-7, 1e-3), include_kinks=True)
+    assert judge.measure(judged.value[:2], g[:2], judged.error[:2], thresholds=(1e-7, 1e-3)).verdict == "correct"
+    assert judge.measure(judged.value, g, judged.error, thresholds=(1e-7, 1e-3)).verdict != "correct"
+    counted = referee.referee(first, g, epsilon=EPS, evaluate=evaluate, thresholds=(1e-7, 1e-3), include_kinks=True)
     assert not counted.pending.any()
-    assert judge.measure(counted.value, g, counted.error, (1e-7, 1e-3)).verdict == "bug"
+    assert judge.measure(counted.value, g, counted.error, thresholds=(1e-7, 1e-3)).verdict == "bug"
 
 
 def test_a_disagreement_that_is_one_of_the_one_sided_slopes_is_never_a_bug():
@@ -196,7 +196,7 @@ def test_a_disagreement_that_is_one_of_the_one_sided_slopes_is_never_a_bug():
     for jump, g, expected in [(2.0, 1.0, "inconclusive"), (0.0, 1.0, "bug")]:
         ev = lambda positions, step: evaluate(positions, step, jump)
         first = ev(np.arange(1), EPS)
-        judged = referee.referee(first, np.array([g]), EPS, ev, thresholds=(1e-7, 1e-3), include_kinks=False)
+        judged = referee.referee(first, np.array([g]), epsilon=EPS, evaluate=ev, thresholds=(1e-7, 1e-3), include_kinks=False)
         assert not judged.kink.any()  # not proven: the jump is within 32 times the rounding
-        assert judge.measure(judged.value, np.array([g]), judged.error, (1e-7, 1e-3)).verdict == expected
+        assert judge.measure(judged.value, np.array([g]), judged.error, thresholds=(1e-7, 1e-3)).verdict == expected
         assert judged.summary["n_straddled"] == (expected == "inconclusive")

@@ -91,20 +91,20 @@ def test_block_sums_without_error_mask_or_backprop_error():
 def test_tally_matches_measure_block_by_block():
     approx, value, grad, error, grad_error, counted = entries(500, 3)
     groups = np.repeat(np.arange(3), [100, 250, 150])
-    found = judge.tally(approx, value, grad, error, (1e-7, 1e-3), groups, 3, grad_error, counted)
+    found = judge.tally(approx, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=3, grad_error=grad_error, counted=counted)
     for b in range(3):
         keep = counted & (groups == b)
-        expected = judge.measure(value[keep], grad[keep], error[keep], (1e-7, 1e-3), grad_error[keep])
+        expected = judge.measure(value[keep], grad[keep], error[keep], thresholds=(1e-7, 1e-3), grad_error=grad_error[keep])
         assert found.blocks[b].verdict == expected.verdict
         np.testing.assert_allclose(found.blocks[b][:3], expected[:3], rtol=1e-12)
-        notes = judge.measure(approx[keep], grad[keep], np.zeros(int(keep.sum())), (1e-7, 1e-3)).difference
+        notes = judge.measure(approx[keep], grad[keep], np.zeros(int(keep.sum())), thresholds=(1e-7, 1e-3)).difference
         assert found.notes[b] == pytest.approx(notes, rel=1e-12)
 
 
 def test_tally_of_values_whose_squares_overflow():
     grad = np.array([1e200, -3e200, 2.0])
     value = grad * (1 + 1e-9)
-    found = judge.tally(value, value, grad, np.zeros(3), (1e-7, 1e-3), ("starts", np.array([0])), 1)
+    found = judge.tally(value, value, grad, error=np.zeros(3), thresholds=(1e-7, 1e-3), groups=("starts", np.array([0])), n_groups=1)
     assert found.whole.difference == pytest.approx(judge.difference(value, grad), rel=1e-9)
     assert np.isfinite(found.off_norms).all()
 
@@ -141,7 +141,7 @@ def test_worst_entries_agree_with_a_full_sort(seed, how):
 def test_a_tally_of_entries_out_of_group_order_names_their_own_positions():
     approx, value, grad, error, grad_error, counted = entries(300, 5)
     groups = np.random.default_rng(0).integers(0, 3, 300)
-    found = judge.tally(approx, value, grad, error, (1e-7, 1e-3), groups, 3, grad_error, counted)
+    found = judge.tally(approx, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=3, grad_error=grad_error, counted=counted)
     allowed = error + grad_error
     for b in range(3):
         keep = counted & (groups == b)
@@ -230,7 +230,7 @@ def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidde
     drop, use_drop = net._dropout(13, 0)
     expected = net._cost_and_gradient(X, Y, drop, use_drop, net.theta)
     for threads in (1, 2):
-        point, largest, cost, grad, prepared, _, _ = evaluate.start(net, X, Y, drop, use_drop, threads, True)
+        point, largest, cost, grad, prepared, _, _ = evaluate.start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, prepare=True)
         theta, found = point.theta, [cost, grad, point.Z, point.A]
         assert np.array_equal(theta, net.theta) and largest == np.max(np.abs(net.theta))
         assert found[0] == expected[0]
@@ -251,11 +251,11 @@ def test_a_report_from_the_judges_tally_equals_one_that_sums_again(include_kinks
     report = minnet.gradient_check(net, X, labels, include_kinks=include_kinks)
     assert report.referee is None  # nothing refereed: the report was built from the judge's tally
     grad_error = None if report.referee is None else report.grad_error
-    verdicts = judge.verdicts(net.layout, report.approx, report.grad, report.checked, report.refereed, report.error,
+    verdicts = judge.verdicts(net.layout, report.approx, report.grad, checked=report.checked, refereed=report.refereed, error=report.error,
                               thresholds=report.thresholds, grad_error=0.0 if grad_error is None else grad_error)
     again = GradCheckReport(net.layout, Entries(report.approx, report.grad, report.refereed, report.error, grad_error,
                                                 report.kink_mask), verdicts,
-                            Run(report.cost, report.epsilon, report.thresholds, report.include_kinks, report.method,
+                            run=Run(report.cost, report.epsilon, report.thresholds, report.include_kinks, report.method,
                                 report.mode, report.seconds, report.referee, None, report.kink_record, None))
     assert again.to_dict() | {"seconds": 0} == report.to_dict() | {"seconds": 0}
     assert again.error_norm == report.error_norm
@@ -304,10 +304,10 @@ def test_a_tally_made_ahead_is_the_tally_itself():
     sums = made[0].copy()
     sums[:, _tally.SUM_GAP] = 0.0  # sums that would say: no difference at all
     groups = ("starts", starts)
-    used = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, sums=(sums, made[1]))
+    used = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2, sums=(sums, made[1]))
     assert used.whole.difference == 0.0  # taken as given
-    honest = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2)
-    reused = judge.tally(value, value, grad, error, (1e-7, 1e-3), groups, 2, sums=made)
+    honest = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2)
+    reused = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2, sums=made)
     assert reused[:4] == honest[:4] and np.array_equal(reused.off_norms, honest.off_norms)
     assert np.array_equal(reused.worst, honest.worst)
 

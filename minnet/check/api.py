@@ -96,8 +96,8 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}; "
                         f"for your own functions use minnet.check_gradients")
-    epsilon, sample, threads, thresholds, seed = plan.check_options(epsilon, method, mode, sample, threads,
-                                                                    thresholds, seed)
+    epsilon, sample, threads, thresholds, seed = plan.check_options(epsilon=epsilon, method=method, mode=mode, sample=sample, threads=threads,
+                                                                    thresholds=thresholds, seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     method = plan.method_for(net.hidden, method)
     X, Y = net._check_XY(X, Y)
@@ -107,7 +107,7 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     n_threads = threads or numba.get_num_threads()
     show = show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     everything = mode == "full" and sample is None and _entries is None
-    evaluation = evaluate_network(net, X, Y, drop, use_drop, epsilon=epsilon, method=method, threads=n_threads,
+    evaluation = evaluate_network(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, method=method, threads=n_threads,
                                   show=show, everything=everything)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
@@ -174,8 +174,8 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     >>> check_gradients(cost, grads, params).verdict
     'correct'
     """
-    cost_fn, grads_fn = learner.course_functions(cost_fn, grads_fn, forward, backward, X, Y)
-    epsilon, sample, _, thresholds, seed = plan.check_options(epsilon, "full", mode, sample, None, thresholds, seed)
+    cost_fn, grads_fn = learner.course_functions(cost_fn, grads_fn, forward=forward, backward=backward, X=X, Y=Y)
+    epsilon, sample, _, thresholds, seed = plan.check_options(epsilon=epsilon, method="full", mode=mode, sample=sample, threads=None, thresholds=thresholds, seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     if parameters is None:
         raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
@@ -187,7 +187,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     original, layout = flatten(parameters)
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
-    evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original, epsilon=epsilon, sample=sample,
+    evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original=original, epsilon=epsilon, sample=sample,
                                             progress=progress, calls=calls)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
@@ -211,7 +211,7 @@ def _check(evaluation, *, epsilon, mode, sample, thresholds, include_kinks, seed
     e = evaluation
     layout, theta, grad = e.layout, e.theta, e.grad
     rng = np.random.default_rng(seed) if sample is not None or mode == "directional" else None
-    todo = entries if entries is not None else plan.selection(layout, mode, sample, rng)  # None: every entry
+    todo = entries if entries is not None else plan.selection(layout, mode=mode, sample=sample, rng=rng)  # None: every entry
     directional = None
     if mode == "directional":
         todo, directional = _directional(layout, theta, grad, e.cost_at, epsilon, thresholds, rng, e.unit)
@@ -223,8 +223,8 @@ def _check(evaluation, *, epsilon, mode, sample, thresholds, include_kinks, seed
         summary = dict(judged.summary, example_index=int(example if todo is None else todo[example]))
     coarse = None  # entries that agree within their error, an error too coarse for a verdict
     if summary is not None and nearby is not None:
-        coarse = referee.too_coarse(refereed, grad, error, thresholds, layout.starts,
-                                    0.0 if grad_error is None else grad_error, checked)
+        coarse = referee.too_coarse(refereed, grad, error, thresholds=thresholds, starts=layout.starts,
+                                    grad_error=0.0 if grad_error is None else grad_error, checked=checked)
         if include_kinks:  # counted as they are: not judged elsewhere
             coarse = coarse[~kink_mask[coarse]]
     kinks, coarse_record = _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coarse, nearby,
@@ -232,13 +232,13 @@ def _check(evaluation, *, epsilon, mode, sample, thresholds, include_kinks, seed
     if summary is not None and coarse_record and coarse_record["n_entries"]:
         summary["nearby"] = coarse_record
     everything = todo is None or todo.size == layout.size
-    found = judge.verdicts(layout, approx, grad, checked, refereed, error, thresholds=thresholds,
+    found = judge.verdicts(layout, approx, grad, checked=checked, refereed=refereed, error=error, thresholds=thresholds,
                            grad_error=0.0 if grad_error is None else grad_error, directional=directional,
                            shapes=e.shapes, tallied=judged.tally if everything and judged is not None else None,
                            threads=e.threads)
     run = Run(e.cost, epsilon, thresholds, include_kinks, e.method, mode, time.perf_counter() - start, summary,
               directional, kinks if kink_mask.any() else None, e.shapes)
-    return GradCheckReport(layout, Entries(approx, grad, refereed, error, grad_error, kink_mask), found, run)
+    return GradCheckReport(layout, Entries(approx, grad, refereed, error, grad_error, kink_mask), found, run=run)
 
 
 def _referee_entries(evaluation, todo, epsilon, thresholds, include_kinks):
@@ -253,7 +253,7 @@ def _referee_entries(evaluation, todo, epsilon, thresholds, include_kinks):
     bound = referee.step_bounds(e.theta, e.layout)
     if todo is None or todo.size == n:  # every entry, in theta order: no copies of theta's size
         first = e.first if e.first is not None else e.evaluate(todo, epsilon)
-        judged = referee.referee(first, e.grad, epsilon, e.evaluate, thresholds=thresholds,
+        judged = referee.referee(first, e.grad, epsilon=epsilon, evaluate=e.evaluate, thresholds=thresholds,
                                  include_kinks=include_kinks, groups=("starts", e.layout.starts),
                                  grad_error=e.grad_error, threads=e.threads, bound=bound, first_sums=e.first_sums)
         pending = np.flatnonzero(judged.pending) if judged.pending.any() else None
@@ -266,7 +266,7 @@ def _referee_entries(evaluation, todo, epsilon, thresholds, include_kinks):
     first = e.evaluate(todo, epsilon)
     blocks = np.searchsorted(e.layout.starts, todo, side="right") - 1
     grad_error = e.grad_error() if e.grad_error is not None else None  # a subset: not worth deferring
-    judged = referee.referee(first, e.grad[todo], epsilon, lambda positions, step: e.evaluate(todo[positions], step),
+    judged = referee.referee(first, e.grad[todo], epsilon=epsilon, evaluate=lambda positions, step: e.evaluate(todo[positions], step),
                              thresholds=thresholds, include_kinks=include_kinks, groups=blocks,
                              grad_error=None if grad_error is None else grad_error[todo], threads=e.threads,
                              bound=lambda positions: bound(todo[positions]))
@@ -352,18 +352,18 @@ def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
             taken = 2.0 * step if np.any(theta[part] + step * directions[k] != theta[part]) else 0.0
             if taken:
                 values[q] = (J_plus - J_minus) / taken
-                errors[q] = judge.rounding_error(abs(J_plus) + abs(J_minus), taken, "full", unit)
+                errors[q] = judge.rounding_error(abs(J_plus) + abs(J_minus), taken, "full", unit=unit)
         return judge.Estimates(values, errors, np.zeros(positions.size, bool), None)
 
     everything = np.arange(len(blocks))
     first = along(everything, epsilon)
-    verdict = referee.referee(first, backprop, epsilon, along, thresholds=thresholds, include_kinks=True,
+    verdict = referee.referee(first, backprop, epsilon=epsilon, evaluate=along, thresholds=thresholds, include_kinks=True,
                               groups=everything)
     record, escalate = {}, []
     for k, block in enumerate(blocks):
         record[block.name] = {"numerical": float(verdict.value[k]), "numerical_at_epsilon": float(first.value[k]),
                               "backprop": float(backprop[k]), "error": float(verdict.error[k])}
-        one = judge.measure(verdict.value[k:k + 1], backprop[k:k + 1], verdict.error[k:k + 1], thresholds)
+        one = judge.measure(verdict.value[k:k + 1], backprop[k:k + 1], verdict.error[k:k + 1], thresholds=thresholds)
         if one.verdict != judge.CORRECT:
             escalate.append(np.arange(block.offset, block.offset + block.size, dtype=np.int64))
     return (np.concatenate(escalate) if escalate else np.empty(0, np.int64)), record

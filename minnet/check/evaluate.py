@@ -52,7 +52,7 @@ def by_step(evaluate_at):
     return evaluate
 
 
-def evaluate_network(net, X, Y, drop, use_drop, *, epsilon, method, threads, show, everything):
+def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, show, everything):
     """J, backprop and the check's evaluator for a network, at its theta as read now.
 
     X, Y : validated float64 (n_0, m), (n_L, m); drop, use_drop : the fixed
@@ -63,10 +63,10 @@ def evaluate_network(net, X, Y, drop, use_drop, *, epsilon, method, threads, sho
     Returns an ``Evaluation``; raises ValueError for a non-finite theta or J.
     """
     factor = ROUNDING[method] * UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
-    ahead = SegmentEntries(net, X, Y, drop, use_drop, epsilon, None, threads, factor) \
+    ahead = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=None, n_threads=threads, factor=factor) \
         if method == "segment" and everything else None
-    point, largest, cost, grad, prepared, first, first_sums = start(net, X, Y, drop, use_drop, threads,
-                                                                    method != "full", ahead, show)
+    point, largest, cost, grad, prepared, first, first_sums = start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads,
+                                                                    prepare=method != "full", ahead=ahead, show=show)
     if not np.isfinite(cost):
         raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
     if not _tally.steps_all_move(largest, epsilon):  # some entries stay put: is any moved at all?
@@ -75,7 +75,7 @@ def evaluate_network(net, X, Y, drop, use_drop, *, epsilon, method, threads, sho
                                   show and epsilon)
     return Evaluation(net.layout, point.theta, grad, cost, method, UNIT_ROUNDOFF, threads, by_step(evaluator),
                       lambda shifted: net._cost(X, Y, drop, use_drop, shifted),
-                      lambda: backprop_error(net, point, drop, use_drop), first, first_sums, None)
+                      lambda: backprop_error(net, point, drop=drop, use_drop=use_drop), first, first_sums, None)
 
 
 class _NetworkEvaluator:
@@ -103,8 +103,8 @@ class _NetworkEvaluator:
         show = bool(self.shown_step) and step == self.shown_step
         if n_part and self.method == "segment":
             approx, flags, _, part_errors, _ = segment_entries(
-                self.net, theta, self.point.X, self.point.Y, self.point.drop, self.use_drop,
-                self.point.Z, self.point.A, self.prepared, step, part, self.threads, self.factor, show)
+                self.net, theta, self.point.X, Y=self.point.Y, drop=self.point.drop, use_drop=self.use_drop,
+                Z=self.point.Z, A=self.point.A, prepared=self.prepared, epsilon=step, indices=part, n_threads=self.threads, factor=self.factor, show=show)
         elif n_part:
             part = np.arange(theta.size, dtype=np.int64) if part is None else part
             approx, flags, part_errors = self._kernels(part, step, show)
@@ -124,7 +124,7 @@ class _NetworkEvaluator:
         errors = np.empty(part.size)
         order, groups, rows, runs = plan.row_groups(net.layer_dims, part, group_size, fill=False)
         chunks = plan.balanced_chunks(groups, rows, *plan.kernel_row_costs(net.layer_dims, m, self.method,
-                                                                           self.active), self.threads)
+                                                                           active=self.active), self.threads)
         counters = _parallel.Counters(chunks.size - 1)  # one chunk per thread, balanced by cost
         use_drop = self.use_drop
 
@@ -149,7 +149,7 @@ class _NetworkEvaluator:
         return approx, flags, errors
 
 
-def start(net, X, Y, drop, use_drop, threads, prepare, ahead=None, show=False):
+def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False):
     """Read theta once, then J, backprop and the forward cache the kernels start from, in one call of the kernels.
 
     theta is copied (a network trained meanwhile in another thread changes
@@ -184,7 +184,7 @@ def start(net, X, Y, drop, use_drop, threads, prepare, ahead=None, show=False):
                                                  use_drop, Z, A, grad, np.empty(width), np.empty(width), scratch)
         found["prepared"] = _point.prepare(net._dims, X, Y, Z, A, net._hidden) if prepare else None
         if ahead is not None and np.isfinite(found["cost"]) and _tally.steps_all_move(largest, ahead.epsilon):
-            ahead.run(theta, Z, A, found["prepared"])
+            ahead.run(theta, Z=Z, A=A, prepared=found["prepared"])
             found["ahead"] = True
             if not (ahead.counters.stop or ahead.any_unsafe or ahead.kinks.any()):
                 found["sums"] = _tally.block_tally(ahead.approx, ahead.approx, grad, ahead.errors, np.empty(0),
@@ -205,7 +205,7 @@ def start(net, X, Y, drop, use_drop, threads, prepare, ahead=None, show=False):
     return point, found["largest"], float(found["cost"]), grad, found["prepared"], first, found.get("sums")
 
 
-def backprop_error(net, point, drop, use_drop):
+def backprop_error(net, point, *, drop, use_drop):
     """Backprop's own rounding error per entry of theta, shape (n_parameters,).
 
     Backprop with absolute values everywhere: |A_L| + |Y| for A_L - Y (the
@@ -254,7 +254,7 @@ class SegmentEntries:
     any; counters: ``_parallel.Counters`` of the kernels (at most one chunk per thread).
     """
 
-    def __init__(self, net, X, Y, drop, use_drop, epsilon, indices, n_threads, factor):
+    def __init__(self, net, X, Y, *, drop, use_drop, epsilon, indices, n_threads, factor):
         self.net, self.X, self.Y, self.drop, self.use_drop = net, X, Y, drop, use_drop
         self.epsilon, self.indices, self.n_threads, self.factor = epsilon, indices, n_threads, factor
         self.n = n = net.layout.size if indices is None else indices.size
@@ -264,7 +264,7 @@ class SegmentEntries:
         self.any_unsafe = False
         self.counters = _parallel.Counters(n_threads)  # at most one chunk per thread
 
-    def run(self, theta, Z, A, prepared):
+    def run(self, theta, *, Z, A, prepared):
         """Plan and evaluate, on the kernel thread. theta : (n_parameters,) the point of the check (a copy
         the caller keeps unchanged); Z, A : its forward cache; prepared : ``_point.prepare`` of it."""
         if self.n == 0:
@@ -326,7 +326,7 @@ class SegmentEntries:
         return self.approx, self.kinks, self.scales, self.errors, self.unsafe
 
 
-def segment_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, factor,
+def segment_entries(net, theta, X, *, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, factor,
                     show=False):
     """Evaluate entries with the linear-segment kernel, the others' fallback with the incremental one.
 
@@ -343,7 +343,7 @@ def segment_entries(net, theta, X, Y, drop, use_drop, Z, A, prepared, epsilon, i
     approx (n,), kinks (n,) bool, scales (n,), errors (n,) the rounding error of each value,
     fallback (n,) bool: the entries the incremental kernel evaluated.
     """
-    entries = SegmentEntries(net, X, Y, drop, use_drop, epsilon, indices, n_threads, factor)
-    _parallel.run(lambda: entries.run(theta, Z, A, prepared), threads=n_threads, counters=entries.counters,
+    entries = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=indices, n_threads=n_threads, factor=factor)
+    _parallel.run(lambda: entries.run(theta, Z=Z, A=A, prepared=prepared), threads=n_threads, counters=entries.counters,
                   total=entries.n, show=show)
     return entries.finish()

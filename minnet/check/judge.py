@@ -61,7 +61,7 @@ second : (k,) or None, the second difference ``J(+) - 2 J(theta) + J(-)``
 """
 
 
-def rounding_error(size, step, path, unit=UNIT_ROUNDOFF):
+def rounding_error(size, step, path, *, unit=UNIT_ROUNDOFF):
     """Rounding error bound of (a - b) / step where |a| + |b| = size.
 
     size, step : arrays of the same shape (or floats); step is the step
@@ -97,7 +97,7 @@ def difference(approx, grad):
 Measure = namedtuple("Measure", ["difference", "refereed_difference", "resolution", "verdict"])
 
 
-def measure(approx, grad, error, thresholds, grad_error=0.0):
+def measure(approx, grad, error, *, thresholds, grad_error=0.0):
     """Verdict of some entries from their values and own errors.
 
     Parameters
@@ -170,7 +170,7 @@ worst : (n_groups, n_worst) int64, every group's worst entries (positions into
 """
 
 
-def tally(approx, value, grad, error, thresholds, groups, n_groups, grad_error=0.0, counted=None, *, n_worst=N_WORST,
+def tally(approx, value, grad, *, error, thresholds, groups, n_groups, grad_error=0.0, counted=None, n_worst=N_WORST,
           threads=1, sums=None):
     """``measure`` of every group of entries and of all of them, in one compiled pass.
 
@@ -275,8 +275,8 @@ def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, co
     error = np.zeros(k) if error.size == 0 else error
     grad_error = np.zeros(k) if grad_error.size == 0 else grad_error
     parts = [keep & (every == b) for b in range(starts.size)] + [keep]
-    found = [measure(value[p], grad[p], error[p], thresholds, grad_error[p]) for p in parts]
-    notes = [measure(approx[p], grad[p], np.zeros(int(p.sum())), thresholds).difference for p in parts]
+    found = [measure(value[p], grad[p], error[p], thresholds=thresholds, grad_error=grad_error[p]) for p in parts]
+    notes = [measure(approx[p], grad[p], np.zeros(int(p.sum())), thresholds=thresholds).difference for p in parts]
     with np.errstate(over="ignore", invalid="ignore"):
         off = np.where(keep, value - grad, 0.0)
         off[~np.isfinite(off)] = 0.0
@@ -297,7 +297,7 @@ Verdicts.__doc__ = """The check's verdicts: the verdict, the block to look at fi
 compared, and the entries that counted (n,) bool."""
 
 
-def verdicts(layout, approx, grad, checked, refereed, error, *, thresholds, grad_error=0.0, directional=None,
+def verdicts(layout, approx, grad, *, checked, refereed, error, thresholds, grad_error=0.0, directional=None,
              shapes=None, tallied=None, threads=1):
     """Every block's verdict and the check's, from the refereed values.
 
@@ -333,7 +333,7 @@ def verdicts(layout, approx, grad, checked, refereed, error, *, thresholds, grad
     a, g, r, e, ge, groups = _compared(layout, approx, grad, refereed, error, checked, grad_error, directional,
                                        n_checked, entrywise and every)
     if tallied is None or not (entrywise and every):  # else the referee's tally of these very arrays
-        tallied = tally(a, r, g, e, thresholds, groups, len(layout.blocks), ge, n_worst=0, threads=threads)
+        tallied = tally(a, r, g, error=e, thresholds=thresholds, groups=groups, n_groups=len(layout.blocks), grad_error=ge, n_worst=0, threads=threads)
         none = np.empty(0)
         worst = _tally.tally_blocks(approx, refereed, grad, error, none if np.ndim(grad_error) == 0 else grad_error,
                                     np.empty(0, np.bool_) if every else checked, layout.starts, N_WORST,

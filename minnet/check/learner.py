@@ -14,7 +14,7 @@ from .evaluate import Evaluation
 from .judge import UNIT_ROUNDOFF, Estimates, rounding_error
 
 
-def evaluate_functions(cost_fn, grads_fn, layout, original, *, epsilon, sample, progress, calls):
+def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, progress, calls):
     """J, the learner's gradient and an evaluator of centered differences, at the flat parameters ``original``.
 
     layout : ``Layout`` of the parameters; original : (n,) their values;
@@ -56,7 +56,7 @@ def evaluate_functions(cost_fn, grads_fn, layout, original, *, epsilon, sample, 
                 work[p] = w[q]
                 values[q] = (J_plus - J_minus) / taken[q]
                 second[q] = J_plus - 2 * cost + J_minus
-                errors[q] = rounding_error(abs(J_plus) + abs(J_minus), taken[q], "python", unit)
+                errors[q] = rounding_error(abs(J_plus) + abs(J_minus), taken[q], "python", unit=unit)
                 bar.update(1)
         finally:
             work[...] = original
@@ -139,7 +139,7 @@ class Calls:
                           f"the course's gradient_check_n) will be.", UserWarning, stacklevel=4)
 
 
-def course_functions(cost_fn, grads_fn, forward, backward, X, Y):
+def course_functions(cost_fn, grads_fn, *, forward, backward, X, Y):
     """cost_fn and grads_fn, from themselves or from the course's forward/backward pair."""
     course = (forward, backward, X, Y)
     if any(x is not None for x in course):

@@ -27,7 +27,7 @@ def _thresholds(thresholds):
     return low, high
 
 
-def check_options(epsilon, method, mode, sample, threads, thresholds, seed):
+def check_options(*, epsilon, method, mode, sample, threads, thresholds, seed):
     """The validated options of a check: (epsilon, sample, threads, thresholds, seed); errors name the argument."""
     epsilon = v.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True)
     v.choice(method, "method", METHODS)
@@ -70,7 +70,7 @@ def group_size(method, m):
     return max(1, min(64, 4096 // m)) if method != "full" else 1
 
 
-def selection(layout, mode, sample, rng):
+def selection(layout, *, mode, sample, rng):
     """Which entries to check one by one: all, k per block, or none (directional), in theta order."""
     if mode == "directional":
         return np.empty(0, np.int64)
@@ -217,7 +217,7 @@ def fill_rows(count, w_first, bias, order):
             r += 1
 
 
-def row_groups(dims, indices, group_size, fill=True):
+def row_groups(dims, indices, group_size, *, fill=True):
     """Order the entries by (layer, row, column) and cut them into groups of at most group_size per row.
 
     In O(n): within one row, theta
@@ -312,7 +312,7 @@ def segment_row_costs(dims, active, m):
     return 2.0 * (changing + 1.0) * dims[-1] + 2.0 * m
 
 
-def kernel_row_costs(dims, m, method, active=None):
+def kernel_row_costs(dims, m, method, *, active=None):
     """The incremental or full kernel's relative work per entry of every row, and per group.
 
     Returns (row_cost (n_rows,), group_cost) for ``balanced_chunks``,

@@ -80,8 +80,8 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1, s
         n_groups = len(groups[1])
     else:
         n_groups = int(groups.max()) + 1 if groups.size else 1
-    tallied = tally(first.value, first.value, grad, first.error, thresholds, groups, n_groups, grad_error,
-                    None if counted is True else counted, threads=threads, sums=sums)
+    tallied = tally(first.value, first.value, grad, error=first.error, thresholds=thresholds, groups=groups, n_groups=n_groups, grad_error=grad_error,
+                    counted=None if counted is True else counted, threads=threads, sums=sums)
     if tallied.whole.verdict == CORRECT and all(b.verdict == CORRECT for b in tallied.blocks):
         return np.empty(0, np.int64), tallied  # the usual case: nothing to referee
     if counted is True:
@@ -99,8 +99,8 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1, s
     for part in members:
         if part.size == 0:
             continue
-        found = measure(first.value[part], grad[part], first.error[part], thresholds,
-                        np.broadcast_to(grad_error, grad.shape)[part])
+        found = measure(first.value[part], grad[part], first.error[part], thresholds=thresholds,
+                        grad_error=np.broadcast_to(grad_error, grad.shape)[part])
         if found.verdict == CORRECT:
             continue
         with np.errstate(over="ignore"):
@@ -119,7 +119,7 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1, s
     return chosen, tallied
 
 
-def too_coarse(value, grad, error, thresholds, starts, grad_error, checked):
+def too_coarse(value, grad, error, *, thresholds, starts, grad_error, checked):
     """Theta indices that agree with backprop within their error, where that error keeps a verdict from "correct".
 
     value, grad, error, checked : (n,) the refereed values of a check; starts : the blocks' first indices;
@@ -211,7 +211,7 @@ def _compact(valid, *arrays):
     return tuple(np.take_along_axis(a, order, axis=0) for a in (valid,) + arrays)
 
 
-def referee(first, grad, epsilon, evaluate, *, thresholds, include_kinks, groups=None, grad_error=None, threads=1,
+def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups=None, grad_error=None, threads=1,
             bound=None, first_sums=None):
     """Judge the entries of one check, re-evaluating the doubtful ones.
 

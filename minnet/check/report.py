@@ -143,7 +143,7 @@ class GradCheckReport:
         The values the verdict used and their error bounds (NaN / inf where not checked).
     """
 
-    def __init__(self, layout, entries, verdicts, run):
+    def __init__(self, layout, entries, verdicts, *, run):
         """layout : ``Layout`` of theta; entries : ``Entries``; verdicts : ``judge.Verdicts``; run : ``Run``."""
         self.layout = layout
         self.approx, self.grad, self.refereed, self.error = entries.approx, entries.grad, entries.refereed, entries.error

@@ -3,6 +3,7 @@ import numpy as np
 
 from . import _kernels as K
 from . import _validation as v
+from . import checkpoint
 from ._layout import Layout, Parameters
 
 INITS = ("zeros", "random", "he", "xavier")
@@ -279,24 +280,47 @@ class Network:
 
     def _nonfinite(self):
         """None when theta is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])"."""
-        theta = self._theta
-        if v.all_finite(theta):
-            return None
-        bad = np.flatnonzero(~np.isfinite(theta))
-        name, row, column = self.layout.locate(int(bad[0]))
-        more = f", and {bad.size - 1} more NaN or inf" if bad.size > 1 else ""
-        return f"{name}[{row}, {column}] is {float(theta[bad[0]])!r} (theta[{int(bad[0])}]{more})"
+        return self.layout.nonfinite(self._theta)
 
     def save(self, path):
-        """Write the configuration and theta to an .npz checkpoint, atomically."""
-        from . import checkpoint
-        checkpoint.save(self, path)
+        """Write ``config`` and ``theta`` to the .npz checkpoint ``path``, atomically (``minnet.checkpoint.save``).
+
+        Raises ValueError naming the entry when a parameter is NaN or inf (such a
+        checkpoint could not be loaded); TypeError, ValueError or OSError naming
+        the path when it cannot be written there.
+        """
+        self._require_finite()
+        checkpoint.save(path, self.config, self._theta)
 
     @classmethod
     def load(cls, path):
-        """Read a checkpoint written by ``save``; validates everything, runs no pickle."""
-        from . import checkpoint
-        return checkpoint.load(path)
+        """A new Network from a checkpoint written by ``save``: its configuration and exactly its theta.
+
+        The file is validated throughout and nothing in it is unpickled
+        (``minnet.checkpoint.load``); theta is read straight into the new
+        network, with no random initialization, and may have at most
+        ``MAX_PARAMETERS`` entries. A file that is not a valid checkpoint is a
+        ValueError naming it; a missing one a FileNotFoundError.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> net = Network([2, 3, 1], lambd=0.5)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     net.save(os.path.join(folder, "net.npz"))
+        ...     loaded = Network.load(os.path.join(folder, "net.npz"))
+        >>> bool((loaded.theta == net.theta).all()) and loaded.config == net.config
+        True
+        """
+        built = []
+
+        def allocate(config):  # validates the config as the constructor does, and holds theta
+            built.append(cls._uninitialized(config))
+            return built[-1]._theta
+
+        checkpoint.load(path, max_parameters=MAX_PARAMETERS, allocate=allocate,
+                        limit_name="minnet.network.MAX_PARAMETERS")
+        return built[0]
 
     # ------------------------------------------------------- validation
     def _check_X(self, X, name="X"):

@@ -69,22 +69,22 @@ def _with_nan(shape, index):
 
 def _load_missing():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.load(os.path.join(folder, "missing.npz"))
+        return minnet.Network.load(os.path.join(folder, "missing.npz"))
 
 
 def _load_directory():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.load(folder)
+        return minnet.Network.load(folder)
 
 
 def _save_into_directory():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.save(minnet.Network([2, 1]), folder)
+        return minnet.Network([2, 1]).save(folder)
 
 
 def _save_missing_folder():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.save(minnet.Network([2, 1]), os.path.join(folder, "no", "such", "net.npz"))
+        return minnet.Network([2, 1]).save(os.path.join(folder, "no", "such", "net.npz"))
 
 
 def _nan_net():
@@ -102,7 +102,7 @@ def _load_fifo():
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "pipe.npz")
         os.mkfifo(path)
-        return checkpoint.load(path)
+        return minnet.Network.load(path)
 
 
 def _set(attribute, value, net_kwargs=None):
@@ -362,9 +362,12 @@ CASES = [
     # ----------------------------------------------------------- checkpoint
     Case("load missing file", _load_missing, FileNotFoundError, r"no minnet checkpoint at .*missing\.npz"),
     Case("load a directory", _load_directory, IsADirectoryError, r"cannot load a checkpoint from .*: it is a directory"),
-    Case("load path None", lambda: checkpoint.load(None), TypeError, r"path must be a str or os\.PathLike"),
-    Case("save a non-network", lambda: checkpoint.save({"W1": 1}, "unused.npz"), TypeError,
-         r"net must be a minnet\.Network, got dict"),
+    Case("load path None", lambda: minnet.Network.load(None), TypeError, r"path must be a str or os\.PathLike"),
+    Case("checkpoint config not a dict", lambda: checkpoint.save("unused.npz", [("W1", 1)], np.zeros(3)),
+         TypeError, r"config must be a dict, got list"),
+    Case("checkpoint theta not float64", lambda: checkpoint.save("unused.npz", minnet.Network([2, 1]).config,
+                                                                 np.zeros(3, dtype=np.float32)),
+         TypeError, r"theta must be float64, got dtype float32"),
     *([Case("load a FIFO", _load_fifo, ValueError, r"is not a minnet checkpoint: it is a FIFO, not a regular file")]
       if hasattr(os, "mkfifo") else []),
     Case("save onto a directory", _save_into_directory, IsADirectoryError, r"it is a directory"),

@@ -1,11 +1,12 @@
 """Plots of training and gradient checks (needs matplotlib: ``pip install "minnet[plot]"``).
 
-Every function draws on ``ax`` when given, else on a new figure, saves to
-``path`` when given, and returns the matplotlib ``Figure``.  With a ``path``
-and no ``ax`` the figure is drawn off screen with the Agg backend, without
-touching pyplot's global state, so saving works on machines with no display.
-matplotlib is imported inside the functions: importing minnet never needs it.
+Owns the figures; reads networks, histories and reports through their attributes. Must not import
+matplotlib at import time (importing minnet never needs it), nor network or check.
 """
+# Every function draws on ``ax`` when given, else on a new figure, saves to ``path`` when given, and
+# returns the matplotlib ``Figure``. With a ``path`` and no ``ax`` the figure is drawn off screen with the
+# Agg backend, without touching pyplot's global state, so saving works on machines with no display.
+# The data to plot is positional; ``path``, ``ax``, ``title`` and the other options are keyword-only.
 import numpy as np
 
 from . import _validation as v
@@ -46,14 +47,15 @@ def _finish(fig, path):
     return fig
 
 
-def plot_cost(history_or_costs, path=None, ax=None, title="Training cost", log=None):
+def plot_cost(history_or_costs, *, path=None, ax=None, title="Training cost", log=None):
     """The cost per epoch, with the epochs of any gradient checks marked.
 
     Parameters
     ----------
     history_or_costs : dict or sequence of float
-        The history ``Network.fit`` returns ("cost", and "checks" whose
-        epochs are marked with their verdict), or the costs themselves.
+        The history ``Network.fit`` returns ("cost", and the "checks" that a
+        ``GradientCheck`` callback adds, whose epochs are marked with their
+        verdict), or the costs themselves.
     path : str or path-like, optional
         Save the figure there (format from the extension: .png, .pdf, .svg).
     ax : matplotlib Axes, optional
@@ -130,7 +132,7 @@ MAX_RESOLUTION = 4000
 """Most grid points along each axis of ``plot_decision_boundary`` (16 million predictions)."""
 
 
-def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution=300):
+def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolution=300):
     """The regions a network assigns to each class, with the data on top (2-D inputs only).
 
     Parameters
@@ -203,7 +205,7 @@ def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution
     return _finish(fig, path)
 
 
-def plot_check(report, path=None, ax=None, title=None):
+def plot_check(report, *, path=None, ax=None, title=None):
     """Each block's difference as a bar on a log scale, over the verdict bands.
 
     The bands come from ``report.thresholds``: correct below the first, bug
@@ -267,7 +269,7 @@ def plot_check(report, path=None, ax=None, title=None):
     return _finish(fig, path)
 
 
-def plot_bench(rows, path=None, ax=None, title="Gradient-check time against network size"):
+def plot_bench(rows, *, path=None, ax=None, title="Gradient-check time against network size"):
     """Check time against the number of parameters, one line per method and peer, log-log.
 
     Parameters

@@ -656,7 +656,7 @@ def json_dumps(result):
 
 # -------------------------------------------------------------------- train
 def cmd_train(args):
-    from . import Network
+    from . import GradientCheck, Network
     args.plot = _plot_path(args.plot, "--plot")
     args.boundary = _plot_path(args.boundary, "--boundary")
     if args.save:
@@ -693,12 +693,12 @@ def cmd_train(args):
         print(f"network {dims}: {hidden}, {output} output, lambd={args.lambd}, keep_prob={keep_prob}, "
               f"{net.layout.size:,} parameters")
         print(f"training: {args.optimizer}, learning rate {args.lr}, {args.epochs:,} epochs, {batch}", flush=True)
-    check_at = [0, args.epochs] if args.check else None
+    callbacks = [GradientCheck(at=[0, args.epochs])] if args.check else []
     t = time.perf_counter()
     history = net.fit(X_train, Y_train, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                      batch_size=args.batch_size, seed=args.seed, check_at=check_at, progress=_progress(args))
+                      batch_size=args.batch_size, seed=args.seed, progress=_progress(args), callbacks=callbacks)
     seconds = time.perf_counter() - t
-    for epoch, report in sorted(history["checks"].items()):
+    for epoch, report in sorted(history.get("checks", {}).items()):
         when = "before training" if epoch == 0 else "after training"
         print(f"gradient check {when} (64 examples): {_summary(report)}")
     if history["cost"]:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import minnet
-from minnet import checkpoint
 
 
 def _data(net, m=8, seed=0):

@@ -26,9 +26,11 @@ def main(argv=None):
     net = minnet.Network([2, 32, 16, 1], hidden="relu", output="sigmoid", lambd=0.1, keep_prob=0.9, seed=0)
     print(net)
 
-    # check_at runs minnet.gradient_check at those epochs (dropout masks fixed by dropout_seed=0).
+    # GradientCheck runs minnet.gradient_check at those epochs (dropout masks fixed by dropout_seed=0);
+    # its reports land in history["checks"].
+    check = minnet.GradientCheck(at=[0, epochs], data=(X, Y))
     history = net.fit(X, Y, optimizer="adam", learning_rate=0.01, epochs=epochs, seed=0,
-                      check_at=[0, epochs], check_data=(X, Y), progress=sys.stderr.isatty())
+                      progress=sys.stderr.isatty(), callbacks=[check])
     for epoch, report in history["checks"].items():
         print(f"\ngradient check {'before' if epoch == 0 else 'after'} training:")
         print(report)

@@ -1,3 +1,4 @@
+"""``python -m minnet``: the command line (``minnet.cli``)."""
 from .cli import run
 
 run()

@@ -1,9 +1,11 @@
-"""One flat parameter vector theta and the table that maps it back to blocks.
+"""The flat parameter vector theta and the table (`Layout`) that maps it back to named blocks.
 
-theta holds W1, b1, W2, b2, ... one after another, each block row-major.
-A `Layout` knows every block's name, offset and shape, so any index of theta
-can be traced back to (block, row, column) and any block viewed in place.
+Owns theta's order, the course's dictionary conversions and the names of bad entries. Sits below
+network and checkpoint: imports nothing of minnet but _validation.
 """
+# theta holds W1, b1, W2, b2, ... one after another, each block row-major.
+# A Layout knows every block's name, offset and shape, so any index of theta
+# can be traced back to (block, row, column) and any block viewed in place.
 import math
 import re
 from collections.abc import Mapping, MutableMapping
@@ -98,6 +100,19 @@ class Layout:
         local = int(index) - block.offset
         columns = block.shape[-1] if len(block.shape) >= 2 else 1
         return block.name, local // columns, local % columns
+
+    def nonfinite(self, theta):
+        """None when ``theta`` is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])".
+
+        Cheap when theta is finite (one summation, no allocation).
+        """
+        from . import _validation as v
+        if v.all_finite(theta):
+            return None
+        bad = np.flatnonzero(~np.isfinite(theta))
+        name, row, column = self.locate(int(bad[0]))
+        more = f", and {bad.size - 1} more NaN or inf" if bad.size > 1 else ""
+        return f"{name}[{row}, {column}] is {float(theta[bad[0]])!r} (theta[{int(bad[0])}]{more})"
 
     def views(self, theta):
         """Dict of block name -> view into theta with the block's shape."""

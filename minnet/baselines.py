@@ -1,29 +1,33 @@
-"""Reference gradient checks that minnet's own check is timed against.
+"""Reference gradient checks that minnet's own check is timed against (``minnet bench``).
 
-``numpy_loop_check`` is the course's algorithm written plainly in NumPy:
-perturb one entry of theta in place, run two full forward passes, restore
-it, move on.  ``torch_gradcheck`` hands the same cost to
-``torch.autograd.gradcheck`` in float64.  Both see exactly the cost that
-``Network.cost`` computes (same loss, same L2 term and, for a network with
-dropout, the same fixed masks as ``gradient_check(..., dropout_seed=...)``).
-
-``jax_fd_check`` computes the same centered differences as the NumPy loop
-with JAX: the cost is jit-compiled and ``vmap``-ed over chunks of unit
-directions, so one call evaluates J(theta +- eps e_p) for many p at once.
-
-PyTorch and JAX are never dependencies of minnet: each is imported inside
-its own function only, which raises ``ImportError`` when it is missing.
-
-Both leave the libraries' thread settings alone by default.  ``minnet
-bench`` passes ``blas_threads=1`` and ``torch_threads=1``: the matrices here
-are small, so extra BLAS or OpenMP threads do not make a forward pass
-faster, and on a busy machine their synchronization can slow the loops down
-by orders of magnitude (measured: the NumPy loop on the digits workload
-took 30-50 s instead of 0.3 s while other processes ran), which makes
-timings meaningless.
-Limiting NumPy's BLAS uses ``threadpoolctl`` when it is installed (it comes
-with scikit-learn) and is skipped otherwise.
+Owns the plain NumPy loop and the PyTorch and JAX peers. Must not import PyTorch or JAX at module level
+(they are never dependencies: each is imported inside its own function), nor minnet's check.
 """
+# ``numpy_loop_check`` is the course's algorithm written plainly in NumPy:
+# perturb one entry of theta in place, run two full forward passes, restore
+# it, move on.  ``torch_gradcheck`` hands the same cost to
+# ``torch.autograd.gradcheck`` in float64.  Both see exactly the cost that
+# ``Network.cost`` computes (same loss, same L2 term and, for a network with
+# dropout, the same fixed masks as ``gradient_check(..., dropout_seed=...)``).
+#
+# ``jax_fd_check`` computes the same centered differences as the NumPy loop
+# with JAX: the cost is jit-compiled and ``vmap``-ed over chunks of unit
+# directions, so one call evaluates J(theta +- eps e_p) for many p at once.
+#
+# PyTorch and JAX are never dependencies of minnet: each is imported inside
+# its own function only, which raises ``ImportError`` when it is missing.
+#
+# Both leave the libraries' thread settings alone by default.  ``minnet
+# bench`` passes ``blas_threads=1`` and ``torch_threads=1``: the matrices here
+# are small, so extra BLAS or OpenMP threads do not make a forward pass
+# faster, and on a busy machine their synchronization can slow the loops down
+# by orders of magnitude (measured: the NumPy loop on the digits workload
+# took 30-50 s instead of 0.3 s while other processes ran), which makes
+# timings meaningless.
+# Limiting NumPy's BLAS uses ``threadpoolctl`` when it is installed (it comes
+# with scikit-learn) and is skipped otherwise.
+#
+# Each function takes (net, X, Y) by position and its options by keyword only.
 import contextlib
 import functools
 
@@ -93,13 +97,13 @@ def _cost(views, X, Y, hidden, output, lambd, scales):
     return float(loss / m + lambd / (2 * m) * l2)
 
 
-def numpy_cost(net, X, Y, dropout_seed=0):
+def numpy_cost(net, X, Y, *, dropout_seed=0):
     """``net.cost(X, Y, dropout_seed)`` recomputed in plain NumPy (a cross-check of the baselines)."""
     X, Y, scales = _inputs(net, X, Y, dropout_seed)
     return _cost(_views(net.theta.copy(), net.layer_dims), X, Y, net.hidden, net.output, net.lambd, scales)
 
 
-def numpy_loop_check(net, X, Y, epsilon=1e-7, dropout_seed=0, indices=None, blas_threads=None):
+def numpy_loop_check(net, X, Y, *, epsilon=1e-7, dropout_seed=0, indices=None, blas_threads=None):
     """The plain NumPy gradient check: two full forward passes per entry of theta.
 
     For every index ``i``: ``theta[i] += eps``, J+, ``theta[i] -= 2 eps``, J-,
@@ -160,7 +164,7 @@ def torch_available():
     return True
 
 
-def torch_gradcheck(net, X, Y, epsilon=1e-7, dropout_seed=0, atol=1e-5, rtol=1e-3, torch_threads=None):
+def torch_gradcheck(net, X, Y, *, epsilon=1e-7, dropout_seed=0, atol=1e-5, rtol=1e-3, torch_threads=None):
     """``torch.autograd.gradcheck`` on the network's cost as a function of theta (float64).
 
     PyTorch computes the numerical gradient entry by entry (two full forward
@@ -278,7 +282,7 @@ def _jax_differences(dims, hidden, output, lambd, chunk):
     return jax.jit(jax.vmap(difference, in_axes=(0, None, None, None, None, None)))
 
 
-def jax_fd_check(net, X, Y, epsilon=1e-7, dropout_seed=0, indices=None, chunk=None):
+def jax_fd_check(net, X, Y, *, epsilon=1e-7, dropout_seed=0, indices=None, chunk=None):
     """The NumPy loop's centered differences computed with JAX: jit plus vmap over chunks of directions.
 
     For every index ``p``, ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)``

@@ -1,41 +1,30 @@
-"""Save and load a Network as an .npz checkpoint: no pickle, validated, written atomically.
+"""Checkpoint files: a (config, theta) pair as an .npz archive -- no pickle, validated, written atomically.
 
-A checkpoint is a NumPy ``.npz`` archive (``np.savez``) with exactly three arrays:
-
-``format_version``
-    int64 scalar, the layout of the file (currently 1).
-``config``
-    uint8 vector: the UTF-8 JSON of ``Network.config`` (a NumPy unicode
-    scalar holding the JSON is accepted too).
-``theta``
-    float64 vector, all parameters in theta order.
-
-``save`` writes to a temporary file in the target's folder, flushes and fsyncs
-it, then renames it onto the target (``os.replace``), so a crash or an error
-mid-save leaves any previous checkpoint intact. A symbolic link is followed:
-its target is replaced and the link kept. A failure to write is an OSError
-naming the path.
-
-``load`` opens only regular files (a FIFO, device or socket is refused without
-blocking), reads the archive with pickling disabled and checks every key,
-dtype, shape and config field before it allocates anything the size of theta:
-theta's size is read from its .npy header, must match the config and be at
-most ``minnet.network.MAX_PARAMETERS``. theta's data is then read straight into
-the new network (no random initialization, no second copy). Anything unexpected
-in the file, including any corruption the zip reader detects, raises
-``ValueError`` naming the file.
-
-Examples
---------
->>> import os, tempfile
->>> from minnet import Network, checkpoint
->>> net = Network([2, 3, 1], lambd=0.5)
->>> with tempfile.TemporaryDirectory() as folder:
-...     checkpoint.save(net, os.path.join(folder, "net.npz"))
-...     loaded = checkpoint.load(os.path.join(folder, "net.npz"))
->>> bool((loaded.theta == net.theta).all()) and loaded.config == net.config
-True
+Owns the file format, its checks and the atomic write. Must not import minnet.network (the network imports
+this module): a model's own rules (its size limit, which configs build) come in through load's arguments.
 """
+# The format. A checkpoint is a NumPy ``.npz`` archive (``np.savez``) with exactly three arrays:
+#
+#   format_version  int64 scalar, the layout of the file (currently 1).
+#   config          uint8 vector: the UTF-8 JSON of the config dict, keys sorted; exactly the fields
+#                   CONFIG_FIELDS (a Network's ``config``). A NumPy unicode scalar holding the JSON is
+#                   accepted too.
+#   theta           float64 vector, all parameters in theta order (minnet._layout), as many as
+#                   config["layer_dims"] imply.
+#
+# ``save`` writes to a temporary file in the target's folder, flushes and fsyncs it, then renames it
+# onto the target (``os.replace``), so a crash or an error mid-save leaves any previous checkpoint
+# intact. A symbolic link is followed: its target is replaced and the link kept. A failure to write
+# is an OSError naming the path.
+#
+# ``load`` opens only regular files (a FIFO, device or socket is refused without blocking), reads the
+# archive with pickling disabled and checks every key, dtype, shape and config field before it
+# allocates anything the size of theta: theta's size is read from its .npy header, must match the
+# config and be at most ``max_parameters``. theta's data is then read straight into the caller's
+# buffer (``allocate``; no second copy). Anything unexpected in the file, including any corruption
+# the zip reader detects, raises ``ValueError`` naming the file.
+#
+# ``Network.save`` and ``Network.load`` are the usual way in; these functions serve plain arrays.
 import json
 import numbers
 import os
@@ -46,6 +35,8 @@ import zipfile
 import zlib
 
 import numpy as np
+
+from ._layout import Layout
 
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -60,39 +51,45 @@ _READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, Run
 
 
 # ------------------------------------------------------------------ saving
-def save(net, path):
-    """Write ``net``'s configuration and theta to ``path`` atomically.
+def save(path, config, theta):
+    """Write ``config`` and ``theta`` to ``path`` atomically.
+
+    ``Network.save(path)`` calls this with the network's ``config`` and
+    ``theta``. ``save`` refuses what ``load`` would refuse as far as the
+    file alone tells: whether a config builds a model is the model's business.
 
     Parameters
     ----------
-    net : Network
     path : str or os.PathLike
         The file to write, used exactly as given (no suffix is added). An
         existing file is replaced only once the new one is completely on disk.
 
         A symbolic link is followed: its target is replaced, the link kept.
+    config : dict
+        JSON-ready, with exactly the fields ``CONFIG_FIELDS``; ``layer_dims``
+        a list of at least 2 positive integers.
+    theta : ndarray of float64, shape (n,)
+        Finite, with the n entries that ``config["layer_dims"]`` imply.
 
     Raises
     ------
     TypeError
-        ``net`` is not a minnet Network, or ``path`` is not a path.
+        ``path`` is not a path, ``config`` not a dict (or not JSON-ready), or
+        ``theta`` not float64.
     ValueError
-        A parameter is NaN or inf (such a checkpoint could not be loaded), or
-        ``path`` is a FIFO, a device or a socket.
+        ``config`` lacks a field or has others, ``theta`` has the wrong shape
+        or size, or holds NaN or inf (such a checkpoint could not be loaded),
+        or ``path`` is a FIFO, a device or a socket.
     IsADirectoryError, FileNotFoundError, NotADirectoryError, PermissionError, OSError
         ``path`` is a directory, its folder does not exist, is a file, or is not
         writable, or the disk is full; the message names ``path``.
     """
-    from .network import Network
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}")
     path = _as_path(path)
-    net._require_finite()
-    theta = np.ascontiguousarray(net.theta, dtype=np.float64)
-    config = json.dumps(net.config, allow_nan=False, sort_keys=True)
+    text = _config_text(config)
+    theta = _theta_to_save(theta, config["layer_dims"])
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
-        "config": np.frombuffer(config.encode("utf-8"), dtype=np.uint8),
+        "config": np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
         "theta": theta,
     }
     target = os.path.realpath(path)  # through a symbolic link: replace its target, keep the link
@@ -139,6 +136,39 @@ def save(net, path):
             raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
         raise
     _fsync_directory(folder)
+
+
+def _config_text(config):
+    """The JSON that ``save`` stores: ``config`` with exactly CONFIG_FIELDS, keys sorted."""
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    _exactly(config, CONFIG_FIELDS, "config must have exactly the fields")
+    if _expected_size(config["layer_dims"]) is None:
+        raise ValueError(f"config's layer_dims must be a list of at least 2 positive integers, "
+                         f"got {config['layer_dims']!r}")
+    try:
+        return json.dumps(config, allow_nan=False, sort_keys=True)
+    except ValueError as exc:  # NaN or inf
+        raise ValueError(f"config must be JSON-ready: {exc}") from None
+    except TypeError as exc:
+        raise TypeError(f"config must be JSON-ready: {exc}") from None
+
+
+def _theta_to_save(theta, layer_dims):
+    """``theta`` as a C-contiguous native float64 vector, checked against layer_dims and for NaN or inf."""
+    theta = np.asarray(theta)
+    if theta.dtype.kind != "f" or theta.dtype.itemsize != 8:
+        raise TypeError(f"theta must be float64, got dtype {theta.dtype}")
+    if theta.ndim != 1:
+        raise ValueError(f"theta must be a 1-D vector, got shape {theta.shape}")
+    size = _expected_size(layer_dims)
+    if theta.size != size:
+        raise ValueError(f"theta has {theta.size} entries but the config's layer_dims {layer_dims} imply {size}")
+    theta = np.ascontiguousarray(theta, dtype=np.float64)
+    found = Layout.from_layer_dims(layer_dims).nonfinite(theta)
+    if found is not None:
+        raise ValueError(f"theta contains NaN or inf: {found}; such a checkpoint could not be loaded")
+    return theta
 
 
 def _kind(mode):
@@ -199,19 +229,32 @@ def _fsync_directory(folder):
 
 
 # ----------------------------------------------------------------- loading
-def load(path):
-    """Read a checkpoint written by ``save`` and return a new Network.
+def load(path, *, max_parameters, allocate=None, limit_name="max_parameters"):
+    """Read a checkpoint written by ``save``: its config and theta.
 
     Nothing in the file is unpickled or executed: object arrays are refused.
+    ``Network.load(path)`` calls this to build a Network.
 
     Parameters
     ----------
     path : str or os.PathLike
+    max_parameters : int
+        Most entries theta may have; a larger theta is refused from its
+        header, before anything of its size is allocated.
+    allocate : callable, optional
+        ``allocate(config) -> ndarray``: validates the config (a TypeError or
+        ValueError it raises becomes the ValueError below) and returns the
+        writable, C-contiguous float64 vector, of the size the config's
+        layer_dims imply, that theta's data is read into. Default: a new array.
+    limit_name : str
+        What ``max_parameters`` is called in the message that refuses a theta
+        over it.
 
     Returns
     -------
-    Network
-        With the saved configuration and exactly the saved theta.
+    (config, theta) : (dict, ndarray)
+        The config with exactly ``CONFIG_FIELDS``, and exactly the saved
+        theta, in the array that ``allocate`` returned.
 
     Raises
     ------
@@ -224,11 +267,21 @@ def load(path):
         a device, a socket), not an .npz archive
         (empty, truncated, corrupted), other keys than format_version, config
         and theta, an unsupported version, a pickled object array, a config
-        that is not the JSON of a valid Network configuration, a theta over
-        ``minnet.network.MAX_PARAMETERS`` entries, or a theta that is not a
-        finite float64 vector of the size the configuration implies.
+        that is not the JSON of a valid configuration (one that ``allocate``
+        refuses), a theta over ``max_parameters`` entries, or a theta that is
+        not a finite float64 vector of the size the configuration implies.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> config = {"layer_dims": [2, 1], "hidden": "relu", "output": "sigmoid", "lambd": 0.0,
+    ...           "keep_prob": [], "init": "he", "seed": 0}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     save(os.path.join(folder, "net.npz"), config, np.array([0.5, -1.0, 0.25]))
+    ...     loaded, theta = load(os.path.join(folder, "net.npz"), max_parameters=1000)
+    >>> loaded == config, theta.tolist()
+    (True, [0.5, -1.0, 0.25])
     """
-    from . import network
     path = _as_path(path)
     try:
         mode = os.stat(path).st_mode
@@ -258,14 +311,29 @@ def load(path):
             _check_version(version, bad)
             config = _parse_config(_read_small(archive, members["config"], "config", bad), bad)
             # theta's header is checked against the limit and layer_dims before anything of its size exists
-            dtype = _check_theta_header(archive, members["theta"], config["layer_dims"], bad,
-                                        network.MAX_PARAMETERS)
-            try:
-                net = network.Network._uninitialized(config)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{bad}: its config is not a valid Network configuration: {exc}") from None
-            _read_theta(archive, members["theta"], dtype, net, bad)
-    return net
+            dtype, size = _check_theta_header(archive, members["theta"], config["layer_dims"], bad,
+                                              max_parameters, limit_name)
+            theta = _allocate(allocate, config, size, bad)
+            _read_theta(archive, members["theta"], dtype, theta, config["layer_dims"], bad)
+    return config, theta
+
+
+def _allocate(allocate, config, size, bad):
+    """The vector theta's data goes into: ``allocate(config)``'s, after it accepted the config."""
+    if allocate is None:
+        if _expected_size(config["layer_dims"]) is None:
+            raise ValueError(f"{bad}: its config is not a valid Network configuration: layer_dims must be at "
+                             f"least 2 positive integers, got {config['layer_dims']!r}")
+        return np.empty(size)
+    try:
+        theta = allocate(config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{bad}: its config is not a valid Network configuration: {exc}") from None
+    if (not isinstance(theta, np.ndarray) or theta.dtype != np.float64 or theta.shape != (size,)
+            or not theta.flags.c_contiguous or not theta.flags.writeable):
+        raise TypeError(f"allocate must return a writable, C-contiguous float64 vector of {size} entries, "
+                        f"got {type(theta).__name__} {getattr(theta, 'dtype', '')} {getattr(theta, 'shape', '')}")
+    return theta
 
 
 def _exactly(found, expected, message):
@@ -396,8 +464,8 @@ def _expected_size(layer_dims):
     return sum(layer_dims[l] * (layer_dims[l - 1] + 1) for l in range(1, len(layer_dims)))
 
 
-def _check_theta_header(archive, info, layer_dims, bad, limit):
-    """theta's dtype, once its header shows a float64 vector within ``limit`` of the size layer_dims imply."""
+def _check_theta_header(archive, info, layer_dims, bad, limit, limit_name):
+    """(dtype, size) of theta, once its header shows a float64 vector within ``limit`` of the size layer_dims imply."""
     shape, dtype = _header(archive, info, "theta", bad)
     if dtype.kind != "f" or dtype.itemsize != 8:
         raise ValueError(f"{bad}: theta must be float64, got dtype {dtype}")
@@ -405,7 +473,7 @@ def _check_theta_header(archive, info, layer_dims, bad, limit):
         raise ValueError(f"{bad}: theta must be a 1-D vector, got shape {shape}")
     if shape[0] > limit:
         raise ValueError(f"{bad}: theta has {shape[0]:,} entries, more than the limit of {limit:,} "
-                         f"(minnet.network.MAX_PARAMETERS)")
+                         f"({limit_name})")
     size = _expected_size(layer_dims)
     if size is not None:
         if shape[0] != size:
@@ -413,12 +481,12 @@ def _check_theta_header(archive, info, layer_dims, bad, limit):
                              f"{layer_dims} imply {size}")
         if info.file_size > 8 * size + _NPY_HEADER_SLACK:
             raise ValueError(f"{bad}: entry 'theta' is larger than its header says ({info.file_size} bytes)")
-    return dtype
+    return dtype, shape[0]
 
 
-def _read_theta(archive, info, dtype, net, bad):
-    """Read theta's data straight into ``net.theta`` (its size already checked), then check it is finite."""
-    out = memoryview(net._theta).cast("B")
+def _read_theta(archive, info, dtype, theta, layer_dims, bad):
+    """Read theta's data straight into ``theta`` (its size already checked), then check it is finite."""
+    out = memoryview(theta).cast("B")
     try:
         with archive.open(info) as member:
             _read_header(member)
@@ -435,7 +503,7 @@ def _read_theta(archive, info, dtype, net, bad):
     except _READ_ERRORS as exc:
         raise ValueError(f"{bad}: entry 'theta' is truncated or corrupted ({exc})") from None
     if not dtype.isnative:
-        net._theta.byteswap(inplace=True)
-    found = net._nonfinite()
+        theta.byteswap(inplace=True)
+    found = Layout.from_layer_dims(layer_dims).nonfinite(theta)
     if found is not None:
         raise ValueError(f"{bad}: theta contains NaN or inf: {found}")

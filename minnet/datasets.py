@@ -1,12 +1,13 @@
-"""Small seeded toy datasets in the deeplearning.ai layout.
+"""Small seeded toy datasets in the deeplearning.ai layout, and scikit-learn's digits.
 
-Every generator returns ``X`` of shape ``(n_x, m)`` -- one example per
-column -- as a finite, C-contiguous float64 array.  Binary labels are
-``(1, m)`` float64 arrays of 0/1; multi-class labels are int64 vectors of
-shape ``(m,)``.  Generators use ``np.random.default_rng(seed)`` only, so a
-given seed always gives the same arrays.  Examples are grouped by class
-(nothing is shuffled).
+Owns the generators and their argument checks. Must import nothing of minnet, and scikit-learn only
+inside ``load_digits`` (an optional dependency).
 """
+# Every generator returns ``X`` of shape ``(n_x, m)`` -- one example per column -- as a finite,
+# C-contiguous float64 array. Binary labels are ``(1, m)`` float64 arrays of 0/1; multi-class labels
+# are int64 vectors of shape ``(m,)``. Generators use ``np.random.default_rng(seed)`` only, so a given
+# seed always gives the same arrays. Examples are grouped by class (nothing is shuffled). After the
+# first two arguments, options are keyword-only.
 import math
 import numbers
 
@@ -108,7 +109,7 @@ def moons(m=400, noise=0.2, seed=0):
     return _binary([p + rng.standard_normal(p.shape) * noise for p in (upper, lower)])
 
 
-def circles(m=400, noise=0.1, factor=0.5, seed=0):
+def circles(m=400, noise=0.1, *, factor=0.5, seed=0):
     """Two concentric circles: class 0 radius 1, class 1 radius ``factor``.
 
     ``factor`` must lie in the open interval (0, 1).  Class 0 gets
@@ -138,7 +139,7 @@ def circles(m=400, noise=0.1, factor=0.5, seed=0):
     return _binary(parts)
 
 
-def spirals(m=300, n_classes=3, noise=0.2, seed=0):
+def spirals(m=300, n_classes=3, *, noise=0.2, seed=0):
     """CS231n spiral arms, one arm per class.
 
     Points are split as evenly as possible (extras go to the first classes);
@@ -194,7 +195,7 @@ def xor(m=400, noise=0.1, seed=0):
     return _finish(points, np.repeat([0, 1, 0, 1], sizes), 2)
 
 
-def blobs(m=300, n_classes=3, n_features=2, spread=1.0, seed=0):
+def blobs(m=300, n_classes=3, *, n_features=2, spread=1.0, seed=0):
     """Isotropic Gaussian blobs around centres drawn uniformly in [-5, 5].
 
     ``spread`` is the standard deviation of every blob; classes are split

@@ -1,17 +1,21 @@
-"""The L-layer network: validates input, owns theta, calls the kernels."""
+"""The L-layer network: validates input, owns theta, trains it, calls the kernels, saves through checkpoint.
+
+Owns fit's training loop and the `Callback` protocol that fit calls. Sits above checkpoint, _layout,
+_validation and _kernels; must not import the gradient check (minnet.check), plots or cli, which use it.
+"""
+from typing import NamedTuple
+
 import numpy as np
 
 from . import _kernels as K
 from . import _validation as v
+from . import checkpoint
 from ._layout import Layout, Parameters
+from .ops import activations, losses
 from .ops.activations import ACTIVATIONS
-from .ops.losses import OUTPUTS
+from .ops.losses import CLASSIFIERS, OUTPUTS
 
 INITS = ("zeros", "random", "he", "xavier")
-# What fit(check_at=...) runs by default: ``check(net, X, Y) -> report``. The
-# package sets it to minnet.gradient_check, so that the network needs no import
-# of the check (and the check none of the network's internals beyond its API).
-DEFAULT_CHECK = None
 
 
 class TrainingDiverged(FloatingPointError, ValueError):
@@ -33,6 +37,47 @@ MAX_ACTIVATIONS = 2**30
 A forward pass on more examples at once is refused with a ValueError; pass
 the examples in slices (or a smaller ``batch_size`` to ``fit``).
 """
+
+
+class Training(NamedTuple):
+    """One run of ``Network.fit``, as its callbacks see it."""
+
+    X: np.ndarray
+    """The training inputs, validated: float64, shape (n_0, m)."""
+    Y: np.ndarray
+    """The targets, validated: float64, shape (n_L, m) (softmax labels one-hot)."""
+    epochs: int
+    """How many epochs the run trains."""
+    history: dict
+    """The dict ``fit`` returns: "cost" grows by one entry per epoch; callbacks may add entries of their own."""
+
+
+class Callback:
+    """What ``Network.fit(callbacks=[...])`` calls during training, in the style of Keras callbacks.
+
+    Subclass it and override the hooks you need: each does nothing here and
+    returns nothing. ``net`` is the network being trained, ``training`` the
+    run's `Training` (validated data, epochs, and the history ``fit`` returns).
+    An exception raised by a hook stops ``fit`` and reaches its caller.
+    ``minnet.GradientCheck`` is one such callback.
+    """
+
+    def on_train_begin(self, net, training):
+        """Before the first epoch, once fit has validated its arguments."""
+
+    def on_epoch_end(self, net, epoch, training):
+        """After epoch number ``epoch`` (1 .. epochs): ``epoch`` epochs are done.
+
+        ``training.history["cost"][-1]`` is that epoch's cost. Unlike Keras's
+        0-based index, ``epoch`` counts the epochs trained, so that 0 would mean
+        before training (``on_train_begin``) and ``training.epochs`` the end.
+        """
+
+    def on_train_end(self, net, training):
+        """After the last epoch, when training finished without an error."""
+
+
+_HOOKS = ("on_train_begin", "on_epoch_end", "on_train_end")
 
 
 def _parameter_count(dims):
@@ -85,7 +130,7 @@ class Network:
     layer_dims : sequence of int
         ``[n_0, n_1, ..., n_L]``: input size, hidden sizes, output size (L >= 1),
         at most ``MAX_PARAMETERS`` parameters in all.
-    hidden : {"relu", "leaky_relu", "tanh", "sigmoid"}
+    hidden : {"relu", "leaky_relu", "tanh", "sigmoid", "gelu"}
         Activation of layers 1..L-1.
     output : {"sigmoid", "softmax", "linear"}
         Output activation and its loss: binary cross-entropy, categorical
@@ -101,6 +146,8 @@ class Network:
         Biases start at zero.
     seed : int
         Seed of the initialization.
+
+    All but layer_dims are keyword-only.
 
     Attributes
     ----------
@@ -138,12 +185,11 @@ class Network:
     seed = _Fixed("Seed of the initialization; read-only.")
     L = _Fixed("Number of layers with parameters, ``len(layer_dims) - 1``; read-only.")
 
-    def __init__(self, layer_dims, hidden="relu", output="sigmoid", lambd=0.0, keep_prob=1.0,
-                 init="he", seed=0):
+    def __init__(self, layer_dims, *, hidden=activations.DEFAULT, output=losses.DEFAULT, lambd=0.0, keep_prob=1.0, init="he", seed=0):
         self._build(layer_dims, hidden, output, lambd, keep_prob, init, seed)
         self._initialize()
 
-    def _build(self, layer_dims, hidden="relu", output="sigmoid", lambd=0.0, keep_prob=1.0, init="he", seed=0):
+    def _build(self, layer_dims, hidden=activations.DEFAULT, output=losses.DEFAULT, lambd=0.0, keep_prob=1.0, init="he", seed=0):
         """Validate the configuration and allocate theta (all zeros); draws nothing."""
         if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__"):
             raise TypeError(f"layer_dims must be a sequence of positive integers, got {layer_dims!r}")
@@ -159,9 +205,10 @@ class Network:
                  "hidden": hidden, "output": output, "init": init}
         self._hidden = v.choice(hidden, "hidden", tuple(ACTIVATIONS))
         self._output = v.choice(output, "output", tuple(OUTPUTS))
-        if output == "softmax" and dims[-1] < 2:
-            raise ValueError("output='softmax' needs at least 2 output units (layer_dims[-1] >= 2); "
-                             "for one output unit use output='sigmoid'")
+        least = OUTPUTS[output].min_units
+        if dims[-1] < least:
+            raise ValueError(f"output={output!r} needs at least {least} output units (layer_dims[-1] >= {least}); "
+                             f"for one output unit use output={losses.for_data(True).name!r}")
         v.choice(init, "init", INITS)
         fixed["seed"] = v.integer(seed, "seed", minimum=0)
         for name, value in fixed.items():
@@ -281,24 +328,47 @@ class Network:
 
     def _nonfinite(self):
         """None when theta is finite, else where its first NaN or inf is, e.g. "W1[0, 3] is nan (theta[6])"."""
-        theta = self._theta
-        if v.all_finite(theta):
-            return None
-        bad = np.flatnonzero(~np.isfinite(theta))
-        name, row, column = self.layout.locate(int(bad[0]))
-        more = f", and {bad.size - 1} more NaN or inf" if bad.size > 1 else ""
-        return f"{name}[{row}, {column}] is {float(theta[bad[0]])!r} (theta[{int(bad[0])}]{more})"
+        return self.layout.nonfinite(self._theta)
 
     def save(self, path):
-        """Write the configuration and theta to an .npz checkpoint, atomically."""
-        from . import checkpoint
-        checkpoint.save(self, path)
+        """Write ``config`` and ``theta`` to the .npz checkpoint ``path``, atomically (``minnet.checkpoint.save``).
+
+        Raises ValueError naming the entry when a parameter is NaN or inf (such a
+        checkpoint could not be loaded); TypeError, ValueError or OSError naming
+        the path when it cannot be written there.
+        """
+        self._require_finite()
+        checkpoint.save(path, self.config, self._theta)
 
     @classmethod
     def load(cls, path):
-        """Read a checkpoint written by ``save``; validates everything, runs no pickle."""
-        from . import checkpoint
-        return checkpoint.load(path)
+        """A new Network from a checkpoint written by ``save``: its configuration and exactly its theta.
+
+        The file is validated throughout and nothing in it is unpickled
+        (``minnet.checkpoint.load``); theta is read straight into the new
+        network, with no random initialization, and may have at most
+        ``MAX_PARAMETERS`` entries. A file that is not a valid checkpoint is a
+        ValueError naming it; a missing one a FileNotFoundError.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> net = Network([2, 3, 1], lambd=0.5)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     net.save(os.path.join(folder, "net.npz"))
+        ...     loaded = Network.load(os.path.join(folder, "net.npz"))
+        >>> bool((loaded.theta == net.theta).all()) and loaded.config == net.config
+        True
+        """
+        built = []
+
+        def allocate(config):  # validates the config as the constructor does, and holds theta
+            built.append(cls._uninitialized(config))
+            return built[-1]._theta
+
+        checkpoint.load(path, max_parameters=MAX_PARAMETERS, allocate=allocate,
+                        limit_name="minnet.network.MAX_PARAMETERS")
+        return built[0]
 
     # ------------------------------------------------------- validation
     def _check_X(self, X, name="X"):
@@ -366,19 +436,21 @@ class Network:
     def predict(self, X):
         """Labels: 0/1 (sigmoid, shape (n_L, m)), class index (softmax, shape (m,)), values (linear)."""
         AL = self.forward(X)
-        if self.output == "sigmoid":
+        targets = OUTPUTS[self.output].targets
+        if targets == "binary":
             return (AL > 0.5).astype(np.int64)
-        if self.output == "softmax":
+        if targets == "classes":
             return np.argmax(AL, axis=0)
         return AL
 
     def accuracy(self, X, Y):
         """Fraction of examples whose predicted label matches Y (sigmoid and softmax outputs)."""
-        if self.output == "linear":
-            raise ValueError("accuracy needs a sigmoid or softmax output; this network's output is 'linear'")
+        if self.output not in CLASSIFIERS:
+            raise ValueError(f"accuracy needs a {' or '.join(CLASSIFIERS)} output; this network's output is "
+                             f"{self.output!r}")
         X, Y = self._check_XY(X, Y)
         AL = self.forward(X)
-        if self.output == "softmax":
+        if OUTPUTS[self.output].targets == "classes":
             return float(np.mean(np.argmax(AL, axis=0) == np.argmax(Y, axis=0)))
         return float(np.mean(np.all((AL > 0.5) == (Y > 0.5), axis=0)))
 
@@ -437,9 +509,8 @@ class Network:
         return masks
 
     # ---------------------------------------------------------- training
-    def fit(self, X, Y, optimizer="adam", learning_rate=0.01, epochs=100, batch_size=None, beta=0.9,
-            beta1=0.9, beta2=0.999, epsilon=1e-8, seed=0, verbose=False, check_at=None, check_data=None,
-            progress=False, check=None):
+    def fit(self, X, Y, *, optimizer="adam", learning_rate=0.01, epochs=100, batch_size=None, beta=0.9,
+            beta1=0.9, beta2=0.999, epsilon=1e-8, seed=0, verbose=False, progress=False, callbacks=None):
         """Train with gradient descent, momentum or Adam on (shuffled) mini-batches.
 
         Parameters
@@ -454,17 +525,22 @@ class Network:
         beta : float, momentum's coefficient; beta1, beta2, epsilon : Adam's (bias-corrected).
         seed : int
             Seeds the shuffling and the dropout masks: same seed, same result, bit for bit.
-        check_at : sequence of int, optional
-            Epochs at which to run ``gradient_check`` (0 = before training) on ``check_data``.
-        check_data : (X, Y), optional
-            Data for those checks (defaults to a slice of at most 64 training examples).
-        check : callable, optional
-            ``check(net, X, Y) -> report`` run at the check_at epochs; default ``minnet.gradient_check``.
+        verbose : bool
+            Print the cost about ten times.
+        progress : bool
+            Show a progress bar (needs tqdm).
+        callbacks : Callback or sequence of Callback, optional
+            Called before the first epoch, after each epoch and at the end (see
+            `Callback`), in the order given; e.g. ``minnet.GradientCheck(at=[0, epochs])``
+            gradient-checks the network before and after training.
+
+        All but X and Y are keyword-only.
 
         Returns
         -------
         history : dict
-            "cost": list of the epoch's mean mini-batch cost; "checks": {epoch: GradCheckReport}.
+            "cost": list of the epoch's mean mini-batch cost, plus what the
+            callbacks add ("checks": {epoch: GradCheckReport} from GradientCheck).
         """
         X, Y = self._check_XY(X, Y)
         code = v.choice(optimizer, "optimizer", K.OPTIMIZERS)
@@ -477,10 +553,13 @@ class Network:
         beta2 = v.real(beta2, "beta2", low=0.0, high=1.0, high_open=True)
         epsilon = v.real(epsilon, "epsilon", low=0.0, low_open=True)
         seed = v.integer(seed, "seed", minimum=0)
+        callbacks = _callbacks(callbacks)
         self._activation_size(batch, "batch_size")
         self._require_finite()
-        checks = self._check_schedule(check_at, check_data, X, Y, epochs, check)
-        history = {"cost": [], "checks": {}}
+        history = {"cost": []}
+        training = Training(X, Y, epochs, history)
+        for callback in callbacks:
+            _call(callback, "on_train_begin", self, training)
         rng = np.random.default_rng(seed)
         velocity, second, prev = np.zeros(self.layout.size), np.zeros(self.layout.size), self._theta.copy()
         identity = np.arange(m, dtype=np.int64)
@@ -488,11 +567,7 @@ class Network:
         use_drop = self.uses_dropout
         t = 0
         bar = _progress(epochs, progress)
-        for epoch in range(epochs + 1):
-            if epoch in checks:
-                history["checks"][epoch] = checks[epoch]()
-            if epoch == epochs:
-                break
+        for epoch in range(epochs):
             perm = rng.permutation(m).astype(np.int64) if batch < m else identity
             step_seed = int(rng.integers(2**31 - 1))
             J, finite, t = K.train_epoch(self._theta, self._dims, XT, Y, self._hidden, self._output, self.lambd,
@@ -509,33 +584,36 @@ class Network:
                 bar.set_postfix(cost=f"{J:.4g}", refresh=False)
             if verbose and (epoch % max(1, epochs // 10) == 0 or epoch == epochs - 1):
                 print(f"epoch {epoch:>6d}  cost {J:.6f}")
+            for callback in callbacks:
+                _call(callback, "on_epoch_end", self, epoch + 1, training)
         if bar is not None:
             bar.close()
+        for callback in callbacks:
+            _call(callback, "on_train_end", self, training)
         return history
 
-    def _check_schedule(self, check_at, check_data, X, Y, epochs, check):
-        """Map epoch -> callable running the gradient check, validated up front."""
-        if check_at is None:
-            if check_data is not None:
-                raise ValueError("check_data was given without check_at; pass the epochs to check at")
-            return {}
-        if isinstance(check_at, (int, np.integer)) and not isinstance(check_at, bool):
-            check_at = (check_at,)
-        if not hasattr(check_at, "__iter__"):
-            raise TypeError(f"check_at must be a sequence of epochs, got {check_at!r}")
-        epochs_at = sorted({v.integer(e, "check_at", minimum=0) for e in check_at})
-        if epochs_at and epochs_at[-1] > epochs:
-            raise ValueError(f"check_at epochs must be <= epochs={epochs}, got {epochs_at[-1]}")
-        if check_data is None:
-            cX, cY = X[:, :64], Y[:, :64]
-        else:
-            if not isinstance(check_data, (tuple, list)) or len(check_data) != 2:
-                raise TypeError("check_data must be a pair (X, Y)")
-            cX, cY = self._check_XY(*check_data, x_name="check_data[0]", y_name="check_data[1]")
-        check = DEFAULT_CHECK if check is None else check
-        if not callable(check):
-            raise TypeError(f"check must be callable as check(net, X, Y), got {type(check).__name__}")
-        return {e: (lambda: check(self, cX, cY)) for e in epochs_at}
+
+def _callbacks(callbacks):
+    """fit's callbacks as a tuple, each checked to have at least one of the hooks."""
+    if callbacks is None:
+        return ()
+    if any(hasattr(callbacks, hook) for hook in _HOOKS):
+        return (callbacks,)
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a sequence of minnet.Callback objects, got {type(callbacks).__name__}")
+    callbacks = tuple(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not any(callable(getattr(callback, hook, None)) for hook in _HOOKS):
+            raise TypeError(f"callbacks[{i}] must be a minnet.Callback (with a method on_train_begin, on_epoch_end "
+                            f"or on_train_end), got {type(callback).__name__}")
+    return callbacks
+
+
+def _call(callback, hook, *args):
+    """Run one hook of a callback, when it has that hook (a plain object may define only some)."""
+    method = getattr(callback, hook, None)
+    if method is not None:
+        method(*args)
 
 
 def _progress(total, enabled):
@@ -569,7 +647,8 @@ def _keep_probs(keep_prob, L):
 def _to_targets(Y, name, output, n_out, m):
     """Y as float64 (n_out, m); softmax integer labels (m,) become one-hot."""
     v.not_masked(Y, name)
-    if output == "softmax" and np.ndim(Y) == 1:
+    targets = OUTPUTS[output].targets
+    if targets == "classes" and np.ndim(Y) == 1:
         labels = np.asarray(Y)
         if labels.dtype == object or not (np.issubdtype(labels.dtype, np.number) or labels.dtype == bool):
             raise TypeError(f"{name} must hold integer class labels, got dtype {labels.dtype}")
@@ -589,9 +668,9 @@ def _to_targets(Y, name, output, n_out, m):
         Y = Y.reshape(1, -1)
     if Y.shape != (n_out, m):
         raise ValueError(f"{name} must have shape (n_L={n_out}, m={m}), got {Y.shape}")
-    if output == "sigmoid" and (Y.min() < 0.0 or Y.max() > 1.0):
-        raise ValueError(f"{name} must hold targets in [0, 1] for a sigmoid output")
-    if output == "softmax":
+    if targets == "binary" and (Y.min() < 0.0 or Y.max() > 1.0):
+        raise ValueError(f"{name} must hold targets in [0, 1] for a {output} output")
+    if targets == "classes":
         if Y.min() < 0.0 or not np.allclose(Y.sum(axis=0), 1.0, rtol=0, atol=1e-9):
-            raise ValueError(f"{name} columns must be one-hot (non-negative, summing to 1) for a softmax output")
+            raise ValueError(f"{name} columns must be one-hot (non-negative, summing to 1) for a {output} output")
     return np.ascontiguousarray(Y)

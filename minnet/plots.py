@@ -1,14 +1,16 @@
 """Plots of training and gradient checks (needs matplotlib: ``pip install "minnet[plot]"``).
 
-Every function draws on ``ax`` when given, else on a new figure, saves to
-``path`` when given, and returns the matplotlib ``Figure``.  With a ``path``
-and no ``ax`` the figure is drawn off screen with the Agg backend, without
-touching pyplot's global state, so saving works on machines with no display.
-matplotlib is imported inside the functions: importing minnet never needs it.
+Owns the figures; reads networks, histories and reports through their attributes. Must not import
+matplotlib at import time (importing minnet never needs it), nor network or check.
 """
+# Every function draws on ``ax`` when given, else on a new figure, saves to ``path`` when given, and
+# returns the matplotlib ``Figure``. With a ``path`` and no ``ax`` the figure is drawn off screen with the
+# Agg backend, without touching pyplot's global state, so saving works on machines with no display.
+# The data to plot is positional; ``path``, ``ax``, ``title`` and the other options are keyword-only.
 import numpy as np
 
 from . import _validation as v
+from .ops.losses import CLASSIFIERS, OUTPUTS
 
 __all__ = ["plot_cost", "plot_decision_boundary", "plot_check", "plot_bench", "VERDICT_COLORS"]
 
@@ -46,14 +48,15 @@ def _finish(fig, path):
     return fig
 
 
-def plot_cost(history_or_costs, path=None, ax=None, title="Training cost", log=None):
+def plot_cost(history_or_costs, *, path=None, ax=None, title="Training cost", log=None):
     """The cost per epoch, with the epochs of any gradient checks marked.
 
     Parameters
     ----------
     history_or_costs : dict or sequence of float
-        The history ``Network.fit`` returns ("cost", and "checks" whose
-        epochs are marked with their verdict), or the costs themselves.
+        The history ``Network.fit`` returns ("cost", and the "checks" that a
+        ``GradientCheck`` callback adds, whose epochs are marked with their
+        verdict), or the costs themselves.
     path : str or path-like, optional
         Save the figure there (format from the extension: .png, .pdf, .svg).
     ax : matplotlib Axes, optional
@@ -130,7 +133,7 @@ MAX_RESOLUTION = 4000
 """Most grid points along each axis of ``plot_decision_boundary`` (16 million predictions)."""
 
 
-def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution=300):
+def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolution=300):
     """The regions a network assigns to each class, with the data on top (2-D inputs only).
 
     Parameters
@@ -160,8 +163,8 @@ def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution
         raise ValueError(f"plot_decision_boundary needs 2-D inputs, X of shape (2, m); got {X.shape}")
     if net.layer_dims[0] != 2:
         raise ValueError(f"plot_decision_boundary needs a network with 2 inputs, got {net.layer_dims[0]}")
-    if net.output not in ("sigmoid", "softmax"):
-        raise ValueError(f"plot_decision_boundary needs a sigmoid or softmax output, got {net.output!r}")
+    if net.output not in CLASSIFIERS:
+        raise ValueError(f"plot_decision_boundary needs a {' or '.join(CLASSIFIERS)} output, got {net.output!r}")
     labels = _labels(net, Y, X.shape[1])
     n_classes = max(int(net.layer_dims[-1]), 2, int(labels.max()) + 1)
     palette = ["#d1242f", "#0969da", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#cf222e", "#57606a",
@@ -182,7 +185,7 @@ def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution
     regions = predicted.reshape(gx.shape)
     cmap = ListedColormap(colors)
     ax.contourf(gx, gy, regions, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.22)
-    if n_classes == 2 and net.output == "sigmoid":
+    if n_classes == 2 and OUTPUTS[net.output].targets == "binary":
         ax.contour(gx, gy, net.forward(grid).reshape(gx.shape), levels=[0.5], colors="0.25", linewidths=1)
     for k in range(n_classes):
         sel = labels == k
@@ -203,7 +206,7 @@ def plot_decision_boundary(net, X, Y, path=None, ax=None, title=None, resolution
     return _finish(fig, path)
 
 
-def plot_check(report, path=None, ax=None, title=None):
+def plot_check(report, *, path=None, ax=None, title=None):
     """Each block's difference as a bar on a log scale, over the verdict bands.
 
     The bands come from ``report.thresholds``: correct below the first, bug
@@ -267,7 +270,7 @@ def plot_check(report, path=None, ax=None, title=None):
     return _finish(fig, path)
 
 
-def plot_bench(rows, path=None, ax=None, title="Gradient-check time against network size"):
+def plot_bench(rows, *, path=None, ax=None, title="Gradient-check time against network size"):
     """Check time against the number of parameters, one line per method and peer, log-log.
 
     Parameters

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import minnet
-from minnet import checkpoint
 
 
 def _data(net, m=8, seed=0):
@@ -285,5 +284,5 @@ def test_finite_parameters_whose_sum_overflows_pass():
     checkpoint_path = None
     with tempfile.TemporaryDirectory() as folder:
         checkpoint_path = Path(folder) / "big.npz"
-        checkpoint.save(net, checkpoint_path)
-        np.testing.assert_array_equal(checkpoint.load(checkpoint_path).theta, net.theta)
+        net.save(checkpoint_path)
+        np.testing.assert_array_equal(minnet.Network.load(checkpoint_path).theta, net.theta)

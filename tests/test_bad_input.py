@@ -69,22 +69,22 @@ def _with_nan(shape, index):
 
 def _load_missing():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.load(os.path.join(folder, "missing.npz"))
+        return minnet.Network.load(os.path.join(folder, "missing.npz"))
 
 
 def _load_directory():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.load(folder)
+        return minnet.Network.load(folder)
 
 
 def _save_into_directory():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.save(minnet.Network([2, 1]), folder)
+        return minnet.Network([2, 1]).save(folder)
 
 
 def _save_missing_folder():
     with tempfile.TemporaryDirectory() as folder:
-        return checkpoint.save(minnet.Network([2, 1]), os.path.join(folder, "no", "such", "net.npz"))
+        return minnet.Network([2, 1]).save(os.path.join(folder, "no", "such", "net.npz"))
 
 
 def _nan_net():
@@ -102,7 +102,7 @@ def _load_fifo():
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "pipe.npz")
         os.mkfifo(path)
-        return checkpoint.load(path)
+        return minnet.Network.load(path)
 
 
 def _set(attribute, value, net_kwargs=None):
@@ -275,10 +275,22 @@ CASES = [
          r"Y must hold targets in \[0, 1\] for a sigmoid output"),
     Case("sigmoid target below 0", lambda: _fit(Y=np.full((1, 6), -0.5)), ValueError,
          r"Y must hold targets in \[0, 1\]"),
-    Case("check_data without check_at", lambda: _fit(check_data=_data()), ValueError,
-         r"check_data was given without check_at"),
-    Case("check_at after the last epoch", lambda: _fit(epochs=2, check_at=[5]), ValueError,
-         r"check_at epochs must be <= epochs=2, got 5"),
+    Case("GradientCheck after the last epoch", lambda: _fit(epochs=2, callbacks=[minnet.GradientCheck(at=[5])]),
+         ValueError, r"GradientCheck: at epochs must be <= epochs=2, got 5"),
+    Case("GradientCheck at a negative epoch", lambda: minnet.GradientCheck(at=[0, -1]), ValueError,
+         r"GradientCheck: at must be >= 0, got -1"),
+    Case("GradientCheck at not epochs", lambda: minnet.GradientCheck(at="0, 5"), TypeError,
+         r"GradientCheck: at must be a sequence of epochs, got '0, 5'"),
+    Case("GradientCheck data not a pair", lambda: minnet.GradientCheck(at=[0], data=np.ones((2, 6))), TypeError,
+         r"GradientCheck: data must be a pair \(X, Y\)"),
+    Case("GradientCheck data of the wrong shape", lambda: _fit(callbacks=[minnet.GradientCheck(
+        at=[0], data=(np.ones((3, 4)), np.ones((1, 4))))]), ValueError,
+         r"GradientCheck data\[0\] must have shape \(n_x=2, m\), got \(3, 4\)"),
+    Case("fit callbacks not callbacks", lambda: _fit(callbacks=[minnet.GradientCheck(at=[0]), "check"]), TypeError,
+         r"callbacks\[1\] must be a minnet\.Callback \(with a method on_train_begin, on_epoch_end or "
+         r"on_train_end\), got str"),
+    Case("fit callbacks a number", lambda: _fit(callbacks=3), TypeError,
+         r"callbacks must be a sequence of minnet\.Callback objects, got int"),
     # --------------------------------------------------------- other methods
     Case("predict wrong n_x", lambda: minnet.Network([2, 3, 1]).predict(np.zeros((4, 2))), ValueError,
          r"X must have shape \(n_x=2, m\)"),
@@ -300,8 +312,8 @@ CASES = [
     Case("check_gradients with both kinds of functions", lambda: minnet.check_gradients(
         _cost, _grads, {"W1": np.ones((1, 1))}, forward=lambda X, Y, p: (0.0, None)), TypeError,
          r"either cost_fn and grads_fn, or forward, backward, X and Y"),
-    Case("fit check callback not callable", lambda: minnet.Network([2, 3, 1]).fit(
-        *_data(), epochs=1, check_at=[0], check="yes"), TypeError, r"check must be callable"),
+    Case("GradientCheck check not callable", lambda: minnet.GradientCheck(at=[0], check="yes"), TypeError,
+         r"GradientCheck: check must be callable as check\(net, X, Y\), got str"),
     Case("softmax with one output unit", lambda: minnet.Network([2, 3, 1], output="softmax"), ValueError,
          r"output='softmax' needs at least 2 output units"),
     Case("method unknown", lambda: _check(method="central"), ValueError,
@@ -362,9 +374,12 @@ CASES = [
     # ----------------------------------------------------------- checkpoint
     Case("load missing file", _load_missing, FileNotFoundError, r"no minnet checkpoint at .*missing\.npz"),
     Case("load a directory", _load_directory, IsADirectoryError, r"cannot load a checkpoint from .*: it is a directory"),
-    Case("load path None", lambda: checkpoint.load(None), TypeError, r"path must be a str or os\.PathLike"),
-    Case("save a non-network", lambda: checkpoint.save({"W1": 1}, "unused.npz"), TypeError,
-         r"net must be a minnet\.Network, got dict"),
+    Case("load path None", lambda: minnet.Network.load(None), TypeError, r"path must be a str or os\.PathLike"),
+    Case("checkpoint config not a dict", lambda: checkpoint.save("unused.npz", [("W1", 1)], np.zeros(3)),
+         TypeError, r"config must be a dict, got list"),
+    Case("checkpoint theta not float64", lambda: checkpoint.save("unused.npz", minnet.Network([2, 1]).config,
+                                                                 np.zeros(3, dtype=np.float32)),
+         TypeError, r"theta must be float64, got dtype float32"),
     *([Case("load a FIFO", _load_fifo, ValueError, r"is not a minnet checkpoint: it is a FIFO, not a regular file")]
       if hasattr(os, "mkfifo") else []),
     Case("save onto a directory", _save_into_directory, IsADirectoryError, r"it is a directory"),

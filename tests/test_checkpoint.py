@@ -1,4 +1,5 @@
-"""minnet.checkpoint: bit-exact round trips, atomic writes, and refusal of every malformed file."""
+"""Checkpoints (Network.save / Network.load over minnet.checkpoint): bit-exact round trips, atomic writes,
+and refusal of every malformed file."""
 import json
 import os
 import shutil
@@ -21,8 +22,6 @@ CONFIGS = [
     dict(layer_dims=[1, 1, 1, 1], hidden="sigmoid", output="sigmoid", lambd=1e-300, init="zeros", seed=2**40),
     dict(layer_dims=[7, 16, 8, 2], hidden="relu", output="sigmoid", keep_prob=[1.0, 0.3], init="he"),
 ]
-HAS_METHODS = hasattr(minnet.Network, "save") and hasattr(minnet.Network, "load")
-needs_methods = pytest.mark.skipif(not HAS_METHODS, reason="Network.save / Network.load are not added yet")
 
 
 def make_net(config, seed=0):
@@ -87,7 +86,7 @@ def config_bytes(**changes):
 def refused(path, *patterns):
     """load(path) raises ValueError naming the file, saying what it is not, and matching patterns."""
     with pytest.raises(ValueError) as info:
-        checkpoint.load(path)
+        minnet.Network.load(path)
     message = str(info.value)
     assert str(path) in message and "is not a minnet checkpoint" in message, message
     for pattern in patterns:
@@ -100,8 +99,8 @@ def refused(path, *patterns):
 def test_round_trip_is_bit_exact(tmp_path, config):
     net = make_net(config)
     path = tmp_path / "net.npz"
-    checkpoint.save(net, path)
-    loaded = checkpoint.load(path)
+    net.save(path)
+    loaded = minnet.Network.load(path)
     assert_same_net(net, loaded)
     stored = entries(path)
     assert sorted(stored) == ["config", "format_version", "theta"]
@@ -116,8 +115,8 @@ def test_loaded_network_computes_the_same(tmp_path, config):
     net = minnet.Network(**config)
     X, Y = data_for(net, m=12)
     net.fit(X, Y, epochs=3, batch_size=5, seed=2)
-    checkpoint.save(net, str(tmp_path / "trained.npz"))
-    loaded = checkpoint.load(str(tmp_path / "trained.npz"))
+    net.save(str(tmp_path / "trained.npz"))
+    loaded = minnet.Network.load(str(tmp_path / "trained.npz"))
     np.testing.assert_array_equal(loaded.forward(X), net.forward(X))
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
     assert loaded.cost(X, Y, dropout_seed=3) == net.cost(X, Y, dropout_seed=3)
@@ -133,8 +132,8 @@ def test_loaded_network_computes_the_same(tmp_path, config):
 def test_loaded_theta_is_independent_of_the_file_and_of_the_saved_net(tmp_path):
     net = make_net(CONFIGS[1])
     path = tmp_path / "net.npz"
-    checkpoint.save(net, path)
-    a, b = checkpoint.load(path), checkpoint.load(path)
+    net.save(path)
+    a, b = minnet.Network.load(path), minnet.Network.load(path)
     a.theta = np.zeros(a.theta.size)
     assert np.any(b.theta != 0) and np.any(net.theta != 0)
     # parameters are still views into theta after loading
@@ -154,29 +153,29 @@ def test_path_types(tmp_path):
 
     for target in [str(tmp_path / "a.npz"), tmp_path / "b.npz", PathLike(str(tmp_path / "c.npz")),
                    os.fsencode(str(tmp_path / "d.npz"))]:
-        checkpoint.save(net, target)
-        assert_same_net(net, checkpoint.load(target))
+        net.save(target)
+        assert_same_net(net, minnet.Network.load(target))
     # the name is used as given: no ".npz" is appended
-    checkpoint.save(net, tmp_path / "model.ckpt")
+    net.save(tmp_path / "model.ckpt")
     assert (tmp_path / "model.ckpt").is_file() and not (tmp_path / "model.ckpt.npz").exists()
-    assert_same_net(net, checkpoint.load(tmp_path / "model.ckpt"))
+    assert_same_net(net, minnet.Network.load(tmp_path / "model.ckpt"))
 
 
 def test_relative_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     net = make_net(CONFIGS[0])
-    checkpoint.save(net, "rel.npz")
+    net.save("rel.npz")
     assert sorted(os.listdir(tmp_path)) == ["rel.npz"]
-    assert_same_net(net, checkpoint.load("rel.npz"))
+    assert_same_net(net, minnet.Network.load("rel.npz"))
 
 
 def test_overwrite_replaces_and_keeps_permissions(tmp_path):
     path = tmp_path / "net.npz"
     first, second = make_net(CONFIGS[1], seed=1), make_net(CONFIGS[2], seed=2)
-    checkpoint.save(first, path)
+    first.save(path)
     os.chmod(path, 0o600)
-    checkpoint.save(second, path)
-    assert_same_net(second, checkpoint.load(path))
+    second.save(path)
+    assert_same_net(second, minnet.Network.load(path))
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert sorted(os.listdir(tmp_path)) == ["net.npz"]
 
@@ -185,53 +184,104 @@ def test_new_file_gets_ordinary_permissions(tmp_path):
     """Not the 0o600 of a temporary file: the usual 0o666 minus the umask."""
     umask = os.umask(0o022)
     try:
-        checkpoint.save(make_net(CONFIGS[0]), tmp_path / "net.npz")
+        make_net(CONFIGS[0]).save(tmp_path / "net.npz")
     finally:
         os.umask(umask)
     assert stat.S_IMODE(os.stat(tmp_path / "net.npz").st_mode) == 0o644
 
 
-@needs_methods
 @pytest.mark.parametrize("config", CONFIGS[:3], ids=[str(c["layer_dims"]) for c in CONFIGS[:3]])
-def test_network_methods(tmp_path, config):
+def test_plain_arrays_round_trip_without_a_network(tmp_path, config):
+    """checkpoint.save / load deal in (config, theta): the same file as Network.save, read back as arrays."""
     net = make_net(config)
+    checkpoint.save(tmp_path / "f.npz", net.config, net.theta)
     net.save(tmp_path / "m.npz")
-    loaded = minnet.Network.load(tmp_path / "m.npz")
-    assert_same_net(net, loaded)
-    assert entries(tmp_path / "m.npz").keys() == entries(_saved_by_function(net, tmp_path)).keys()
-    with pytest.raises(ValueError, match="not a minnet checkpoint"):
-        minnet.Network.load(write_npz(tmp_path / "bad.npz", **valid_arrays(theta=None)))
+    plain, by_method = entries(tmp_path / "f.npz"), entries(tmp_path / "m.npz")
+    assert plain.keys() == by_method.keys()
+    for key in plain:
+        assert plain[key].tobytes() == by_method[key].tobytes() and plain[key].dtype == by_method[key].dtype
+    config, theta = checkpoint.load(tmp_path / "f.npz", max_parameters=net.theta.size)
+    assert config == net.config and type(config) is dict
+    assert theta.dtype == np.float64 and theta.flags.c_contiguous and theta.flags.writeable
+    np.testing.assert_array_equal(theta.view(np.uint64), net.theta.view(np.uint64))
+    refused(write_npz(tmp_path / "bad.npz", **valid_arrays(theta=None)), "missing theta")
     with pytest.raises(FileNotFoundError):
-        minnet.Network.load(tmp_path / "missing.npz")
+        checkpoint.load(tmp_path / "missing.npz", max_parameters=100)
 
 
-def _saved_by_function(net, folder):
-    path = folder / "f.npz"
-    checkpoint.save(net, path)
-    return path
+def test_plain_load_limit_and_allocate(tmp_path):
+    path = tmp_path / "net.npz"
+    net = make_net(CONFIGS[1])
+    net.save(path)
+    n = net.theta.size
+    with pytest.raises(ValueError, match=rf"more than the limit of {n - 1} \(max_parameters\)"):
+        checkpoint.load(path, max_parameters=n - 1)
+    buffer = np.full(n, 7.0)
+    seen = []
+    config, theta = checkpoint.load(path, max_parameters=n, allocate=lambda c: seen.append(c) or buffer)
+    assert theta is buffer and seen == [config] == [net.config]
+    np.testing.assert_array_equal(buffer, net.theta)
+
+    def refuse(config):
+        raise ValueError("hidden must be one of 'relu'")
+
+    with pytest.raises(ValueError, match=r"is not a minnet checkpoint: its config is not a valid Network "
+                                         r"configuration: hidden must be one of 'relu'"):
+        checkpoint.load(path, max_parameters=n, allocate=refuse)
+    for wrong in (np.zeros(n + 1), np.zeros(n, dtype=np.float32), np.zeros((n, 2))[:, 0], list(range(n))):
+        with pytest.raises(TypeError, match=rf"allocate must return a writable, C-contiguous float64 vector "
+                                            rf"of {n} entries"):
+            checkpoint.load(path, max_parameters=n, allocate=lambda c, w=wrong: w)
+    # without allocate, layer_dims that imply no size are refused by the checkpoint itself
+    bad = write_npz(tmp_path / "dims.npz", **valid_arrays(config=config_bytes(layer_dims=[2, 0, 1])))
+    with pytest.raises(ValueError, match=r"layer_dims must be at least 2 positive integers, got \[2, 0, 1\]"):
+        checkpoint.load(bad, max_parameters=100)
+
+
+def test_plain_save_refuses_what_load_would_refuse(tmp_path):
+    config, theta = minnet.Network([2, 3, 1]).config, minnet.Network([2, 3, 1]).theta
+    cases = [
+        ((dict(config, optimizer="adam"), theta), ValueError, "config must have exactly the fields .*unexpected 'optimizer'"),
+        (({k: v for k, v in config.items() if k != "seed"}, theta), ValueError, "missing seed"),
+        ((dict(config, layer_dims=[2, 0, 1]), theta), ValueError, r"layer_dims must be a list of at least 2 positive"),
+        ((dict(config, lambd=float("nan")), theta), ValueError, "config must be JSON-ready"),
+        ((dict(config, lambd=np.array(0.5)), theta), TypeError, "config must be JSON-ready"),
+        ((config, theta[:-1]), ValueError, r"theta has 12 entries but the config's layer_dims \[2, 3, 1\] imply 13"),
+        ((config, theta.reshape(13, 1)), ValueError, r"theta must be a 1-D vector, got shape \(13, 1\)"),
+        ((config, theta.astype(np.float32)), TypeError, "theta must be float64, got dtype float32"),
+        ((config, np.where(np.arange(13) == 8, np.inf, theta)), ValueError,
+         r"theta contains NaN or inf: b1\[2, 0\] is inf \(theta\[8\]\); such a checkpoint could not be loaded"),
+    ]
+    for (config_, theta_), exc, pattern in cases:
+        with pytest.raises(exc, match=pattern):
+            checkpoint.save(tmp_path / "net.npz", config_, theta_)
+    assert os.listdir(tmp_path) == []
+    # a big-endian theta is written as a native float64 vector, the same bytes as Network.save's
+    checkpoint.save(tmp_path / "be.npz", config, theta.astype(">f8"))
+    assert entries(tmp_path / "be.npz")["theta"].dtype == np.float64
 
 
 def test_save_refuses_what_load_would_refuse(tmp_path):
     net = minnet.Network([2, 3, 1])
     net.parameters["W1"][1, 0] = np.nan  # an in-place write: the setters refuse NaN
     with pytest.raises(ValueError, match=r"W1\[1, 0\] is nan"):
-        checkpoint.save(net, tmp_path / "nan.npz")
-    with pytest.raises(TypeError, match="net must be a minnet.Network"):
-        checkpoint.save(net.parameters, tmp_path / "dict.npz")
+        net.save(tmp_path / "nan.npz")
+    with pytest.raises(TypeError, match="config must be a dict, got Parameters"):
+        checkpoint.save(tmp_path / "dict.npz", net.parameters, net.theta)
     with pytest.raises(TypeError, match="path must be a str or os.PathLike"):
-        checkpoint.save(minnet.Network([2, 1]), 3)
+        minnet.Network([2, 1]).save(3)
     assert os.listdir(tmp_path) == []
 
 
 def test_save_to_bad_locations(tmp_path):
     net = make_net(CONFIGS[0])
     with pytest.raises(IsADirectoryError, match="is a directory"):
-        checkpoint.save(net, tmp_path)
+        net.save(tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        checkpoint.save(net, tmp_path / "no" / "net.npz")
+        net.save(tmp_path / "no" / "net.npz")
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError, match="is not a directory"):
-        checkpoint.save(net, tmp_path / "file" / "net.npz")
+        net.save(tmp_path / "file" / "net.npz")
     assert sorted(os.listdir(tmp_path)) == ["file"]
 
 
@@ -256,13 +306,12 @@ def test_save_into_read_only_folder(tmp_path):
         pytest.skip("running as root without setpriv: cannot make a folder read-only for this process")
     folder = tmp_path / "ro"
     folder.mkdir()
-    checkpoint.save(make_net(CONFIGS[1], seed=5), folder / "old.npz")
+    make_net(CONFIGS[1], seed=5).save(folder / "old.npz")
     before = (folder / "old.npz").read_bytes()
     os.chmod(folder, 0o555)
     script = textwrap.dedent("""
         import os, sys
         import minnet
-        from minnet import checkpoint
         folder = sys.argv[1]
         try:
             open(os.path.join(folder, "probe"), "w")
@@ -272,7 +321,7 @@ def test_save_into_read_only_folder(tmp_path):
             sys.exit("the folder is writable: the test premise does not hold")
         for name in ("new.npz", "old.npz"):
             try:
-                checkpoint.save(minnet.Network([2, 1]), os.path.join(folder, name))
+                minnet.Network([2, 1]).save(os.path.join(folder, name))
             except PermissionError as exc:
                 print("PermissionError:", exc)
             else:
@@ -300,13 +349,13 @@ class Boom(Exception):
 def _previous(tmp_path):
     path = tmp_path / "net.npz"
     old = make_net(CONFIGS[1], seed=11)
-    checkpoint.save(old, path)
+    old.save(path)
     return path, old, path.read_bytes()
 
 
 def _assert_intact(tmp_path, path, old, before):
     assert path.read_bytes() == before
-    assert_same_net(old, checkpoint.load(path))
+    assert_same_net(old, minnet.Network.load(path))
     assert sorted(os.listdir(tmp_path)) == [path.name], "a temporary file was left behind"
 
 
@@ -319,7 +368,7 @@ def test_failure_mid_save_keeps_the_previous_file(tmp_path, monkeypatch, where):
 
     monkeypatch.setattr(os, where, boom)
     with pytest.raises(Boom):
-        checkpoint.save(make_net(CONFIGS[2]), path)
+        make_net(CONFIGS[2]).save(path)
     monkeypatch.undo()
     _assert_intact(tmp_path, path, old, before)
 
@@ -340,7 +389,7 @@ def test_failure_while_writing_keeps_the_previous_file(tmp_path, monkeypatch, ex
 
     monkeypatch.setattr(np, "savez", half_write)
     with pytest.raises(exc):
-        checkpoint.save(make_net(CONFIGS[2]), path)
+        make_net(CONFIGS[2]).save(path)
     monkeypatch.undo()
     assert os.path.dirname(seen["name"]) == str(tmp_path), "the temporary file must live in the target folder"
     _assert_intact(tmp_path, path, old, before)
@@ -352,7 +401,7 @@ def test_failure_on_a_new_path_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(Boom):
-        checkpoint.save(make_net(CONFIGS[0]), tmp_path / "new.npz")
+        make_net(CONFIGS[0]).save(tmp_path / "new.npz")
     assert os.listdir(tmp_path) == []
 
 
@@ -362,14 +411,13 @@ def test_crash_mid_save_keeps_the_previous_file(tmp_path):
     script = textwrap.dedent("""
         import os, sys
         import minnet
-        from minnet import checkpoint
         os.fsync = lambda fd: os._exit(17)   # die right after the write, before os.replace
-        checkpoint.save(minnet.Network([4, 6, 5, 3], seed=1), sys.argv[1])
+        minnet.Network([4, 6, 5, 3], seed=1).save(sys.argv[1])
     """)
     result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 17, result.stderr
     assert path.read_bytes() == before
-    assert_same_net(old, checkpoint.load(path))
+    assert_same_net(old, minnet.Network.load(path))
     leftovers = [name for name in os.listdir(tmp_path) if name != path.name]
     assert all(name.startswith(".net.npz.") and name.endswith(".tmp") for name in leftovers), leftovers
 
@@ -377,9 +425,9 @@ def test_crash_mid_save_keeps_the_previous_file(tmp_path):
 # --------------------------------------------------------- malformed files
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no minnet checkpoint at .*missing.npz.*does not exist"):
-        checkpoint.load(tmp_path / "missing.npz")
+        minnet.Network.load(tmp_path / "missing.npz")
     with pytest.raises(IsADirectoryError, match="is a directory"):
-        checkpoint.load(tmp_path)
+        minnet.Network.load(tmp_path)
 
 
 def test_empty_file(tmp_path):
@@ -400,7 +448,7 @@ def test_random_bytes(tmp_path, seed):
 
 def test_truncated_files(tmp_path):
     good = tmp_path / "good.npz"
-    checkpoint.save(make_net(CONFIGS[3]), good)
+    make_net(CONFIGS[3]).save(good)
     data = good.read_bytes()
     cut = tmp_path / "cut.npz"
     for size in sorted({4, 10, 30, len(data) // 3, len(data) // 2, len(data) - 22, len(data) - 1}):
@@ -412,7 +460,7 @@ def test_truncated_files(tmp_path):
 def test_corrupted_theta_bytes(tmp_path):
     path = tmp_path / "net.npz"
     net = make_net(CONFIGS[2])
-    checkpoint.save(net, path)
+    net.save(path)
     data = bytearray(path.read_bytes())
     start = bytes(data).find(net.theta.tobytes())
     assert start > 0
@@ -434,7 +482,7 @@ def test_compressed_and_unicode_config_are_accepted(tmp_path):
     path = tmp_path / "c.npz"
     with open(path, "wb") as f:
         np.savez_compressed(f, **arrays)
-    assert_same_net(net, checkpoint.load(path))
+    assert_same_net(net, minnet.Network.load(path))
 
 
 @pytest.mark.parametrize("name,arrays,expected", [
@@ -493,7 +541,7 @@ def test_malformed_archives(tmp_path, name, arrays, expected):
 def test_valid_arrays_helper_makes_a_loadable_file(tmp_path):
     """The malformed cases differ from a valid file only in what they change."""
     net = minnet.Network([2, 3, 1], lambd=0.5, seed=4)
-    assert_same_net(net, checkpoint.load(write_npz(tmp_path / "ok.npz", **valid_arrays())))
+    assert_same_net(net, minnet.Network.load(write_npz(tmp_path / "ok.npz", **valid_arrays())))
 
 
 # ------------------------------------------------------------------ pickles
@@ -584,9 +632,9 @@ def _in_thread(call, timeout=30.0):
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "pipe.npz"
     os.mkfifo(fifo)
-    exc = _in_thread(lambda: checkpoint.load(fifo))
+    exc = _in_thread(lambda: minnet.Network.load(fifo))
     assert isinstance(exc, ValueError) and "is not a minnet checkpoint: it is a FIFO, not a regular file" in str(exc)
-    exc = _in_thread(lambda: checkpoint.save(make_net(CONFIGS[0]), fifo))
+    exc = _in_thread(lambda: make_net(CONFIGS[0]).save(fifo))
     assert isinstance(exc, ValueError) and "it is not a regular file (a FIFO)" in str(exc), exc
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and os.listdir(tmp_path) == ["pipe.npz"]
 
@@ -602,20 +650,20 @@ def test_save_through_a_symlink_replaces_the_target_and_keeps_the_link(tmp_path)
     store.mkdir()
     links.mkdir()
     target, link = store / "net.npz", links / "latest.npz"
-    checkpoint.save(make_net(CONFIGS[1], seed=1), target)
+    make_net(CONFIGS[1], seed=1).save(target)
     os.symlink(target, link)
     new = make_net(CONFIGS[1], seed=2)
-    checkpoint.save(new, link)
+    new.save(link)
     assert os.path.islink(link) and os.readlink(link) == str(target)
-    assert_same_net(new, checkpoint.load(target))
-    assert_same_net(new, checkpoint.load(link))
+    assert_same_net(new, minnet.Network.load(target))
+    assert_same_net(new, minnet.Network.load(link))
     assert os.listdir(store) == ["net.npz"] and os.listdir(links) == ["latest.npz"]
     # a dangling link: the checkpoint is written where it points
     dangling = links / "next.npz"
     os.symlink(store / "next.npz", dangling)
-    checkpoint.save(new, dangling)
+    new.save(dangling)
     assert os.path.islink(dangling) and sorted(os.listdir(store)) == ["net.npz", "next.npz"]
-    assert_same_net(new, checkpoint.load(store / "next.npz"))
+    assert_same_net(new, minnet.Network.load(store / "next.npz"))
 
 
 @pytest.mark.parametrize("where", ["savez", "fsync", "replace"])
@@ -628,7 +676,7 @@ def test_a_full_disk_names_the_path(tmp_path, monkeypatch, where):
 
     monkeypatch.setattr(np if where == "savez" else os, where, full)
     with pytest.raises(OSError) as info:
-        checkpoint.save(make_net(CONFIGS[2]), path)
+        make_net(CONFIGS[2]).save(path)
     monkeypatch.undo()
     assert info.value.errno == errno.ENOSPC
     assert f"cannot save the checkpoint to {str(path)!r}: No space left on device" in str(info.value)
@@ -637,7 +685,7 @@ def test_a_full_disk_names_the_path(tmp_path, monkeypatch, where):
 
 def test_sizes_over_the_limit_are_refused_from_the_header(tmp_path, monkeypatch):
     path = tmp_path / "net.npz"
-    checkpoint.save(minnet.Network([2, 3, 1]), path)
+    minnet.Network([2, 3, 1]).save(path)
     monkeypatch.setattr(minnet.network, "MAX_PARAMETERS", 12)
     refused(path, "theta has 13 entries, more than the limit of 12 (minnet.network.MAX_PARAMETERS)")
 
@@ -667,13 +715,13 @@ def test_a_huge_consistent_header_is_refused_before_allocating(tmp_path):
 
 def test_load_never_initializes_a_throwaway_network(tmp_path, monkeypatch):
     net = make_net(CONFIGS[2])
-    checkpoint.save(net, tmp_path / "net.npz")
+    net.save(tmp_path / "net.npz")
 
     def no_initialization(self):
         raise AssertionError("load drew a random initialization")
 
     monkeypatch.setattr(minnet.Network, "_initialize", no_initialization)
-    assert_same_net(net, checkpoint.load(tmp_path / "net.npz"))
+    assert_same_net(net, minnet.Network.load(tmp_path / "net.npz"))
 
 
 def test_theta_without_its_data_is_refused(tmp_path):
@@ -696,14 +744,14 @@ def test_theta_without_its_data_is_refused(tmp_path):
 def test_big_endian_theta_is_read_exactly(tmp_path):
     net = make_net(CONFIGS[1])
     path = write_npz(tmp_path / "be.npz", **valid_arrays(net, theta=net.theta.astype(">f8")))
-    assert_same_net(net, checkpoint.load(path))
+    assert_same_net(net, minnet.Network.load(path))
 
 
 def test_every_single_bit_flip_is_a_value_error_or_the_same_network(tmp_path):
     """Fuzz: each bit of a small checkpoint flipped in turn. A zip reader error is never let through."""
     net = make_net(CONFIGS[0])
     good = tmp_path / "good.npz"
-    checkpoint.save(net, good)
+    net.save(good)
     data = good.read_bytes()
     flipped = tmp_path / "flipped.npz"
     outcomes = {"refused": 0, "same": 0}
@@ -712,7 +760,7 @@ def test_every_single_bit_flip_is_a_value_error_or_the_same_network(tmp_path):
         damaged[bit // 8] ^= 1 << (bit % 8)
         flipped.write_bytes(bytes(damaged))
         try:
-            loaded = checkpoint.load(flipped)
+            loaded = minnet.Network.load(flipped)
         except ValueError as exc:
             assert "is not a minnet checkpoint" in str(exc), (bit, exc)
             outcomes["refused"] += 1
@@ -727,11 +775,11 @@ def test_load_holds_theta_about_once(tmp_path):
     import tracemalloc
     net = minnet.Network([1000, 1000, 10])
     path = tmp_path / "big.npz"
-    checkpoint.save(net, path)
-    checkpoint.load(path)  # warm up imports and caches outside the measurement
+    net.save(path)
+    minnet.Network.load(path)  # warm up imports and caches outside the measurement
     tracemalloc.start()
     try:
-        loaded = checkpoint.load(path)
+        loaded = minnet.Network.load(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

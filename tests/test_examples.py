@@ -14,7 +14,9 @@ HAVE_SKLEARN = importlib.util.find_spec("sklearn") is not None
 
 
 def run_example(name, *args, cwd):
-    env = dict(os.environ, MINNET_EXAMPLE_FAST="1", MPLBACKEND="Agg")
+    # this checkout's minnet, not whichever one the environment has installed
+    path = os.pathsep.join(filter(None, [str(EXAMPLES.parent), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, MINNET_EXAMPLE_FAST="1", MPLBACKEND="Agg", PYTHONPATH=path)
     return subprocess.run([sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=180)
 

@@ -773,15 +773,17 @@ def test_fit_runs_the_scheduled_checks():
     Y = (X[0:1] * X[1:2] > 0).astype(np.float64)
     Xc, Yc = X[:, :24], Y[:, :24]
     start = net.copy()
-    history = net.fit(X, Y, epochs=3, learning_rate=0.05, check_at=(0, 3), check_data=(Xc, Yc))
+    check = minnet.GradientCheck(at=(0, 3), data=(Xc, Yc))
+    history = net.fit(X, Y, epochs=3, learning_rate=0.05, callbacks=[check])
     checks = history["checks"]
+    assert check.reports == checks
     assert sorted(checks) == [0, 3]
     assert len(history["cost"]) == 3
     for report in checks.values():
         assert isinstance(report, minnet.GradCheckReport)
         assert report.verdict == "correct"
         assert report.n_parameters == net.layout.size
-    # epoch 0 checks the untrained net and epoch 3 the trained one, on check_data
+    # epoch 0 checks the untrained net and epoch 3 the trained one, on the callback's data
     assert np.array_equal(checks[0].approx, minnet.gradient_check(start, Xc, Yc).approx)
     assert np.array_equal(checks[3].approx, minnet.gradient_check(net, Xc, Yc).approx)
     assert checks[0].cost == start.cost(Xc, Yc, dropout_seed=0)

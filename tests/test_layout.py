@@ -95,8 +95,10 @@ def naming(tree):
             if node.value in NAMES:
                 found.append((node.lineno, repr(node.value)))
         else:
+            library = isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                node.value.id in ("np", "numpy", "math")  # np.tanh is the library's function, not an activation
             identifier = (node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute)
-                          else node.name if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else
+                          and not library else node.name if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else
                           node.arg if isinstance(node, ast.arg) else None)
             if identifier is not None and identifier.lstrip("_") in spelled:
                 found.append((node.lineno, identifier))

@@ -17,7 +17,7 @@ from minnet import plots  # noqa: E402
 def trained():
     X, Y = minnet.datasets.moons(m=80, seed=0)
     net = minnet.Network([2, 8, 1], lambd=0.1, seed=0)
-    history = net.fit(X, Y, learning_rate=0.02, epochs=60, check_at=[0, 60])
+    history = net.fit(X, Y, learning_rate=0.02, epochs=60, callbacks=[minnet.GradientCheck(at=[0, 60])])
     return net, X, Y, history
 
 

@@ -45,7 +45,7 @@ def test_a_forked_child_can_check_and_train_after_the_parent_checked(tmp_path):
 
     def child(queue):
         first = minnet.gradient_check(net, X, labels).verdict
-        history = net.copy().fit(X, labels, epochs=2, check_at=[0, 2])
+        history = net.copy().fit(X, labels, epochs=2, callbacks=[minnet.GradientCheck(at=[0, 2])])
         queue.put((first, sorted((e, r.verdict) for e, r in history["checks"].items())))
 
     ctx = mp.get_context("fork")

@@ -276,7 +276,7 @@ def test_softmax_with_one_output_unit_is_refused():
     minnet.Network([3, 4, 2], output="softmax")  # two units are fine
 
 
-def test_fit_check_at_runs_the_given_check_callback():
+def test_gradient_check_callback_runs_the_given_check():
     seen = []
 
     def check(net, X, Y):
@@ -284,14 +284,15 @@ def test_fit_check_at_runs_the_given_check_callback():
         return "checked"
 
     X, Y = datasets.flower(m=32)
-    history = minnet.Network([2, 4, 1]).fit(X, Y, epochs=3, check_at=[0, 3], check=check)
-    assert history["checks"] == {0: "checked", 3: "checked"}
+    callback = minnet.GradientCheck(at=[0, 3], check=check)
+    history = minnet.Network([2, 4, 1]).fit(X, Y, epochs=3, callbacks=[callback])
+    assert history["checks"] == callback.reports == {0: "checked", 3: "checked"}
     assert len(seen) == 2 and seen[0][1] != seen[1][1]
     with pytest.raises(TypeError, match="check"):
-        minnet.Network([2, 4, 1]).fit(X, Y, epochs=1, check_at=[0], check="gradient_check")
+        minnet.GradientCheck(at=[0], check="gradient_check")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        default = minnet.Network([2, 4, 1]).fit(X, Y, epochs=1, check_at=[1])["checks"][1]
+        default = minnet.Network([2, 4, 1]).fit(X, Y, epochs=1, callbacks=[minnet.GradientCheck(1)])["checks"][1]
     assert default.verdict == "correct"
 
 

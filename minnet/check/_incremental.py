@@ -205,7 +205,7 @@ def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, o
                 cur = prev
         loss = scratch.loss[:n_cols]
         series = all_small(cur, n_out, n_cols)
-        loss_change(output, cur, act, y, res, n_out, n_ex, n_runs, loss, scratch.linear[:n_cols], series)
+        loss_change(output, cur, act, y, res, n_out, n_ex, n_runs, loss, scratch.dot[:n_cols], series)
         for t in range(n_ex):
             base = t * n_runs
             for g in range(n_group):
@@ -215,7 +215,7 @@ def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, o
 
 
 Scratch = namedtuple("Scratch", ["delta", "column", "examples", "total", "size", "kinked", "dz", "y", "act", "res",
-                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss", "active", "unit", "linear",
+                                 "z0", "g0", "dmul", "da", "buf_a", "buf_b", "loss", "active", "unit", "dot",
                                  "changed"])
 
 

@@ -83,7 +83,7 @@ MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
 Cache = namedtuple("Cache", ["theta", "dims", "Z", "Dm", "A", "X", "Y", "colmax", "out_act", "resid", "V", "R",
                              "P"])
 Scratch = namedtuple("Scratch", ["delta", "column", "total", "size", "kinked", "unsafe", "examples", "active", "z0", "g0",
-                                 "dmul", "dz", "change", "cur", "loss", "linear"])
+                                 "dmul", "dz", "change", "cur", "loss", "dot"])
 
 
 # ------------------------------------------------------------ directions
@@ -224,7 +224,7 @@ def directions(cache, hidden, output, use_drop, bounds):
 
 # ------------------------------------------------------------ one group
 @njit(cache=True)
-def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, scales, unsafe_out, s):
+def segment_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, scales, unsafe_out, s):
     """Centered differences for ``params``: entries of one row i of one layer.
 
     Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
@@ -314,7 +314,7 @@ def linear_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx
                     out_k[run] = vk * src[run] if src[run] != 0.0 else 0.0
             series = all_small(cur, n_out, n_runs)
             loss_change(output, cur, cache.out_act[:, t:t + 1], cache.Y[:, t:t + 1], cache.resid[:, t:t + 1],
-                        n_out, 1, n_runs, loss, s.linear[:n_runs], series)
+                        n_out, 1, n_runs, loss, s.dot[:n_runs], series)
         for g in range(n_group):
             total[g] += loss[2 * g] - loss[2 * g + 1]
             size[g] += abs(loss[2 * g]) + abs(loss[2 * g + 1])
@@ -335,7 +335,7 @@ def make_scratch(m, group_size, n_out):
 
 @parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
-def linear(cache, hidden, output, lambd, epsilon, use_drop, plan, group_size, results, unsafe):
+def segment(cache, hidden, output, lambd, epsilon, use_drop, plan, group_size, results, unsafe):
     """Fill approx[q], kinks[q], scales[q] of ``results`` and unsafe[q] for p = indices[q] of ``plan``.
 
     plan : ``_point.Plan``; results : ``_point.Results``: groups, chunks
@@ -358,7 +358,7 @@ def linear(cache, hidden, output, lambd, epsilon, use_drop, plan, group_size, re
             start, n = groups[g], groups[g + 1] - groups[g]
             for q in range(n):
                 params[q] = indices[order[start + q]]
-            linear_group(params[:n], cache, hidden, output, lambd, epsilon, use_drop, values, flags, sizes, risky,
+            segment_group(params[:n], cache, hidden, output, lambd, epsilon, use_drop, values, flags, sizes, risky,
                          scratch)
             for q in range(n):
                 approx[order[start + q]] = values[q]

@@ -290,7 +290,7 @@ class SegmentEntries:
         if n_hidden:
             bounds = plan.balanced_bounds(np.ones(m), self.n_threads)
             _segment.directions(cache, net._hidden, net._output, self.use_drop, bounds)
-        _segment.linear(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
+        _segment.segment(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
                         _point.Plan(self.indices, order, groups, chunks), group_size,
                         _point.Results(self.approx, self.kinks, self.scales, self.counters.buffer), self.unsafe)
         del cache, order  # the directions and the row order: the peak memory stays one array of theta's size lower

@@ -65,7 +65,7 @@ def add_arguments(parser):
 
 def run(args):
     """Check the options and output files, train, report; 0 on success."""
-    from .. import Network
+    from .. import GradientCheck, Network
     args.plot = plot_path(args.plot, "--plot")
     args.boundary = plot_path(args.boundary, "--boundary")
     if args.save:
@@ -102,12 +102,12 @@ def run(args):
         print(f"network {dims}: {hidden}, {output} output, lambd={args.lambd}, keep_prob={args.keep_prob}, "
               f"{net.layout.size:,} parameters")
         print(f"training: {args.optimizer}, learning rate {args.lr}, {args.epochs:,} epochs, {batch}", flush=True)
-    check_at = [0, args.epochs] if args.check else None
+    callbacks = [GradientCheck(at=[0, args.epochs])] if args.check else []
     t = time.perf_counter()
     history = net.fit(X_train, Y_train, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
-                      batch_size=args.batch_size, seed=args.seed, check_at=check_at, progress=show_progress(args))
+                      batch_size=args.batch_size, seed=args.seed, progress=show_progress(args), callbacks=callbacks)
     seconds = time.perf_counter() - t
-    for epoch, report in sorted(history["checks"].items()):
+    for epoch, report in sorted(history.get("checks", {}).items()):
         when = "before training" if epoch == 0 else "after training"
         print(f"gradient check {when} (64 examples): {summary(report)}")
     if history["cost"]:

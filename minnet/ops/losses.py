@@ -151,11 +151,11 @@ def output_delta(output, AL, Y, m, dZ):
 
 # ----------------------------------------------------------------- changes, for the check's kernels
 @njit(cache=True)
-def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, linear, series):
+def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, dot, series):
     """Per column, L(z0 + dz) - L(z0) of its example.
 
     dz : (n_out, n_ex * n_runs) change of the logits; out_act, y, resid : (n_out, n_ex)
-    the unperturbed output activation, the target and A - Y. acc, linear : (n_cols,)
+    the unperturbed output activation, the target and A - Y. acc, dot : (n_cols,)
     out and scratch. series : all |dz| < SERIES_LIMIT, so the series are exact.
     """
     if output < 0 or output > 2:
@@ -163,14 +163,14 @@ def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, linear,
     n_cols = n_ex * n_runs
     for c in range(n_cols):
         acc[c] = 0.0
-        linear[c] = 0.0
+        dot[c] = 0.0
     for k in range(n_out):
         row = dz[k]
         for t in range(n_ex):
             base = t * n_runs
             d_t = row[base:base + n_runs]
             acc_t = acc[base:base + n_runs]
-            lin_t = linear[base:base + n_runs]
+            lin_t = dot[base:base + n_runs]
             p = out_act[k, t]
             yk = y[k, t]
             r = resid[k, t]
@@ -205,7 +205,7 @@ def loss_change(output, dz, out_act, y, resid, n_out, n_ex, n_runs, acc, linear,
                 weight += y[k, t]
             base = t * n_runs
             acc_t = acc[base:base + n_runs]
-            lin_t = linear[base:base + n_runs]
+            lin_t = dot[base:base + n_runs]
             for run in range(n_runs):
                 acc_t[run] = weight * log1p_exact(acc_t[run]) - lin_t[run]
 

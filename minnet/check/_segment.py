@@ -130,6 +130,54 @@ def add_ratios(U, rows, cols, Z, start, m, t, ratio):
                 ratio[i] = max(ratio[i], abs(urow[i]) * inv)
 
 
+@njit(cache=True)
+def forward_ratios(cache, d, t, u_buf, ratio):
+    """R of example t for every hidden unit (see ``directions``): the largest |u| / |Z| over the later units.
+
+    d : the slopes times dropout multipliers of every hidden unit at example t; u_buf (2, width**2)
+    and ratio (width,) scratch. Reads cache.V (already filled for t), writes cache.R.
+    """
+    theta, dims, Z, V, R = cache.theta, cache.dims, cache.Z, cache.V, cache.R
+    m = cache.X.shape[1]
+    L = dims.shape[0] - 1
+    n_out = dims[L]
+    w_off, _ = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    hoff = hidden_offsets(dims)
+    voff = direction_offsets(dims, m)
+    # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
+    for l in range(L - 1):
+        n_l = dims[l + 1]
+        ratio[:n_l] = 0.0
+        if l < L - 2:
+            n_k = dims[l + 2]
+            U = theta[w_off[l + 1]:w_off[l + 1] + n_k * n_l].reshape(n_k, n_l)
+            add_ratios(U, n_k, n_l, Z, off[l + 1], m, t, ratio)
+            which = 0
+            for k in range(l + 2, L - 1):  # U_k = W_k D_(k-1) U_(k-1)
+                n_prev, n_k = dims[k], dims[k + 1]
+                W = theta[w_off[k]:w_off[k] + n_k * n_prev].reshape(n_k, n_prev)
+                nxt = u_buf[which, :n_k * n_l].reshape(n_k, n_l)
+                which = 1 - which
+                for r in range(n_k):
+                    row = nxt[r]
+                    row[:] = 0.0
+                    for q in range(n_prev):
+                        a = W[r, q] * d[hoff[k - 1] + q]
+                        if a != 0.0:
+                            urow = U[q]
+                            for i in range(n_l):
+                                row[i] += a * urow[i]
+                U = nxt
+                add_ratios(U, n_k, n_l, Z, off[k], m, t, ratio)
+        for i in range(n_l):
+            base = voff[l] + (i * m + t) * n_out
+            finite = True  # v overflows only for absurd weights: then any step takes the general path
+            for k in range(n_out):
+                finite &= np.isfinite(V[base + k])
+            R[off[l] + i * m + t] = ratio[i] if finite else np.inf
+
+
 @parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
 def directions(cache, hidden, output, use_drop, bounds):
@@ -142,7 +190,7 @@ def directions(cache, hidden, output, use_drop, bounds):
     P : (len(R), N_SUMS), the sums of v that ``losses.moment_loss`` reads (see ``losses.moment_sums``).
     Each example writes only its own entries.
     """
-    theta, dims, Z, Dm, V, R = cache.theta, cache.dims, cache.Z, cache.Dm, cache.V, cache.R
+    theta, dims, Z, Dm, V = cache.theta, cache.dims, cache.Z, cache.Dm, cache.V
     m = cache.X.shape[1]
     L = dims.shape[0] - 1
     n_out = dims[L]
@@ -187,39 +235,9 @@ def directions(cache, hidden, output, use_drop, bounds):
                     for k in range(n_out):
                         V[base + k] = prev[k, i]
                     moment_sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
-                         cache.P[off[l] + i * m + t])
+                                cache.P[off[l] + i * m + t])
                 n_next = n_l
-            # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
-            for l in range(L - 1):
-                n_l = dims[l + 1]
-                ratio[:n_l] = 0.0
-                if l < L - 2:
-                    n_k = dims[l + 2]
-                    U = theta[w_off[l + 1]:w_off[l + 1] + n_k * n_l].reshape(n_k, n_l)
-                    add_ratios(U, n_k, n_l, Z, off[l + 1], m, t, ratio)
-                    which = 0
-                    for k in range(l + 2, L - 1):  # U_k = W_k D_(k-1) U_(k-1)
-                        n_prev, n_k = dims[k], dims[k + 1]
-                        W = theta[w_off[k]:w_off[k] + n_k * n_prev].reshape(n_k, n_prev)
-                        nxt = u_buf[which, :n_k * n_l].reshape(n_k, n_l)
-                        which = 1 - which
-                        for r in range(n_k):
-                            row = nxt[r]
-                            row[:] = 0.0
-                            for q in range(n_prev):
-                                a = W[r, q] * d[hoff[k - 1] + q]
-                                if a != 0.0:
-                                    urow = U[q]
-                                    for i in range(n_l):
-                                        row[i] += a * urow[i]
-                        U = nxt
-                        add_ratios(U, n_k, n_l, Z, off[k], m, t, ratio)
-                for i in range(n_l):
-                    base = voff[l] + (i * m + t) * n_out
-                    finite = True  # v overflows only for absurd weights: then any step takes the general path
-                    for k in range(n_out):
-                        finite &= np.isfinite(V[base + k])
-                    R[off[l] + i * m + t] = ratio[i] if finite else np.inf
+            forward_ratios(cache, d, t, u_buf, ratio)
 
 
 # ------------------------------------------------------------ one group

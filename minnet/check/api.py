@@ -43,31 +43,24 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
         The perturbation: ``(J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)``.
         Doubtful entries are evaluated again at other steps (see ``judge``).
     method : {"auto", "segment", "incremental", "full"}
-        "full" runs the whole forward pass for every perturbation (the notes'
-        algorithm); "incremental" starts from the cached forward pass at the
-        perturbed layer and carries only the examples whose values change;
-        "segment" (relu and leaky_relu nets) moves the logits along each
-        unit's direction while no later unit can cross its kink, at a cost
-        per entry independent of the hidden widths (see ``_linear``), and
-        hands the other entries to "incremental". "auto", the default, is
-        the fastest exact path: "segment" where it applies, else "incremental".
+        "full": the whole forward pass for every perturbation (the notes' algorithm);
+        "incremental": from the cached forward pass, only the examples whose values change;
+        "segment" (piecewise-linear hidden layers): along each unit's direction while no later
+        unit crosses its kink (see ``_segment``). "auto": "segment" where it applies, else "incremental".
     mode : {"full", "directional"}
         "directional" checks one random direction per block (2 cost evaluations)
         and checks a block that is not judged correct entry by entry.
     sample : int, optional
         Check only this many random entries of every block.
     dropout_seed : int or None
-        With keep_prob < 1: the seed of the fixed masks used for every J and for
-        backprop (the deterministic check mode). None draws fresh masks, which
-        makes J random, and is refused.
+        With keep_prob < 1: the seed of the fixed masks of every J and of backprop (the
+        deterministic check mode). None (fresh masks: a random J) is refused.
     threads : int, optional
         Numba threads for this call (restored afterwards).
     include_kinks : bool
-        Count entries whose perturbation crosses a relu kink with their
-        centered difference, as any other entry. By default such an entry is
-        judged at a nearby point where the network is smooth (theta moved by
-        ``NEARBY_MOVE`` of its scale in a random direction, said in the
-        report); one that cannot be judged there leaves its block "inconclusive".
+        Count entries whose perturbation crosses a kink with their centered difference. By
+        default they are judged at a nearby point where the network is smooth (theta moved by
+        ``NEARBY_MOVE`` of its scale); one not judged there leaves its block "inconclusive".
     thresholds : (float, float)
         Verdict bands: correct below the first, bug from the second.
     seed : int
@@ -78,12 +71,8 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     Returns
     -------
     GradCheckReport
-        Its verdict is "correct", "suspicious", "bug" or "inconclusive".
-
-    Notes
-    -----
-    theta is read once, at the start. Ctrl-C stops the kernels within a group
-    of entries and raises KeyboardInterrupt.
+        Its verdict is "correct", "suspicious", "bug" or "inconclusive". theta is read once, at the
+        start; Ctrl-C stops the kernels within a group of entries and raises KeyboardInterrupt.
 
     Examples
     --------

@@ -138,16 +138,7 @@ def measure(approx, grad, error, *, thresholds, grad_error=0.0):
         refereed = _norm(excess) / denominator
         resolution = _norm(error) / denominator if everywhere else np.inf
         plain = _norm(gap) / denominator
-    low, high = thresholds
-    if refereed >= high:
-        verdict = BUG
-    elif refereed >= low:
-        verdict = SUSPICIOUS
-    elif resolution >= low:
-        verdict = INCONCLUSIVE
-    else:
-        verdict = CORRECT
-    return Measure(plain, refereed, resolution, verdict)
+    return Measure(plain, refereed, resolution, _band(refereed, resolution, thresholds))
 
 
 def group_of_every_entry(groups, k):
@@ -238,33 +229,41 @@ def tally(approx, value, grad, *, error, thresholds, groups, n_groups, grad_erro
                                                & (sizes > 0)):
         return _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted)._replace(
             worst=worst)
-    low, high = thresholds
-    sqrt = math.sqrt  # on Python floats: the same IEEE square root as NumPy's, without its per-call cost
-
-    def one(column, size):
-        if size == 0:  # nothing could be judged
-            return Measure(0.0, 0.0, math.inf, INCONCLUSIVE)
-        s_v, s_g, s_x, s_e, s_p = (column[c] for c in (_tally.SUM_VALUE, _tally.SUM_GRAD, _tally.SUM_EXCESS,
-                                                          _tally.SUM_ERROR, _tally.SUM_GAP))
-        open_ = column[_tally.N_UNRESOLVED] > 0
-        denominator = sqrt(s_v) + sqrt(s_g)
-        if denominator == 0.0:
-            refereed, resolution, plain = 0.0, (math.inf if open_ or s_e > 0 else 0.0), 0.0
-        else:
-            refereed, plain = sqrt(s_x) / denominator, sqrt(s_p) / denominator
-            resolution = math.inf if open_ else sqrt(s_e) / denominator
-        verdict = (BUG if refereed >= high else SUSPICIOUS if refereed >= low else
-                   INCONCLUSIVE if resolution >= low else CORRECT)
-        return Measure(plain, refereed, resolution, verdict)
-
-    def notes(column):
-        denominator = sqrt(column[_tally.SUM_APPROX]) + sqrt(column[_tally.SUM_GRAD])
-        return 0.0 if denominator == 0.0 else sqrt(column[_tally.SUM_APPROX_GAP]) / denominator
-
     rows, total = sums.tolist(), sums.sum(axis=0).tolist()
-    return Tally([one(row, n) for row, n in zip(rows, sizes.tolist())], one(total, int(sizes.sum())),
-                 [notes(row) for row in rows], notes(total),
+    return Tally([_measure_sums(row, n, thresholds) for row, n in zip(rows, sizes.tolist())],
+                 _measure_sums(total, int(sizes.sum()), thresholds), [_notes(row) for row in rows], _notes(total),
                  np.sqrt(sums[:, _tally.SUM_OFF]), worst)
+
+
+def _measure_sums(column, size, thresholds):
+    """``Measure`` of one group from its sums (a row of ``_tally.block_tally``'s) and its size."""
+    if size == 0:  # nothing could be judged
+        return Measure(0.0, 0.0, math.inf, INCONCLUSIVE)
+    sqrt = math.sqrt  # on Python floats: the same IEEE square root as NumPy's, without its per-call cost
+    s_v, s_g, s_x, s_e, s_p = (column[c] for c in (_tally.SUM_VALUE, _tally.SUM_GRAD, _tally.SUM_EXCESS,
+                                                      _tally.SUM_ERROR, _tally.SUM_GAP))
+    open_ = column[_tally.N_UNRESOLVED] > 0
+    denominator = sqrt(s_v) + sqrt(s_g)
+    if denominator == 0.0:
+        refereed, resolution, plain = 0.0, (math.inf if open_ or s_e > 0 else 0.0), 0.0
+    else:
+        refereed, plain = sqrt(s_x) / denominator, sqrt(s_p) / denominator
+        resolution = math.inf if open_ else sqrt(s_e) / denominator
+    return Measure(plain, refereed, resolution, _band(refereed, resolution, thresholds))
+
+
+def _band(refereed, resolution, thresholds):
+    """The verdict of a refereed difference and its resolution: the notes' bands, "inconclusive" where
+    a correct-looking difference could not be resolved below thresholds[0]."""
+    low, high = thresholds
+    return BUG if refereed >= high else SUSPICIOUS if refereed >= low else \
+        INCONCLUSIVE if resolution >= low else CORRECT
+
+
+def _notes(column):
+    """The notes' difference at the user's epsilon, from one group's sums."""
+    denominator = math.sqrt(column[_tally.SUM_APPROX]) + math.sqrt(column[_tally.SUM_GRAD])
+    return 0.0 if denominator == 0.0 else math.sqrt(column[_tally.SUM_APPROX_GAP]) / denominator
 
 
 def _tally_scaled(approx, value, grad, error, thresholds, starts, grad_error, counted):

@@ -227,10 +227,8 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
         entries, steps an array of the same shape (one step per entry).
     thresholds : (float, float)
     include_kinks : bool
-        Count kinks with their centered difference, as any other entry. By
-        default a proven kink is judged by the rule for kinks: right when
-        backprop's value lies between the two one-sided slopes, and
-        otherwise ``pending``, for the caller to judge at a nearby point.
+        Count kinks with their centered difference. By default a proven kink is judged by the
+        rule for kinks (``_rule_for_kinks``), or left ``pending`` for a nearby point.
     groups : ndarray of int, shape (k,), or ("starts", starts), optional
         The block of every entry (or, for entries in block order, where each
         block starts): a block whose own verdict is not "correct" gets its
@@ -241,13 +239,10 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     threads : int
         Numba threads for the tallies (the result does not depend on them).
     bound : callable, optional
-        ``bound(positions) -> (n,)`` the largest step the referee may take for
-        those entries (a fraction of theta's scale, see ``STEP_BOUND``);
-        default: no bound beyond the ladder's.
+        ``bound(positions) -> (n,)`` the largest step for those entries (see ``step_bounds``).
     first_sums : (sums, worst), optional
-        The tally of ``first`` by these groups (as starts), every entry
-        counted and no backprop error, already made by the evaluator
-        (``Evaluation.first_sums``): the first tally takes it instead of a pass.
+        ``Evaluation.first_sums``: the first tally of ``first`` (groups as starts, every
+        entry counted, no backprop error), made by the evaluator.
 
     Returns
     -------
@@ -261,34 +256,95 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     kink = np.asarray(first.kink, dtype=bool)
     any_kink = bool(kink.any())
     counted = True if include_kinks or not any_kink else ~kink
-    if callable(grad_error):  # backprop's rounding only matters if something is doubtful without it
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads, first_sums)
-        grad_error = grad_error() if todo.size else None
-        if grad_error is not None:
-            grad_error = np.asarray(grad_error, dtype=np.float64)
-            todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
-    elif grad_error is not None:
-        grad_error = np.asarray(grad_error, dtype=np.float64)
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, grad_error, threads)
-    else:
-        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads, first_sums)
+    todo, tallied, grad_error = _first_look(first, grad, counted, thresholds, groups, grad_error, threads,
+                                            first_sums)
     pending = kink & (not include_kinks) if any_kink else _constant(False, k)  # the evaluator's own kinks
-    if todo.size == 0:  # the usual case: the first values stand (read-only views, no copies of theta's size)
-        if any_kink and not include_kinks:  # judged elsewhere, or not at all: never by their centered difference
-            value, error = first.value.astype(float), first.error.astype(float)
-            error[pending] = np.inf
-            return Judgement(value, error, _constant(float(epsilon), k), _constant(False, k), _constant(False, k),
-                             kink, None, grad_error, None, pending)
-        return Judgement(first.value, first.error, _constant(float(epsilon), k), _constant(False, k),
-                         _constant(False, k), kink, None, grad_error, tallied, pending)
+    if todo.size == 0:  # the usual case: the first values stand
+        return _as_they_stand(first, epsilon, kink, pending, any_kink and not include_kinks, grad_error, tallied)
     if grad_error is None:
         grad_error = np.zeros(k)
     value, error, kink = first.value.astype(float), first.error.astype(float), kink.copy()
     pending = np.array(pending, dtype=bool)
     error[pending] = np.inf
-    step = np.full(k, float(epsilon))
-    richardson = np.zeros(k, bool)
-    refereed = np.zeros(k, bool)
+    step, richardson, refereed = np.full(k, float(epsilon)), np.zeros(k, bool), np.zeros(k, bool)
+    valid, S, D, R, Q = _on_the_ladder(first, todo, epsilon, evaluate, bound, include_kinks)
+    found_kinks = np.zeros(todo.size, bool)
+    if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
+        found_kinks, low, high, kink_error = _kinks(Q, S, D, R, valid)
+        valid &= ~(_crossed(Q, S, R, valid) & ~found_kinks)  # a kink at theta has its own rule (or is counted)
+        R = np.maximum(R, _noise(Q, S, valid)[None, :] / S)
+    value[todo], error[todo], step[todo], richardson[todo], best, usable, cand_error = _best(
+        D, R, S, valid, value[todo], epsilon)
+    refereed[todo] = True
+    kink[todo] |= found_kinks
+    straddled, lonely = _unproven(value[todo], error[todo], grad[todo], best, D, Q, R, S, valid, cand_error,
+                                  usable & ~found_kinks, first.second is not None)
+    error[todo[straddled | lonely]] = np.abs(value[todo] - grad[todo])[straddled | lonely]
+    if found_kinks.any() and not include_kinks:  # the rule for kinks: between the one-sided slopes is right
+        at = todo[found_kinks]
+        value[at], error[at], between = _rule_for_kinks(grad[at], low[found_kinks], high[found_kinks],
+                                                        kink_error[found_kinks], thresholds)
+        step[at] = S[0, found_kinks]
+        richardson[at] = False
+        pending[at] = ~between
+    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S, epsilon)
+    summary["n_straddled"] = int(np.count_nonzero(straddled))
+    summary["n_lonely"] = int(np.count_nonzero(lonely))
+    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+
+
+def _best(D, R, S, valid, value, epsilon):
+    """Every entry's candidate with the smallest error bound (``_candidates``), never chosen by agreement.
+
+    D, R, S, valid : (levels, t); value : (t,) the values so far, kept where no candidate is usable.
+    Returns (value, error, step, richardson, best, usable) each (t,), and every candidate's error.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        cand_value, cand_error, cand_step, cand_rich = _candidates(D, R, S, valid)
+    best = np.argmin(cand_error, axis=0)
+    pick = (best, np.arange(D.shape[1]))
+    usable = np.isfinite(cand_error[pick])
+    return (np.where(usable, cand_value[pick], value), np.where(usable, cand_error[pick], np.inf),
+            np.where(usable, cand_step[pick], epsilon), cand_rich[pick] & usable, best, usable, cand_error)
+
+
+def _first_look(first, grad, counted, thresholds, groups, grad_error, threads, first_sums):
+    """The doubtful entries of the first evaluation: (todo, tally, grad_error), as ``_doubtful`` finds them.
+
+    A callable grad_error (backprop's rounding) is called only when something
+    is doubtful without it; then its array is returned, else None.
+    """
+    if callable(grad_error):
+        todo, tallied = _doubtful(first, grad, counted, thresholds, groups, 0.0, threads, first_sums)
+        grad_error = grad_error() if todo.size else None
+        if grad_error is None:
+            return todo, tallied, None
+    elif grad_error is None:
+        return _doubtful(first, grad, counted, thresholds, groups, 0.0, threads, first_sums) + (None,)
+    grad_error = np.asarray(grad_error, dtype=np.float64)
+    return _doubtful(first, grad, counted, thresholds, groups, grad_error, threads) + (grad_error,)
+
+
+def _as_they_stand(first, epsilon, kink, pending, judged_elsewhere, grad_error, tallied):
+    """The ``Judgement`` of a first evaluation that nothing needs to referee (read-only views, no copies of
+    theta's size); kinks judged elsewhere (or not at all) get error inf, never their centered difference."""
+    k = first.value.size
+    if judged_elsewhere:
+        value, error = first.value.astype(float), first.error.astype(float)
+        error[pending] = np.inf
+        return Judgement(value, error, _constant(float(epsilon), k), _constant(False, k), _constant(False, k),
+                         kink, None, grad_error, None, pending)
+    return Judgement(first.value, first.error, _constant(float(epsilon), k), _constant(False, k),
+                     _constant(False, k), kink, None, grad_error, tallied, pending)
+
+
+def _on_the_ladder(first, todo, epsilon, evaluate, bound, include_kinks):
+    """The entries ``todo`` evaluated at every step of their ladder: (valid, S, D, R, Q), each (levels, t).
+
+    S the steps, D the values, R their rounding errors, Q the second differences (NaN where the
+    evaluator gives none); the user's epsilon is taken from ``first``. Valid levels first in every
+    column (``_compact``); a kink the evaluator flagged is valid only when kinks are counted.
+    """
     S = ladder(epsilon, np.full(todo.size, np.inf) if bound is None else bound(todo))
     levels, t = S.shape
     D, Q = np.full((levels, t), np.nan), np.full((levels, t), np.nan)
@@ -307,41 +363,20 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
             if found.second is not None:
                 Q[i, rest] = found.second
     valid = np.isfinite(S) & np.isfinite(D) & np.isfinite(R) & (include_kinks | ~K)  # counted: crossings too
-    valid, S, D, R, Q = _compact(valid, S, D, R, Q)
-    found_kinks = np.zeros(t, bool)
-    if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
-        found_kinks, low, high, kink_error = _kinks(Q, S, D, R, valid)
-        valid &= ~(_crossed(Q, S, R, valid) & ~found_kinks)  # a kink at theta has its own rule (or is counted)
-        R = np.maximum(R, _noise(Q, S, valid)[None, :] / S)
-    with np.errstate(invalid="ignore", over="ignore"):
-        cand_value, cand_error, cand_step, cand_rich = _candidates(D, R, S, valid)
-    best = np.argmin(cand_error, axis=0)
-    pick = (best, np.arange(t))
-    usable = np.isfinite(cand_error[pick])
-    value[todo] = np.where(usable, cand_value[pick], value[todo])
-    error[todo] = np.where(usable, cand_error[pick], np.inf)
-    step[todo] = np.where(usable, cand_step[pick], epsilon)
-    richardson[todo] = cand_rich[pick] & usable
-    refereed[todo] = True
-    kink[todo] |= found_kinks
-    straddled, lonely = _unproven(value[todo], error[todo], grad[todo], best, D, Q, R, S, valid, cand_error,
-                                  usable & ~found_kinks, first.second is not None)
-    error[todo[straddled | lonely]] = np.abs(value[todo] - grad[todo])[straddled | lonely]
-    if found_kinks.any() and not include_kinks:  # the rule for kinks: between the one-sided slopes is right
-        at = todo[found_kinks]
-        g = grad[at]
-        low, high, kink_error = low[found_kinks], high[found_kinks], kink_error[found_kinks]
-        sharp = kink_error <= thresholds[0] * (np.abs(low) + np.abs(high) + np.abs(g))  # the slopes are known
-        between = sharp & (g >= low - kink_error) & (g <= high + kink_error)
-        value[at] = np.where(between, g, np.clip(g, low, high))  # judged by the rule: no error left to count
-        error[at] = np.where(between, 0.0, np.inf)
-        step[at] = S[0, found_kinks]
-        richardson[at] = False
-        pending[at] = ~between
-    summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S, epsilon)
-    summary["n_straddled"] = int(np.count_nonzero(straddled))
-    summary["n_lonely"] = int(np.count_nonzero(lonely))
-    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+    return _compact(valid, S, D, R, Q)
+
+
+def _rule_for_kinks(g, low, high, kink_error, thresholds):
+    """Proven kinks judged by the rule for kinks: (value, error, between), each (k,).
+
+    Backprop's value g between the one-sided slopes low and high (known to
+    ``kink_error``, finely enough for thresholds[0]) is right: its error is 0.
+    Otherwise the value is the nearer slope and the error inf: ``pending``, for
+    the caller to judge at a nearby point.
+    """
+    sharp = kink_error <= thresholds[0] * (np.abs(low) + np.abs(high) + np.abs(g))  # the slopes are known
+    between = sharp & (g >= low - kink_error) & (g <= high + kink_error)
+    return np.where(between, g, np.clip(g, low, high)), np.where(between, 0.0, np.inf), between
 
 
 def _unproven(value, error, grad, best, D, Q, R, S, valid, cand_error, judged, have_second):

@@ -140,3 +140,26 @@ def test_every_module_says_what_it_owns(name):
     path, tree = modules()[name]
     doc = ast.get_docstring(tree)
     assert doc, f"{path.name} has no module docstring"
+
+
+def _compiled(node):
+    """Numba-compiled: its options cannot be keyword-only (a compiled caller cannot bind them, Numba 0.6x)."""
+    return any("njit" in ast.unparse(d) or "parallel_kernel" in ast.unparse(d) for d in node.decorator_list)
+
+
+def test_public_functions_take_their_options_by_keyword():
+    """After at most 3 natural positionals, options are keyword-only (as scikit-learn's are)."""
+    offenders = []
+    for name, (path, tree) in modules().items():
+        if any(part.startswith("_") for part in name.split(".")[1:]) and not path.name == "__init__.py":
+            continue  # a private module
+        scopes = [(tree.body, "")] + [(n.body, n.name + ".") for n in tree.body
+                                      if isinstance(n, ast.ClassDef) and not n.name.startswith("_")]
+        for body, prefix in scopes:
+            for node in body:
+                if isinstance(node, ast.FunctionDef) and (not node.name.startswith("_") or node.name == "__init__") \
+                        and not _compiled(node):
+                    positional = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+                    if len(positional) > 3:
+                        offenders.append(f"{name}.{prefix}{node.name}({', '.join(positional)})")
+    assert len(offenders) <= 4, offenders

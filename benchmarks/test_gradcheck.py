@@ -137,10 +137,10 @@ def test_threads_and_the_work_outside_the_kernels(benchmark):
     """
     if numba.config.NUMBA_NUM_THREADS < 2:
         pytest.skip("needs 2 cores")
-    from minnet.check import api
+    from minnet.check import _parallel
     net, X, labels = workload("mnist")
     inside = [0.0]
-    run_kernel = api._run_kernel
+    run_kernel = _parallel.run
 
     def timed_kernel(*args, **kwargs):
         start = time.perf_counter()
@@ -151,7 +151,7 @@ def test_threads_and_the_work_outside_the_kernels(benchmark):
 
     reports = {}
     runs = {1: [], 2: []}
-    api._run_kernel = timed_kernel
+    _parallel.run = timed_kernel
     try:
         for threads in (1, 2):
             reports[threads] = minnet.gradient_check(net, X, labels, threads=threads)
@@ -161,7 +161,7 @@ def test_threads_and_the_work_outside_the_kernels(benchmark):
                 total = _time(lambda: minnet.gradient_check(net, X, labels, threads=threads))
                 runs[threads].append((total, inside[0]))
     finally:
-        api._run_kernel = run_kernel
+        _parallel.run = run_kernel
     benchmark.pedantic(lambda: minnet.gradient_check(net, X, labels, threads=2), rounds=1, iterations=1)
     (one, one_in), (two, two_in) = (np.median(np.array(runs[t]), axis=0) for t in (1, 2))
     outside = (two - two_in) / two

@@ -11,7 +11,8 @@ units of a block in order: the sums are the same for any thread count.
 import numpy as np
 from numba import njit, prange
 
-from ._parallel import parallel_kernel, run
+from . import _parallel
+from ._parallel import parallel_kernel
 
 # columns of ``block_tally``'s sums
 (SUM_VALUE, SUM_GRAD, SUM_EXCESS, SUM_ERROR, SUM_GAP, SUM_OFF, N_UNRESOLVED, SUM_APPROX,
@@ -194,8 +195,8 @@ def tally_blocks(approx, value, grad, error, grad_error, counted, starts, n_wors
     """
     if threads > 1 and value.shape[0] >= PARALLEL_FROM:
         out = []
-        run(lambda: out.append(block_tally(approx, value, grad, error, grad_error, counted, starts, n_worst)),
-            threads=threads)
+        _parallel.run(lambda: out.append(block_tally(approx, value, grad, error, grad_error, counted, starts,
+                                                     n_worst)), threads=threads)
         return out[0]
     return block_tally.serial(approx, value, grad, error, grad_error, counted, starts, n_worst)
 

@@ -1,4 +1,7 @@
-"""Checks at the public boundary: every message names the argument at fault."""
+"""Checks at the public boundary: every message names the argument at fault.
+
+Imports only NumPy: every other module may use it.
+"""
 import numbers
 import warnings
 

@@ -1,4 +1,5 @@
 """The gradient check as a pipeline: plan, evaluate, judge, report.
+Imports the public names of ``api``, ``judge`` and ``report``; no part of the check imports it back.
 
 ``plan`` picks the entries, the method and the kernels' work; ``evaluate``
 (a network, on the kernels of ``_full``, ``_incremental`` and ``_segment``

@@ -1,4 +1,5 @@
 """The incremental kernel: each entry's centered difference from the cached forward pass, carrying changes.
+Imports ``_point``, the registries and the runner's flag; must not import ``evaluate``, the judge or the report.
 
 Perturbing W_k[i, j] or b_k[i] changes row i of Z_k only, by
 ``dz = delta * A_{k-1}[j, e]`` (delta = (w +- eps) - w, A_{-1} = X). From there
@@ -16,8 +17,6 @@ and J(+) - J(-) is summed example by example. The L2 term's change comes from
 the one perturbed weight. A group is up to ``group_size`` entries of one row
 (same k and i): their columns (entry, sign, example) are processed together
 in loops that run over examples, which the compiler vectorizes.
-
-Imports the shared pieces of ``_point``, the registries' exact changes and the parallel runner's flag.
 """
 from collections import namedtuple
 

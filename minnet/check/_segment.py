@@ -1,4 +1,5 @@
 """The segment kernel: the linear-segment gradient check for piecewise-linear hidden layers.
+Imports ``_point``, ``_incremental``, the registries and the runner's flag; must not import ``evaluate``, the judge or the report.
 
 Like the other evaluators (``_point``), this writes for every listed parameter index
 p one centered difference ``(J(theta + eps e_p) - J(theta - eps e_p)) / (2 eps)``
@@ -61,8 +62,6 @@ the ratios R forwards, O(n_(l+1) n_(k+1) n_k m) per pair l < k (one pass per
 example for the common three-layer nets). Then each entry costs O(n_L) per
 example (O(1) for softmax and linear outputs, see above).
 Memory: v, R and the sums hold (n_L + 1 + N_SUMS) * m floats per hidden unit.
-
-Imports the shared pieces of ``_point`` and ``_incremental``, the registries and the runner's flag.
 """
 from collections import namedtuple
 

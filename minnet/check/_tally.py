@@ -1,4 +1,5 @@
 """Tallies over every checked entry, one compiled pass each: the judge's and the report's sums.
+Imports only the parallel runner; ``judge`` and the report read it, never the reverse.
 
 A check of a wide network compares millions of entries; the NumPy
 expressions these replace made a dozen passes and as many temporaries of

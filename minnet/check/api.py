@@ -1,4 +1,5 @@
 """The gradient check's public entry points: validate, plan, evaluate, judge, report.
+Imports every part of the check; none of them imports this module.
 
 ``gradient_check`` checks a minnet ``Network`` with the parallel kernels
 (``evaluate``); ``check_gradients`` checks a learner's own ``cost_fn`` and

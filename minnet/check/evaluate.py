@@ -1,4 +1,5 @@
 """Evaluate a minnet network's check: J, backprop and every entry's centered difference, on the kernels' threads.
+Imports the kernels, ``plan``, ``_parallel`` and the judge's constants; must not import ``api``, ``referee`` or the report.
 
 ``evaluate_network`` returns an ``Evaluation``, what the judge reads: the
 point, backprop, the values at the user's epsilon and an evaluator for other

@@ -1,4 +1,5 @@
 """Judge: the only place that turns numbers into verdicts, their severity order and the worst block.
+Imports ``_tally`` only; the referee, the report, the CLI and the exit status read it.
 
 NumPy, with the passes over every entry compiled in ``_tally``. The
 evaluators (``evaluate``, ``learner``) hand in centered differences with their

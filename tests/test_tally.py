@@ -230,7 +230,8 @@ def test_the_check_computes_J_and_backprop_bit_for_bit_as_the_network_does(hidde
     drop, use_drop = net._dropout(13, 0)
     expected = net._cost_and_gradient(X, Y, drop, use_drop, net.theta)
     for threads in (1, 2):
-        point, largest, cost, grad, prepared, _, _ = evaluate.start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, prepare=True)
+        started = evaluate.start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, prepare=True)
+        point, largest, cost, grad, prepared = started[:5]
         theta, found = point.theta, [cost, grad, point.Z, point.A]
         assert np.array_equal(theta, net.theta) and largest == np.max(np.abs(net.theta))
         assert found[0] == expected[0]
@@ -277,7 +278,7 @@ def test_every_entry_evaluated_and_tallied_ahead_gives_the_report_of_the_step_by
 
     def spy(*args, **kwargs):
         result = real(*args, **kwargs)
-        calls.append(result[-2] is not None)  # evaluated ahead
+        calls.append(result.first is not None)  # evaluated ahead
         return result
 
     evaluate.start = spy

@@ -33,6 +33,12 @@ shapes : dict of gradient blocks whose shape is not their parameter's (``flatten
 """
 
 
+Start = namedtuple("Start", ["point", "largest", "cost", "grad", "prepared", "first", "first_sums"])
+Start.__doc__ = """What ``start`` reads and computes in one call of the kernels: the ``_point.Point`` (theta copied),
+max |theta|, J, backprop's gradient, ``_point.prepare`` of the cache (or None), and the first evaluation with
+its tally when it was made there (else None)."""
+
+
 def by_step(evaluate_at):
     """An evaluator of one step per entry, from one that takes a single step for all (the kernels)."""
     def evaluate(indices, steps):
@@ -66,17 +72,19 @@ def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, sho
     factor = ROUNDING[method] * UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
     ahead = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=None, n_threads=threads, factor=factor) \
         if method == "segment" and everything else None
-    point, largest, cost, grad, prepared, first, first_sums = start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads,
-                                                                    prepare=method != "full", ahead=ahead, show=show)
+    started = start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, prepare=method != "full", ahead=ahead,
+                    show=show)
+    point, cost = started.point, started.cost
     if not np.isfinite(cost):
         raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
-    if not _tally.steps_all_move(largest, epsilon):  # some entries stay put: is any moved at all?
+    if not _tally.steps_all_move(started.largest, epsilon):  # some entries stay put: is any moved at all?
         plan.require_a_step_that_moves(point.theta, epsilon)
-    evaluator = _NetworkEvaluator(net, point, use_drop, prepared, largest, method, threads, factor,
+    evaluator = _NetworkEvaluator(net, point, use_drop, started.prepared, started.largest, method, threads, factor,
                                   show and epsilon)
-    return Evaluation(net.layout, point.theta, grad, cost, method, UNIT_ROUNDOFF, threads, by_step(evaluator),
+    return Evaluation(net.layout, point.theta, started.grad, cost, method, UNIT_ROUNDOFF, threads, by_step(evaluator),
                       lambda shifted: net._cost(X, Y, drop, use_drop, shifted),
-                      lambda: backprop_error(net, point, drop=drop, use_drop=use_drop), first, first_sums, None)
+                      lambda: backprop_error(net, point, drop=drop, use_drop=use_drop), started.first,
+                      started.first_sums, None)
 
 
 class _NetworkEvaluator:
@@ -164,9 +172,7 @@ def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False
     incremental kernel and none kinked, tallied there too: one wait for the
     whole first evaluation. show : its progress bar.
 
-    Returns (point, max |theta|, J, grad, prepared, first, first_sums): point a
-    ``_point.Point``; first the ``Estimates`` of ahead (None where it did not
-    run) and first_sums their block tally (None where not made).
+    Returns a ``Start``.
     """
     m = X.shape[1]
     Z, A = net._buffers(m)
@@ -203,7 +209,7 @@ def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False
     G, colmax, out_act, resid = found["prepared"] if found["prepared"] is not None else (
         np.empty(0), np.empty(0), np.empty((0, 0)), np.empty((0, 0)))
     point = _point.Point(found["theta"], net._dims, X, Y, drop, Z, A, G, colmax, out_act, resid)
-    return point, found["largest"], float(found["cost"]), grad, found["prepared"], first, found.get("sums")
+    return Start(point, found["largest"], float(found["cost"]), grad, found["prepared"], first, found.get("sums"))
 
 
 def backprop_error(net, point, *, drop, use_drop):

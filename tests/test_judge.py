@@ -33,7 +33,8 @@ def synthetic(g_true, curvature, noise, seed=0):
 
 def run(g_backprop, evaluate, k, epsilon=EPS, thresholds=(1e-7, 1e-3), **kwargs):
     first = evaluate(np.arange(k), epsilon)
-    verdict = referee.referee(first, np.asarray(g_backprop, float), epsilon=epsilon, evaluate=evaluate, thresholds=thresholds,
+    verdict = referee.referee(first, np.asarray(g_backprop, float), epsilon=epsilon, evaluate=evaluate,
+                              thresholds=thresholds,
                               include_kinks=False, **kwargs)
     found = judge.measure(verdict.value, g_backprop, verdict.error, thresholds=thresholds)
     return first, verdict, found
@@ -55,10 +56,12 @@ def test_measure_is_inconclusive_when_the_errors_are_too_coarse_and_never_correc
     g = np.array([1.0, -2.0])
     coarse = judge.measure(g, g, np.full(2, 1e-3), thresholds=(1e-7, 1e-3))
     assert coarse.verdict == "inconclusive" and coarse.refereed_difference == 0.0
-    unresolved = judge.measure(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), thresholds=(1e-7, 1e-3))
+    unresolved = judge.measure(np.array([np.nan, 1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]),
+                               thresholds=(1e-7, 1e-3))
     assert unresolved.verdict == "inconclusive" and unresolved.resolution == np.inf
     # a proven bug elsewhere is still a bug
-    proven = judge.measure(np.array([np.nan, -1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), thresholds=(1e-7, 1e-3))
+    proven = judge.measure(np.array([np.nan, -1.0]), np.array([1.0, 1.0]), np.array([np.inf, 0.0]), thresholds=(1e-7,
+                           1e-3))
     assert proven.verdict == "bug"
 
 
@@ -196,7 +199,8 @@ def test_a_disagreement_that_is_one_of_the_one_sided_slopes_is_never_a_bug():
     for jump, g, expected in [(2.0, 1.0, "inconclusive"), (0.0, 1.0, "bug")]:
         ev = lambda positions, step: evaluate(positions, step, jump)
         first = ev(np.arange(1), EPS)
-        judged = referee.referee(first, np.array([g]), epsilon=EPS, evaluate=ev, thresholds=(1e-7, 1e-3), include_kinks=False)
+        judged = referee.referee(first, np.array([g]), epsilon=EPS, evaluate=ev, thresholds=(1e-7, 1e-3),
+                                 include_kinks=False)
         assert not judged.kink.any()  # not proven: the jump is within 32 times the rounding
         assert judge.measure(judged.value, np.array([g]), judged.error, thresholds=(1e-7, 1e-3)).verdict == expected
         assert judged.summary["n_straddled"] == (expected == "inconclusive")

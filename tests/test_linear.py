@@ -62,8 +62,10 @@ def linear_segment_check(net, X, Y, epsilon=1e-7, indices=None, dropout_seed=0, 
     _, Z, A = net._gradient(X, Y, drop, use_drop, theta)
     prepared = _point.prepare(net._dims, X, Y, Z, A, net._hidden)
     indices = np.arange(theta.size, dtype=np.int64) if indices is None else np.asarray(indices, np.int64)
-    approx, kinks, _, _, fallback = evaluate.segment_entries(net, theta, X, Y=Y, drop=drop, use_drop=use_drop, Z=Z, A=A, prepared=prepared, epsilon=epsilon,
-                                                             indices=indices, n_threads=threads or numba.get_num_threads(), factor=1.0)
+    approx, kinks, _, _, fallback = evaluate.segment_entries(net, theta, X, Y=Y, drop=drop, use_drop=use_drop, Z=Z,
+                                                             A=A, prepared=prepared, epsilon=epsilon,
+                                                             indices=indices,
+                                                             n_threads=threads or numba.get_num_threads(), factor=1.0)
     return (approx, kinks, fallback) if return_fallback else (approx, kinks)
 
 

@@ -146,7 +146,8 @@ def test_a_block_or_check_with_nothing_judged_is_inconclusive_never_correct():
     assert empty.verdict == "inconclusive"
     value = np.array([1.0, 2.0, 3.0])
     counted = np.array([True, True, False])  # the second block has nothing counted
-    found = judge.tally(value, value, value, error=np.zeros(3), thresholds=(1e-7, 1e-3), groups=("starts", np.array([0, 2])), n_groups=2,
+    found = judge.tally(value, value, value, error=np.zeros(3), thresholds=(1e-7, 1e-3), groups=("starts",
+                        np.array([0, 2])), n_groups=2,
                         counted=counted)
     assert [b.verdict for b in found.blocks] == ["correct", "inconclusive"]
 

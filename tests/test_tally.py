@@ -83,7 +83,8 @@ def test_block_tally_is_the_same_on_any_number_of_threads():
 def test_block_sums_without_error_mask_or_backprop_error():
     approx, value, grad, *_ = entries(300, 7, holes=False)
     none = np.empty(0)
-    sums, _ = _tally.block_tally.serial(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1, np.int64), 0)
+    sums, _ = _tally.block_tally.serial(approx, value, grad, none, none, np.empty(0, np.bool_), np.zeros(1,
+                                        np.int64), 0)
     expected = numpy_sums(approx, value, grad, np.zeros(300), np.zeros(300), np.ones(300, bool))
     np.testing.assert_allclose(sums[0], expected, rtol=1e-12)
 
@@ -91,10 +92,12 @@ def test_block_sums_without_error_mask_or_backprop_error():
 def test_tally_matches_measure_block_by_block():
     approx, value, grad, error, grad_error, counted = entries(500, 3)
     groups = np.repeat(np.arange(3), [100, 250, 150])
-    found = judge.tally(approx, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=3, grad_error=grad_error, counted=counted)
+    found = judge.tally(approx, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=3,
+                        grad_error=grad_error, counted=counted)
     for b in range(3):
         keep = counted & (groups == b)
-        expected = judge.measure(value[keep], grad[keep], error[keep], thresholds=(1e-7, 1e-3), grad_error=grad_error[keep])
+        expected = judge.measure(value[keep], grad[keep], error[keep], thresholds=(1e-7, 1e-3),
+                                 grad_error=grad_error[keep])
         assert found.blocks[b].verdict == expected.verdict
         np.testing.assert_allclose(found.blocks[b][:3], expected[:3], rtol=1e-12)
         notes = judge.measure(approx[keep], grad[keep], np.zeros(int(keep.sum())), thresholds=(1e-7, 1e-3)).difference
@@ -104,7 +107,8 @@ def test_tally_matches_measure_block_by_block():
 def test_tally_of_values_whose_squares_overflow():
     grad = np.array([1e200, -3e200, 2.0])
     value = grad * (1 + 1e-9)
-    found = judge.tally(value, value, grad, error=np.zeros(3), thresholds=(1e-7, 1e-3), groups=("starts", np.array([0])), n_groups=1)
+    found = judge.tally(value, value, grad, error=np.zeros(3), thresholds=(1e-7, 1e-3), groups=("starts",
+                        np.array([0])), n_groups=1)
     assert found.whole.difference == pytest.approx(judge.difference(value, grad), rel=1e-9)
     assert np.isfinite(found.off_norms).all()
 
@@ -141,7 +145,8 @@ def test_worst_entries_agree_with_a_full_sort(seed, how):
 def test_a_tally_of_entries_out_of_group_order_names_their_own_positions():
     approx, value, grad, error, grad_error, counted = entries(300, 5)
     groups = np.random.default_rng(0).integers(0, 3, 300)
-    found = judge.tally(approx, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=3, grad_error=grad_error, counted=counted)
+    found = judge.tally(approx, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=3,
+                        grad_error=grad_error, counted=counted)
     allowed = error + grad_error
     for b in range(3):
         keep = counted & (groups == b)
@@ -163,7 +168,8 @@ def test_taken_steps_and_their_rounding_errors():
 
 def test_the_parallel_rounding_errors_are_the_serial_ones_bit_for_bit():
     rng = np.random.default_rng(3)
-    theta = np.concatenate((rng.standard_normal(3 * _tally.UNIT + 17) * 10.0 ** rng.integers(-8, 8, 3 * _tally.UNIT + 17),
+    theta = np.concatenate((rng.standard_normal(3 * _tally.UNIT + 17) * 10.0 ** rng.integers(-8, 8,
+                           3 * _tally.UNIT + 17),
                             [1e20, -1e30, 0.0]))
     indices = rng.permutation(theta.size).astype(np.int64)
     size = rng.random(indices.size) * 10.0 ** rng.integers(-5, 5, indices.size)
@@ -252,7 +258,8 @@ def test_a_report_from_the_judges_tally_equals_one_that_sums_again(include_kinks
     report = minnet.gradient_check(net, X, labels, include_kinks=include_kinks)
     assert report.referee is None  # nothing refereed: the report was built from the judge's tally
     grad_error = None if report.referee is None else report.grad_error
-    verdicts = judge.verdicts(net.layout, report.approx, report.grad, checked=report.checked, refereed=report.refereed, error=report.error,
+    verdicts = judge.verdicts(net.layout, report.approx, report.grad, checked=report.checked,
+                              refereed=report.refereed, error=report.error,
                               thresholds=report.thresholds, grad_error=0.0 if grad_error is None else grad_error)
     again = GradCheckReport(net.layout, Entries(report.approx, report.grad, report.refereed, report.error, grad_error,
                                                 report.kink_mask), verdicts,
@@ -305,7 +312,8 @@ def test_a_tally_made_ahead_is_the_tally_itself():
     sums = made[0].copy()
     sums[:, _tally.SUM_GAP] = 0.0  # sums that would say: no difference at all
     groups = ("starts", starts)
-    used = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2, sums=(sums, made[1]))
+    used = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2,
+                       sums=(sums, made[1]))
     assert used.whole.difference == 0.0  # taken as given
     honest = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2)
     reused = judge.tally(value, value, grad, error=error, thresholds=(1e-7, 1e-3), groups=groups, n_groups=2, sums=made)

@@ -86,7 +86,8 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     if not isinstance(net, Network):
         raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}; "
                         f"for your own functions use minnet.check_gradients")
-    epsilon, sample, threads, thresholds, seed = plan.check_options(epsilon=epsilon, method=method, mode=mode, sample=sample, threads=threads,
+    epsilon, sample, threads, thresholds, seed = plan.check_options(epsilon=epsilon, method=method, mode=mode,
+                                                                    sample=sample, threads=threads,
                                                                     thresholds=thresholds, seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     method = plan.method_for(net.hidden, method)
@@ -97,7 +98,8 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     n_threads = threads or numba.get_num_threads()
     show = show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     everything = mode == "full" and sample is None and _entries is None
-    evaluation = evaluate_network(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, method=method, threads=n_threads,
+    evaluation = evaluate_network(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, method=method,
+                                  threads=n_threads,
                                   show=show, everything=everything)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
@@ -165,7 +167,9 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     'correct'
     """
     cost_fn, grads_fn = learner.course_functions(cost_fn, grads_fn, forward=forward, backward=backward, X=X, Y=Y)
-    epsilon, sample, _, thresholds, seed = plan.check_options(epsilon=epsilon, method="full", mode=mode, sample=sample, threads=None, thresholds=thresholds, seed=seed)
+    epsilon, sample, _, thresholds, seed = plan.check_options(epsilon=epsilon, method="full", mode=mode,
+                                                              sample=sample, threads=None, thresholds=thresholds,
+                                                              seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     if parameters is None:
         raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
@@ -177,7 +181,8 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     original, layout = flatten(parameters)
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
-    evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original=original, epsilon=epsilon, sample=sample,
+    evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original=original, epsilon=epsilon,
+                                            sample=sample,
                                             progress=progress, calls=calls)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
@@ -201,7 +206,8 @@ def _check(evaluation, *, epsilon, mode, sample, thresholds, include_kinks, seed
     e = evaluation
     layout, theta, grad = e.layout, e.theta, e.grad
     rng = np.random.default_rng(seed) if sample is not None or mode == "directional" else None
-    todo = entries if entries is not None else plan.selection(layout, mode=mode, sample=sample, rng=rng)  # None: every entry
+    todo = entries if entries is not None else plan.selection(layout, mode=mode, sample=sample,
+                                                              rng=rng)  # None: every entry
     directional = None
     if mode == "directional":
         todo, directional = _directional(layout, theta, grad, e.cost_at, epsilon, thresholds, rng, e.unit)
@@ -256,7 +262,8 @@ def _referee_entries(evaluation, todo, epsilon, thresholds, include_kinks):
     first = e.evaluate(todo, epsilon)
     blocks = np.searchsorted(e.layout.starts, todo, side="right") - 1
     grad_error = e.grad_error() if e.grad_error is not None else None  # a subset: not worth deferring
-    judged = referee.referee(first, e.grad[todo], epsilon=epsilon, evaluate=lambda positions, step: e.evaluate(todo[positions], step),
+    judged = referee.referee(first, e.grad[todo], epsilon=epsilon, evaluate=lambda positions,
+                             step: e.evaluate(todo[positions], step),
                              thresholds=thresholds, include_kinks=include_kinks, groups=blocks,
                              grad_error=None if grad_error is None else grad_error[todo], threads=e.threads,
                              bound=lambda positions: bound(todo[positions]))
@@ -347,7 +354,8 @@ def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
 
     everything = np.arange(len(blocks))
     first = along(everything, epsilon)
-    verdict = referee.referee(first, backprop, epsilon=epsilon, evaluate=along, thresholds=thresholds, include_kinks=True,
+    verdict = referee.referee(first, backprop, epsilon=epsilon, evaluate=along, thresholds=thresholds,
+                              include_kinks=True,
                               groups=everything)
     record, escalate = {}, []
     for k, block in enumerate(blocks):

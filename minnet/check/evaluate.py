@@ -70,7 +70,8 @@ def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, sho
     Returns an ``Evaluation``; raises ValueError for a non-finite theta or J.
     """
     factor = ROUNDING[method] * UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
-    ahead = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=None, n_threads=threads, factor=factor) \
+    ahead = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=None, n_threads=threads,
+                           factor=factor) \
         if method == "segment" and everything else None
     started = start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, prepare=method != "full", ahead=ahead,
                     show=show)
@@ -113,7 +114,8 @@ class _NetworkEvaluator:
         if n_part and self.method == "segment":
             approx, flags, _, part_errors, _ = segment_entries(
                 self.net, theta, self.point.X, Y=self.point.Y, drop=self.point.drop, use_drop=self.use_drop,
-                Z=self.point.Z, A=self.point.A, prepared=self.prepared, epsilon=step, indices=part, n_threads=self.threads, factor=self.factor, show=show)
+                Z=self.point.Z, A=self.point.A, prepared=self.prepared, epsilon=step, indices=part,
+                n_threads=self.threads, factor=self.factor, show=show)
         elif n_part:
             part = np.arange(theta.size, dtype=np.int64) if part is None else part
             approx, flags, part_errors = self._kernels(part, step, show)
@@ -350,7 +352,8 @@ def segment_entries(net, theta, X, *, Y, drop, use_drop, Z, A, prepared, epsilon
     approx (n,), kinks (n,) bool, scales (n,), errors (n,) the rounding error of each value,
     fallback (n,) bool: the entries the incremental kernel evaluated.
     """
-    entries = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=indices, n_threads=n_threads, factor=factor)
+    entries = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=indices,
+                             n_threads=n_threads, factor=factor)
     _parallel.run(lambda: entries.run(theta, Z=Z, A=A, prepared=prepared), threads=n_threads, counters=entries.counters,
                   total=entries.n, show=show)
     return entries.finish()

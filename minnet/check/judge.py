@@ -333,7 +333,8 @@ def verdicts(layout, approx, grad, *, checked, refereed, error, thresholds, grad
     a, g, r, e, ge, groups = _compared(layout, approx, grad, refereed, error, checked, grad_error, directional,
                                        n_checked, entrywise and every)
     if tallied is None or not (entrywise and every):  # else the referee's tally of these very arrays
-        tallied = tally(a, r, g, error=e, thresholds=thresholds, groups=groups, n_groups=len(layout.blocks), grad_error=ge, n_worst=0, threads=threads)
+        tallied = tally(a, r, g, error=e, thresholds=thresholds, groups=groups, n_groups=len(layout.blocks),
+                        grad_error=ge, n_worst=0, threads=threads)
         none = np.empty(0)
         worst = _tally.tally_blocks(approx, refereed, grad, error, none if np.ndim(grad_error) == 0 else grad_error,
                                     np.empty(0, np.bool_) if every else checked, layout.starts, N_WORST,

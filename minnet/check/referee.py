@@ -80,7 +80,8 @@ def _doubtful(first, grad, counted, thresholds, groups, grad_error, threads=1, s
         n_groups = len(groups[1])
     else:
         n_groups = int(groups.max()) + 1 if groups.size else 1
-    tallied = tally(first.value, first.value, grad, error=first.error, thresholds=thresholds, groups=groups, n_groups=n_groups, grad_error=grad_error,
+    tallied = tally(first.value, first.value, grad, error=first.error, thresholds=thresholds, groups=groups,
+                    n_groups=n_groups, grad_error=grad_error,
                     counted=None if counted is True else counted, threads=threads, sums=sums)
     if tallied.whole.verdict == CORRECT and all(b.verdict == CORRECT for b in tallied.blocks):
         return np.empty(0, np.int64), tallied  # the usual case: nothing to referee

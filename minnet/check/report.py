@@ -146,7 +146,8 @@ class GradCheckReport:
     def __init__(self, layout, entries, verdicts, *, run):
         """layout : ``Layout`` of theta; entries : ``Entries``; verdicts : ``judge.Verdicts``; run : ``Run``."""
         self.layout = layout
-        self.approx, self.grad, self.refereed, self.error = entries.approx, entries.grad, entries.refereed, entries.error
+        self.approx, self.grad = entries.approx, entries.grad
+        self.refereed, self.error = entries.refereed, entries.error
         self.kink_mask, self.checked = entries.kink_mask, verdicts.checked
         self.grad_error = 0.0 if entries.grad_error is None else entries.grad_error  # where it was needed
         self.cost, self.epsilon = float(run.cost), float(run.epsilon)

@@ -7,7 +7,8 @@ import numpy as np
 
 from ._common import (CliError, fraction, layer_dims, nonnegative_float, nonnegative_int, output_file, percent,
                       plot_path, positive_float, positive_int, probability, show_progress, summary)
-from ._names import (BINARY_OUTPUT, CLASS_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, TRAIN_OUTPUT_CHOICES, auto_output, needs_binary, output_units,
+from ._names import (BINARY_OUTPUT, CLASS_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, TRAIN_OUTPUT_CHOICES, auto_output,
+                     needs_binary, output_units,
                      train_labels)
 
 DATASETS = ("flower", "moons", "circles", "spirals", "xor", "blobs", "digits")

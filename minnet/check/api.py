@@ -99,8 +99,7 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     show = show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
     everything = mode == "full" and sample is None and _entries is None
     evaluation = evaluate_network(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, method=method,
-                                  threads=n_threads,
-                                  show=show, everything=everything)
+                                  threads=n_threads, show=show, everything=everything)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
         there = net.copy()

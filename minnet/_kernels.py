@@ -1,12 +1,15 @@
 """Numba kernels: forward pass, cost, backprop, dropout masks and a training epoch.
 
-Pure functions of arrays and scalars; nothing here validates. Activations
+Pure functions of arrays and scalars (``train_epoch`` takes them in a few named
+bundles: `Model`, `Optimizer`, `Plan`); nothing here validates. Activations
 and outputs travel as integer codes (``minnet.ops``: the registries, which
 hold all their math). Parameters are
 the flat vector theta (W1, b1, W2, b2, ..., row-major) and ``dims`` holds
 layer_dims. Per-layer arrays (Z, A, dropout multipliers) live in flat
 buffers: layer l (1-based) occupies ``n_l * m`` entries after layers 1..l-1.
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -390,42 +393,77 @@ def gather_columns(XT, Y, rows, Xb, Yb):
             Yb[k, e] = Y[k, rows[e]]
 
 
+class Model(NamedTuple):
+    """What ``train_epoch`` trains: the network's layout and its training-time options."""
+
+    dims: np.ndarray
+    """layer_dims, int64 (L + 1,)."""
+    hidden: int
+    """Code of the hidden activation (``minnet.ops.activations``)."""
+    output: int
+    """Code of the output (``minnet.ops.losses``)."""
+    lambd: float
+    """L2 strength."""
+    keep_probs: np.ndarray
+    """Keep probabilities, float64 (L - 1,), one per hidden layer."""
+    use_drop: bool
+    """Whether dropout masks are drawn and applied."""
+
+
+class Optimizer(NamedTuple):
+    """How ``train_epoch`` steps: the optimizer's code and coefficients, and its state, updated in place."""
+
+    code: int
+    """Index in OPTIMIZERS: 0 gd, 1 momentum, 2 adam."""
+    lr: float
+    beta: float
+    """Momentum's coefficient."""
+    beta1: float
+    beta2: float
+    eps: float
+    """Adam's coefficients."""
+    v: np.ndarray
+    """First moment (momentum's velocity), float64 (n_parameters,)."""
+    s: np.ndarray
+    """Adam's second moment, float64 (n_parameters,)."""
+    prev: np.ndarray
+    """theta before the latest step, float64 (n_parameters,)."""
+
+
+class Plan(NamedTuple):
+    """One epoch's order of the examples and its dropout seed."""
+
+    perm: np.ndarray
+    """Order of the examples, int64 (m,)."""
+    batch_size: int
+    seed: int
+    """Seeds Numba's generator, which draws the dropout masks."""
+
+
 @njit(cache=True)
-def train_epoch(theta, dims, XT, Y, hidden, output, lambd, keep_probs, use_drop,
-                perm, batch_size, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev, seed,
-                blas_from=BLAS_FROM):
+def train_epoch(theta, XT, Y, model, optimizer, plan, t, blas_from=BLAS_FROM):
     """One epoch of mini-batch training, entirely compiled.
 
-    XT : (m, n_0), the training inputs X transposed (C order), so that a
-    mini-batch gathers whole rows; Y : (n_L, m).
-    perm : (m,) order of the examples for this epoch. Dropout masks are fresh
-    for every mini-batch, drawn from Numba's generator seeded with ``seed``.
+    theta : (n_parameters,), updated in place. XT : (m, n_0), the training
+    inputs X transposed (C order), so that a mini-batch gathers whole rows;
+    Y : (n_L, m). ``model`` is a `Model`, ``optimizer`` an `Optimizer` (its
+    arrays updated in place), ``plan`` a `Plan`; t is the number of steps taken
+    before this epoch. Dropout masks are fresh for every mini-batch, drawn
+    from Numba's generator seeded with ``plan.seed``.
     Products of at least ``blas_from`` multiply-adds run in BLAS (with its
     own threads; a fixed thread count gives the same result bit for bit), the
     others in hand loops.
-    prev : (n_parameters,) theta before the latest step. When a cost is not
-    finite the epoch stops and theta goes back to ``prev``, the last
-    parameters whose cost was finite.
+    When a cost is not finite the epoch stops and theta goes back to
+    ``optimizer.prev``, the last parameters whose cost was finite.
     Returns (mean mini-batch cost weighted by batch size, finite flag, step count).
     """
+    dims, hidden, output, lambd, keep_probs, use_drop = model
+    code, lr, beta, beta1, beta2, eps, v, s, prev = optimizer
+    perm, batch_size, seed = plan
     m, n_x = XT.shape
     nL = Y.shape[0]
     L = dims.shape[0] - 1
-    width = 0
-    for l in range(L + 1):
-        width = max(width, dims[l])
-    size = 0
-    for l in range(1, L + 1):
-        size += dims[l] * batch_size
-    Z = np.empty(size)
-    A = np.empty(size)
-    drop = np.empty(size)
-    grad = np.empty(theta.shape[0])
-    buf1 = np.empty(width * batch_size)
-    buf2 = np.empty(width * batch_size)
-    buf3 = np.empty(width * batch_size)
-    Xb_all = np.empty(n_x * batch_size)
-    Yb_all = np.empty(nL * batch_size)
+    Z, A, drop, grad, buf1, buf2, buf3, Xb_all, Yb_all = epoch_workspace(dims, n_x, nL, theta.shape[0], batch_size)
     seed_rng(seed)
     total = 0.0
     for start in range(0, m, batch_size):
@@ -446,7 +484,27 @@ def train_epoch(theta, dims, XT, Y, hidden, output, lambd, keep_probs, use_drop,
         backward_with(theta, dims, Xb, Yb, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
                       blas_from)
         t += 1
-        if not update(theta, grad, optimizer, lr, beta, beta1, beta2, eps, t, v, s, prev):
+        if not update(theta, grad, code, lr, beta, beta1, beta2, eps, t, v, s, prev):
             theta[:] = prev
             return total / m, False, t
     return total / m, True, t
+
+
+@njit(cache=True)
+def epoch_workspace(dims, n_x, n_y, n_parameters, batch_size):
+    """The buffers of one epoch, for mini-batches of at most batch_size examples.
+
+    Z, A and drop (per-layer, flat), grad (theta's layout), buf1..buf3
+    (backward's scratch, max(n_l) * batch_size each), and the mini-batch
+    Xb_all (n_x * batch_size) and Yb_all (n_y * batch_size).
+    """
+    L = dims.shape[0] - 1
+    width = 0
+    for l in range(L + 1):
+        width = max(width, dims[l])
+    size = 0
+    for l in range(1, L + 1):
+        size += dims[l] * batch_size
+    return (np.empty(size), np.empty(size), np.empty(size), np.empty(n_parameters), np.empty(width * batch_size),
+            np.empty(width * batch_size), np.empty(width * batch_size), np.empty(n_x * batch_size),
+            np.empty(n_y * batch_size))

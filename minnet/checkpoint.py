@@ -92,6 +92,13 @@ def save(path, config, theta):
         "config": np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
         "theta": theta,
     }
+    target, folder = _save_target(path)
+    _write_atomically(path, target, folder, arrays)
+    _fsync_directory(folder)
+
+
+def _save_target(path):
+    """(target, folder): the file ``save`` replaces (through a symbolic link) and its folder, both checked."""
     target = os.path.realpath(path)  # through a symbolic link: replace its target, keep the link
     try:
         mode = os.stat(target).st_mode
@@ -107,6 +114,15 @@ def save(path, config, theta):
         if os.path.exists(folder):
             raise NotADirectoryError(f"cannot save the checkpoint to {path!r}: {folder!r} is not a directory")
         raise FileNotFoundError(f"cannot save the checkpoint to {path!r}: the folder {folder!r} does not exist")
+    return target, folder
+
+
+def _write_atomically(path, target, folder, arrays):
+    """Write ``arrays`` as an .npz to a temporary file in ``folder``, fsync it, then rename it onto ``target``.
+
+    The new file gets the old one's permissions (or the umask's); on any error
+    the temporary file is removed, and an OSError is raised again naming ``path``.
+    """
     mode = _file_mode(target)
     try:
         handle = tempfile.NamedTemporaryFile(dir=folder, prefix="." + os.path.basename(target) + ".",
@@ -135,7 +151,6 @@ def save(path, config, theta):
             message = f"cannot save the checkpoint to {where!r}: {exc.strerror or exc}"
             raise (OSError(exc.errno, message) if exc.errno else OSError(message)) from exc
         raise
-    _fsync_directory(folder)
 
 
 def _config_text(config):
@@ -283,6 +298,15 @@ def load(path, *, max_parameters, allocate=None, limit_name="max_parameters"):
     (True, [0.5, -1.0, 0.25])
     """
     path = _as_path(path)
+    bad = _loadable(path)
+    # O_NONBLOCK: should the path become a FIFO after the check above, opening it must not block
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f, _open_archive(f, bad) as archive:
+        return _read_checkpoint(archive, bad, max_parameters, allocate, limit_name)
+
+
+def _loadable(path):
+    """The start of load's messages, "'path' is not a minnet checkpoint", once ``path`` is a regular file."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -292,29 +316,34 @@ def load(path, *, max_parameters, allocate=None, limit_name="max_parameters"):
     bad = f"{path!r} is not a minnet checkpoint"
     if not stat.S_ISREG(mode):
         raise ValueError(f"{bad}: it is {_kind(mode)}, not a regular file")
-    # O_NONBLOCK: should the path become a FIFO after the check above, opening it must not block
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ValueError(f"{bad}: it is {_kind(mode)}, not a regular file")
-        if f.read(4) != b"PK\x03\x04":
-            raise ValueError(f"{bad}: it is not an .npz archive (empty or wrong file type)")
-        f.seek(0)
-        try:
-            archive = zipfile.ZipFile(f)
-        except (ValueError,) + _READ_ERRORS as exc:
-            raise ValueError(f"{bad}: the .npz archive is truncated or corrupted ({exc})") from None
-        with archive:
-            members = _members(archive, bad)
-            version = _read_small(archive, members["format_version"], "format_version", bad)
-            _check_version(version, bad)
-            config = _parse_config(_read_small(archive, members["config"], "config", bad), bad)
-            # theta's header is checked against the limit and layer_dims before anything of its size exists
-            dtype, size = _check_theta_header(archive, members["theta"], config["layer_dims"], bad,
-                                              max_parameters, limit_name)
-            theta = _allocate(allocate, config, size, bad)
-            _read_theta(archive, members["theta"], dtype, theta, config["layer_dims"], bad)
+    return bad
+
+
+def _open_archive(f, bad):
+    """The zip archive in the open file ``f``, once ``f`` shows a regular file that starts like one."""
+    mode = os.fstat(f.fileno()).st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{bad}: it is {_kind(mode)}, not a regular file")
+    if f.read(4) != b"PK\x03\x04":
+        raise ValueError(f"{bad}: it is not an .npz archive (empty or wrong file type)")
+    f.seek(0)
+    try:
+        return zipfile.ZipFile(f)
+    except (ValueError,) + _READ_ERRORS as exc:
+        raise ValueError(f"{bad}: the .npz archive is truncated or corrupted ({exc})") from None
+
+
+def _read_checkpoint(archive, bad, max_parameters, allocate, limit_name):
+    """(config, theta) from the open archive: every member checked, theta read into ``allocate``'s vector."""
+    members = _members(archive, bad)
+    version = _read_small(archive, members["format_version"], "format_version", bad)
+    _check_version(version, bad)
+    config = _parse_config(_read_small(archive, members["config"], "config", bad), bad)
+    # theta's header is checked against the limit and layer_dims before anything of its size exists
+    dtype, size = _check_theta_header(archive, members["theta"], config["layer_dims"], bad,
+                                      max_parameters, limit_name)
+    theta = _allocate(allocate, config, size, bad)
+    _read_theta(archive, members["theta"], dtype, theta, config["layer_dims"], bad)
     return config, theta
 
 

@@ -1,26 +1,20 @@
-"""The L-layer network: validates input, owns theta, trains it, calls the kernels, saves through checkpoint.
+"""The L-layer network: validates input, owns theta, calls the kernels, saves through checkpoint.
 
-Owns fit's training loop and the `Callback` protocol that fit calls. Sits above checkpoint, _layout,
-_validation and _kernels; must not import the gradient check (minnet.check), plots or cli, which use it.
+Sits above training (which runs ``fit``, and whose `Callback`, `Training` and `TrainingDiverged` it re-exports),
+checkpoint, _layout, _validation and _kernels; must not import the gradient check (minnet.check), plots or cli.
 """
-from typing import NamedTuple
-
 import numpy as np
 
 from . import _kernels as K
 from . import _validation as v
-from . import checkpoint
+from . import checkpoint, training
 from ._layout import Layout, Parameters
 from .ops import activations, losses
 from .ops.activations import ACTIVATIONS
 from .ops.losses import CLASSIFIERS, OUTPUTS
+from .training import Callback, Training, TrainingDiverged  # noqa: F401 (re-exported)
 
 INITS = ("zeros", "random", "he", "xavier")
-
-
-class TrainingDiverged(FloatingPointError, ValueError):
-    """Training produced a cost that is NaN or infinite."""
-
 
 MAX_PARAMETERS = 2**28
 """Most parameters a Network may have (268,435,456: 2 GiB of float64 theta).
@@ -37,47 +31,6 @@ MAX_ACTIVATIONS = 2**30
 A forward pass on more examples at once is refused with a ValueError; pass
 the examples in slices (or a smaller ``batch_size`` to ``fit``).
 """
-
-
-class Training(NamedTuple):
-    """One run of ``Network.fit``, as its callbacks see it."""
-
-    X: np.ndarray
-    """The training inputs, validated: float64, shape (n_0, m)."""
-    Y: np.ndarray
-    """The targets, validated: float64, shape (n_L, m) (softmax labels one-hot)."""
-    epochs: int
-    """How many epochs the run trains."""
-    history: dict
-    """The dict ``fit`` returns: "cost" grows by one entry per epoch; callbacks may add entries of their own."""
-
-
-class Callback:
-    """What ``Network.fit(callbacks=[...])`` calls during training, in the style of Keras callbacks.
-
-    Subclass it and override the hooks you need: each does nothing here and
-    returns nothing. ``net`` is the network being trained, ``training`` the
-    run's `Training` (validated data, epochs, and the history ``fit`` returns).
-    An exception raised by a hook stops ``fit`` and reaches its caller.
-    ``minnet.GradientCheck`` is one such callback.
-    """
-
-    def on_train_begin(self, net, training):
-        """Before the first epoch, once fit has validated its arguments."""
-
-    def on_epoch_end(self, net, epoch, training):
-        """After epoch number ``epoch`` (1 .. epochs): ``epoch`` epochs are done.
-
-        ``training.history["cost"][-1]`` is that epoch's cost. Unlike Keras's
-        0-based index, ``epoch`` counts the epochs trained, so that 0 would mean
-        before training (``on_train_begin``) and ``training.epochs`` the end.
-        """
-
-    def on_train_end(self, net, training):
-        """After the last epoch, when training finished without an error."""
-
-
-_HOOKS = ("on_train_begin", "on_epoch_end", "on_train_end")
 
 
 def _parameter_count(dims):
@@ -534,7 +487,7 @@ class Network:
             `Callback`), in the order given; e.g. ``minnet.GradientCheck(at=[0, epochs])``
             gradient-checks the network before and after training.
 
-        All but X and Y are keyword-only.
+        All but X and Y are keyword-only. The loop itself is ``minnet.training.fit``.
 
         Returns
         -------
@@ -542,88 +495,9 @@ class Network:
             "cost": list of the epoch's mean mini-batch cost, plus what the
             callbacks add ("checks": {epoch: GradCheckReport} from GradientCheck).
         """
-        X, Y = self._check_XY(X, Y)
-        code = v.choice(optimizer, "optimizer", K.OPTIMIZERS)
-        lr = v.real(learning_rate, "learning_rate", low=0.0, low_open=True)
-        epochs = v.integer(epochs, "epochs", minimum=0)
-        m = X.shape[1]
-        batch = m if batch_size is None else min(v.integer(batch_size, "batch_size", minimum=1), m)
-        beta = v.real(beta, "beta", low=0.0, high=1.0, high_open=True)
-        beta1 = v.real(beta1, "beta1", low=0.0, high=1.0, high_open=True)
-        beta2 = v.real(beta2, "beta2", low=0.0, high=1.0, high_open=True)
-        epsilon = v.real(epsilon, "epsilon", low=0.0, low_open=True)
-        seed = v.integer(seed, "seed", minimum=0)
-        callbacks = _callbacks(callbacks)
-        self._activation_size(batch, "batch_size")
-        self._require_finite()
-        history = {"cost": []}
-        training = Training(X, Y, epochs, history)
-        for callback in callbacks:
-            _call(callback, "on_train_begin", self, training)
-        rng = np.random.default_rng(seed)
-        velocity, second, prev = np.zeros(self.layout.size), np.zeros(self.layout.size), self._theta.copy()
-        identity = np.arange(m, dtype=np.int64)
-        XT = np.ascontiguousarray(X.T)  # the kernel gathers mini-batches as rows
-        use_drop = self.uses_dropout
-        t = 0
-        bar = _progress(epochs, progress)
-        for epoch in range(epochs):
-            perm = rng.permutation(m).astype(np.int64) if batch < m else identity
-            step_seed = int(rng.integers(2**31 - 1))
-            J, finite, t = K.train_epoch(self._theta, self._dims, XT, Y, self._hidden, self._output, self.lambd,
-                                         self._keep_prob, use_drop, perm, batch, code, lr, beta, beta1, beta2,
-                                         epsilon, t, velocity, second, prev, step_seed)
-            if not finite:
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch} (step {t + 1}): the cost became NaN or inf with "
-                    f"learning_rate={lr}; the parameters were left at their last finite values. "
-                    f"Try a smaller learning_rate.")
-            history["cost"].append(J)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(cost=f"{J:.4g}", refresh=False)
-            if verbose and (epoch % max(1, epochs // 10) == 0 or epoch == epochs - 1):
-                print(f"epoch {epoch:>6d}  cost {J:.6f}")
-            for callback in callbacks:
-                _call(callback, "on_epoch_end", self, epoch + 1, training)
-        if bar is not None:
-            bar.close()
-        for callback in callbacks:
-            _call(callback, "on_train_end", self, training)
-        return history
-
-
-def _callbacks(callbacks):
-    """fit's callbacks as a tuple, each checked to have at least one of the hooks."""
-    if callbacks is None:
-        return ()
-    if any(hasattr(callbacks, hook) for hook in _HOOKS):
-        return (callbacks,)
-    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
-        raise TypeError(f"callbacks must be a sequence of minnet.Callback objects, got {type(callbacks).__name__}")
-    callbacks = tuple(callbacks)
-    for i, callback in enumerate(callbacks):
-        if not any(callable(getattr(callback, hook, None)) for hook in _HOOKS):
-            raise TypeError(f"callbacks[{i}] must be a minnet.Callback (with a method on_train_begin, on_epoch_end "
-                            f"or on_train_end), got {type(callback).__name__}")
-    return callbacks
-
-
-def _call(callback, hook, *args):
-    """Run one hook of a callback, when it has that hook (a plain object may define only some)."""
-    method = getattr(callback, hook, None)
-    if method is not None:
-        method(*args)
-
-
-def _progress(total, enabled):
-    if not enabled or total == 0:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="epoch", leave=False, desc="training")
+        return training.fit(self, X, Y, optimizer=optimizer, learning_rate=learning_rate, epochs=epochs,
+                            batch_size=batch_size, beta=beta, beta1=beta1, beta2=beta2, epsilon=epsilon, seed=seed,
+                            verbose=verbose, progress=progress, callbacks=callbacks)
 
 
 def _short(keep_prob):

@@ -182,9 +182,9 @@ def test_training_epoch_matches_numpy_minibatch_loop(optimizer):
     perm = rng.permutation(23).astype(np.int64)
     theta, v, s = net.theta.copy(), np.zeros(net.theta.size), np.zeros(net.theta.size)
     ref_theta, ref_v, ref_s = theta.copy(), v.copy(), s.copy()
-    J, finite, t = K.train_epoch(theta, net._dims, np.ascontiguousarray(X.T), Y, activations.code(hidden), losses.code(output), 0.2,
-                                 net.keep_prob, False, perm, 5, K.OPTIMIZERS.index(optimizer), 0.01, 0.9, 0.9,
-                                 0.999, 1e-8, 0, v, s, theta.copy(), 0)
+    model = K.Model(net._dims, activations.code(hidden), losses.code(output), 0.2, net.keep_prob, False)
+    state = K.Optimizer(K.OPTIMIZERS.index(optimizer), 0.01, 0.9, 0.9, 0.999, 1e-8, v, s, theta.copy())
+    J, finite, t = K.train_epoch(theta, np.ascontiguousarray(X.T), Y, model, state, K.Plan(perm, 5, 0), 0)
     costs = []
     for step, start in enumerate(range(0, 23, 5), start=1):
         idx = perm[start:start + 5]

@@ -77,9 +77,9 @@ def test_training_epoch_matches_numpy_with_dropout_and_l2(blas_from, optimizer, 
     X, _, Y = random_case(dims, output, 26, rng)
     perm = rng.permutation(26).astype(np.int64)
     theta, v, s = net.theta.copy(), np.zeros(net.theta.size), np.zeros(net.theta.size)
-    J, finite, t = K.train_epoch(theta, net._dims, np.ascontiguousarray(X.T), Y, net._hidden, net._output, 0.3,
-                                 net.keep_prob, True, perm, 8, K.OPTIMIZERS.index(optimizer), 0.01, 0.9, 0.9,
-                                 0.999, 1e-8, 0, v, s, theta.copy(), 17, blas_from)
+    model = K.Model(net._dims, net._hidden, net._output, 0.3, net.keep_prob, True)
+    state = K.Optimizer(K.OPTIMIZERS.index(optimizer), 0.01, 0.9, 0.9, 0.999, 1e-8, v, s, theta.copy())
+    J, finite, t = K.train_epoch(theta, np.ascontiguousarray(X.T), Y, model, state, K.Plan(perm, 8, 17), 0, blas_from)
     ref_theta, ref_J = reference_epoch(net.theta, dims, X, Y, hidden, output, 0.3, [0.8, 0.6], perm, 8,
                                        optimizer, 17)
     assert finite and t == 4

@@ -1,4 +1,5 @@
 """Numba kernels: forward pass, cost, backprop, dropout masks and a training epoch.
+Imports only the registries (``minnet.ops``); must not import the network or the check.
 
 Pure functions of arrays and scalars (``train_epoch`` takes them in a few named
 bundles: `Model`, `Optimizer`, `Plan`); nothing here validates. Activations

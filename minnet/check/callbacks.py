@@ -1,12 +1,12 @@
 """The gradient check as a training callback: `GradientCheck` runs it at chosen epochs of ``Network.fit``.
 
-Owns when a check runs during training and where its reports go. Takes from minnet.network only the
+Owns when a check runs during training and where its reports go. Takes from minnet.training only the
 `Callback` protocol (the network must never import this module), the check from this package.
 """
 import numpy as np
 
 from .. import _validation as v
-from ..network import Callback
+from ..training import Callback
 from . import gradient_check
 
 DEFAULT_EXAMPLES = 64

@@ -141,9 +141,10 @@ def test_network_imports_no_check_plots_or_cli():
         assert not {"check", "plots", "cli"} & {module.lstrip("."), *names}, module
 
 
-def test_the_callback_takes_only_the_protocol_from_the_network():
+def test_the_callback_takes_only_the_protocol_from_training():
     imports = _imports(PACKAGE / "check" / "callbacks.py")
-    assert [names for module, names in imports if module == "..network"] == [["Callback"]]
+    assert [names for module, names in imports if module == "..training"] == [["Callback"]]
+    assert not [names for module, names in imports if module == "..network"]
 
 
 def test_the_package_patches_no_module():

@@ -156,16 +156,16 @@ def seed_rng(seed):
 
 
 # ---------------------------------------------------------------- forward
-@njit(cache=True)
 def forward(theta, dims, X, hidden, output, drop, use_drop, Z, A):
-    """Forward pass over all layers.
+    """Forward pass over all layers (called from Python).
 
     X : (n_0, m). Fills Z_l (pre-activations) and A_l (activations, with
     dropout multipliers on hidden layers when use_drop) in the flat buffers
-    Z and A. A_L is the output activation (sigmoid, softmax or identity).
-    Hand-loop products only (see ``forward_with``).
+    Z and A. A_L is the output layer's activation (``losses.output_activation``).
+    Hand-loop products only: ``forward_with`` with an int64 ``NO_BLAS``, the
+    specialization training compiles too (a literal would compile another).
     """
-    forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, NO_BLAS)
+    forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, np.int64(NO_BLAS))
 
 
 @njit(cache=True)
@@ -249,28 +249,33 @@ def l2_term(theta, dims, lambd, m):
     return lambd / (2.0 * m) * s
 
 
-@njit(cache=True)
 def cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A):
-    """J = mean loss + L2 term; also leaves the forward cache in Z and A."""
+    """J = mean loss + L2 term; also leaves the forward cache in Z and A (called from Python)."""
     forward(theta, dims, X, hidden, output, drop, use_drop, Z, A)
-    L = dims.shape[0] - 1
     m = X.shape[1]
-    off = layer_offsets(dims, m)
-    ZL = Z[off[L - 1]:off[L]].reshape(dims[L], m)
+    start = int(np.sum(dims[1:-1])) * m  # the output layer's rows in the flat buffer
+    ZL = Z[start:start + dims[-1] * m].reshape(dims[-1], m)
     return data_loss(ZL, Y, output) + l2_term(theta, dims, lambd, m)
 
 
 # --------------------------------------------------------------- backward
-@njit(cache=True)
 def backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3):
-    """Backprop into ``grad`` (theta's layout) from the cache of ``forward``.
+    """Backprop into ``grad`` (theta's layout) from the cache of ``forward`` (called from Python).
 
     dZ_L from the output's entry (``losses.output_delta``); dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
     db_l = sum over examples of dZ_l; dZ_{l-1} = (W_l^T dZ_l) * D_{l-1}/keep_prob * g'(Z_{l-1}).
     buf1, buf2, buf3 : scratch of at least max(n_l) * m entries.
-    Hand-loop products only (see ``backward_with``).
+    Hand-loop products only: ``backward_with`` with an int64 ``NO_BLAS`` (see ``forward``).
     """
-    backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, NO_BLAS)
+    backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
+                  np.int64(NO_BLAS))
+
+
+def cost_and_backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3):
+    """``cost`` then ``backward``: J, with backprop in ``grad`` and the forward cache in Z and A."""
+    J = cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A)
+    backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3)
+    return J
 
 
 @njit(cache=True)

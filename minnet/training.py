@@ -122,7 +122,7 @@ def _train(net, training, options, verbose, progress, callbacks):
         plan = K.Plan(perm, options.batch, int(rng.integers(2**31 - 1)))
         # lambd and keep_prob are read each epoch: a callback may assign them between epochs
         model = K.Model(net._dims, net._hidden, net._output, net.lambd, net._keep_prob, use_drop)
-        J, finite, t = K.train_epoch(net._theta, XT, Y, model, state, plan, t)
+        J, finite, t = K.train_epoch(net._theta, XT, Y, model, state, plan, t, np.int64(K.BLAS_FROM))
         if not finite:
             raise TrainingDiverged(
                 f"training diverged at epoch {epoch} (step {t + 1}): the cost became NaN or inf with "

@@ -5,7 +5,7 @@ Shares the conventions of ``_point``; imports the forward pass, the registries' 
 import numpy as np
 from numba import njit, prange
 
-from .._kernels import block_offsets, forward, layer_offsets
+from .._kernels import NO_BLAS, block_offsets, forward_with, layer_offsets
 from ..ops.activations import piecewise
 from ..ops.losses import example_loss
 from ._parallel import parallel_kernel, stopped
@@ -14,7 +14,7 @@ from ._parallel import parallel_kernel, stopped
 @njit(cache=True)
 def full_losses(theta, dims, X, Y, hidden, output, drop, use_drop, Z, A, losses, z, y):
     """Whole forward pass; per-example losses into ``losses`` (m,)."""
-    forward(theta, dims, X, hidden, output, drop, use_drop, Z, A)
+    forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, NO_BLAS)
     L = dims.shape[0] - 1
     m = X.shape[1]
     nL = dims[L]

@@ -44,7 +44,6 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
     """
     kinked = piecewise(hidden)
     slope = left_slope(hidden) if kinked else 0.0
-    over = 0  # changes too large for the series (counted, so the loops vectorize)
     for t in range(n_ex):
         # slices per example: indexing them with the loop counter lets the
         # compiler drop negative-index checks and vectorize
@@ -72,15 +71,7 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
         active[t] = mul != 0.0
         a0 = g0[t]
         for run in range(n_runs):
-            d = scale * src_t[run]
-            over += abs(d) >= SERIES_LIMIT
-            out_t[run] = mul * change(hidden, z, a0, d, True)
-    if over > 0:  # rare: large epsilon or weights; redo with the library functions
-        for t in range(n_ex):
-            base = t * n_runs
-            for run in range(n_runs):
-                d = scale * src[base + run]
-                out[base + run] = dmul[t] * change(hidden, z0[t], g0[t], d, False)
+            out_t[run] = mul * change(hidden, z, a0, scale * src_t[run])
 
 
 @njit(cache=True)
@@ -123,7 +114,7 @@ def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, o
     # Examples whose row-i activation can change. A relu unit that stays below 0
     # for the largest possible change, or a dropped unit, changes nothing.
     examples = scratch.examples
-    n_ex = 0
+    n_ex = np.int64(0)  # an int64 from the start: a literal 0 would compile the callees once more
     zl = off[l] + i * m
     flat_below = piecewise(hidden) and left_slope(hidden) == 0.0
     for e in range(m):

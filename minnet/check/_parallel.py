@@ -80,15 +80,20 @@ class Progress:
 
 # ------------------------------------------------------------ parallel kernels and their serial twins
 _FORK = {"used": False, "allowed": True}  # GNU OpenMP cannot be used again in a forked child
+_SERIAL = {"now": False}  # set by ``run`` for work on one thread: the kernels run as their serial twins
 
 
 class Kernel:
-    """A parallel kernel, called as itself, or as its serial twin in a forked child of a process that ran one.
+    """A parallel kernel, called as itself, or as its serial twin: on one thread, and in a forked child.
 
-    GNU OpenMP cannot be used again after fork (Numba stops such a child with
-    SIGTERM). The twin is the same loops compiled without ``parallel`` (prange
-    runs as range), under a name of its own (its own cache files), made the
-    first time it is needed.
+    The twin is the same loops compiled without ``parallel`` (prange runs as
+    range; the kernels give the same numbers for any thread count), under a
+    name of its own (its own cache files), made the first time it is needed.
+    On one thread it does the same work and compiles in a fraction of the
+    time (the parallel passes cost most of a first run's compiling); in a
+    forked child of a process that ran a parallel kernel it is the only way,
+    since GNU OpenMP cannot be used again after fork (Numba stops such a
+    child with SIGTERM).
     """
 
     def __init__(self, dispatcher):
@@ -104,7 +109,7 @@ class Kernel:
         return self._serial
 
     def __call__(self, *args):
-        if _FORK["allowed"]:
+        if _FORK["allowed"] and not _SERIAL["now"]:
             _FORK["used"] = True
             return self.parallel(*args)
         return self.serial(*args)
@@ -186,12 +191,17 @@ def run(work, *, threads, counters=None, total=0, show=False):
     counters = counters if counters is not None else Counters(0)
 
     def call():
-        previous = numba.get_num_threads()  # Numba's thread count belongs to the calling thread
+        previous = numba.get_num_threads()  # Numba's thread count and chunk size belong to the calling thread
+        chunk_size = numba.get_parallel_chunksize()
         numba.set_num_threads(threads)
+        numba.set_parallel_chunksize(1 if threads > 1 else 0)  # chunks of work taken as threads come free
+        _SERIAL["now"] = threads == 1  # only the kernel thread calls kernels, one job at a time
         try:
             work()
         finally:
+            _SERIAL["now"] = False
             numba.set_num_threads(previous)
+            numba.set_parallel_chunksize(chunk_size)
 
     with _KERNEL_LOCK:
         if not _KERNEL_THREAD or not _KERNEL_THREAD[0].thread.is_alive():

@@ -276,7 +276,7 @@ def segment_group(params, cache, hidden, output, lambd, epsilon, use_drop, appro
     # dropped unit or a relu unit that stays below 0 for the largest step is skipped.
     row = off[l] + i * m  # unit i of layer l in Z, R and P
     examples = s.examples
-    n_ex = 0
+    n_ex = np.int64(0)  # an int64 from the start: a literal 0 would compile the callees once more
     flat_below = left_slope(hidden) == 0.0
     for t in range(m):
         if l < L - 1:

@@ -12,7 +12,6 @@ Imports every part of the check; none of them imports this module.
 import time
 from collections.abc import Mapping
 
-import numba
 import numpy as np
 
 from .. import _validation as v
@@ -57,7 +56,8 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
         With keep_prob < 1: the seed of the fixed masks of every J and of backprop (the
         deterministic check mode). None (fresh masks: a random J) is refused.
     threads : int, optional
-        Numba threads for this call (restored afterwards).
+        Numba threads for this call (restored afterwards); default Numba's, or 1 for a check of fewer
+        than ``plan.SERIAL_BELOW`` entries x examples (the same numbers: threads only save time).
     include_kinks : bool
         Count entries whose perturbation crosses a kink with their centered difference. By
         default they are judged at a nearby point where the network is smooth (theta moved by
@@ -95,8 +95,9 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     if net.uses_dropout and dropout_seed is None:
         _refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(X.shape[1], dropout_seed)
-    n_threads = threads or numba.get_num_threads()
-    show = show_progress(progress, net.layout.size if sample is None else sample * len(net.layout.blocks))
+    n_entries = net.layout.size if sample is None else sample * len(net.layout.blocks)
+    n_threads = plan.threads_for(threads, n_entries, X.shape[1])
+    show = show_progress(progress, n_entries)
     everything = mode == "full" and sample is None and _entries is None
     evaluation = evaluate_network(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, method=method,
                                   threads=n_threads, show=show, everything=everything)

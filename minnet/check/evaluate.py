@@ -135,7 +135,8 @@ class _NetworkEvaluator:
         errors = np.empty(part.size)
         order, groups, rows, runs = plan.row_groups(net.layer_dims, part, group_size, fill=False)
         chunks = plan.balanced_chunks(groups, rows, *plan.kernel_row_costs(net.layer_dims, m, self.method,
-                                                                           active=self.active), self.threads)
+                                                                           active=self.active),
+                                      self.threads)  # one chunk per thread: each holds a work row
         counters = _parallel.Counters(chunks.size - 1)  # one chunk per thread, balanced by cost
         use_drop = self.use_drop
 
@@ -185,12 +186,17 @@ def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False
     found = {}
 
     def kernels():
-        theta, largest = _tally.copy_and_largest(net.theta)
+        if threads == 1:  # the same numbers from NumPy and training's own compiled passes: nothing more to compile
+            theta = net.theta.copy()
+            largest = float(np.max(np.abs(theta), initial=0.0))  # NaN or inf where theta holds one
+        else:
+            theta, largest = _tally.copy_and_largest(net.theta)
         found.update(theta=theta, largest=largest)
         if not np.isfinite(largest):
             return  # nothing computes with a NaN or inf
-        found["cost"] = _point.cost_and_gradient(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop,
-                                                 use_drop, Z, A, grad, np.empty(width), np.empty(width), scratch)
+        pass_of = _base.cost_and_backward if threads == 1 else _point.cost_and_gradient
+        found["cost"] = pass_of(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop, use_drop, Z, A,
+                                grad, np.empty(width), np.empty(width), scratch)
         found["prepared"] = _point.prepare(net._dims, X, Y, Z, A, net._hidden) if prepare else None
         if ahead is not None and np.isfinite(found["cost"]) and _tally.steps_all_move(largest, ahead.epsilon):
             ahead.run(theta, Z=Z, A=A, prepared=found["prepared"])
@@ -271,7 +277,7 @@ class SegmentEntries:
         self.scales, self.unsafe = np.empty(n), np.empty(n, dtype=np.bool_)
         self.errors = np.empty(0)  # made by ``run`` once the kernels' own arrays are freed
         self.any_unsafe = False
-        self.counters = _parallel.Counters(n_threads)  # at most one chunk per thread
+        self.counters = _parallel.Counters(plan.chunks_for(n_threads))  # at most that many chunks
 
     def run(self, theta, *, Z, A, prepared):
         """Plan and evaluate, on the kernel thread. theta : (n_parameters,) the point of the check (a copy
@@ -290,14 +296,14 @@ class SegmentEntries:
         active = np.sum(units > 0, axis=1) if plan.off_units_are_flat(net.hidden) else np.full(n_hidden, m)
         order, groups, rows, runs = plan.row_groups(net.layer_dims, self.indices, group_size, fill=False)
         chunks = plan.balanced_chunks(groups, rows, plan.segment_row_costs(net.layer_dims, active, m), 20.0,
-                                      self.n_threads)
+                                      plan.chunks_for(self.n_threads))
         if self.indices is None:  # every entry: the list is 0 .. n - 1, written in parallel
             self.indices = np.empty(self.n, np.int64)
             plan.fill_range(self.indices)
         if runs is not None:
             plan.fill_rows(*runs, order)
         if n_hidden:
-            bounds = plan.balanced_bounds(np.ones(m), self.n_threads)
+            bounds = plan.balanced_bounds(np.ones(m), plan.chunks_for(self.n_threads))
             _segment.directions(cache, net._hidden, net._output, self.use_drop, bounds)
         _segment.segment(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
                         _point.Plan(self.indices, order, groups, chunks), group_size,

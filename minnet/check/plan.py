@@ -13,6 +13,7 @@ from ..ops.activations import ACTIVATIONS, PIECEWISE_LINEAR
 from ._parallel import parallel_kernel
 
 METHODS = ("auto", "segment", "incremental", "full")
+CHUNKS_PER_THREAD = 4  # the segment kernel's chunks per thread, taken dynamically (its scratch per chunk is small)
 MODES = ("full", "directional")
 
 
@@ -63,6 +64,26 @@ def off_units_are_flat(hidden):
     """True when a unit below its kink passes nothing on (slope 0 there, as relu): the kernels skip those examples."""
     slopes = ACTIVATIONS[hidden].slopes
     return slopes is not None and slopes[0] == 0.0
+
+
+SERIAL_BELOW = 2_000_000  # entries x examples: a check this small runs on one thread unless told otherwise
+
+
+def threads_for(threads, n_entries, m):
+    """The threads a check runs on: as asked, else Numba's, or 1 for a check of fewer than SERIAL_BELOW
+    entries x examples, where threads save a millisecond or two and their kernels cost many seconds
+    to compile on a first run."""
+    if threads is not None:
+        return threads
+    return 1 if n_entries * m < SERIAL_BELOW else numba.get_num_threads()
+
+
+def chunks_for(threads):
+    """How many chunks the segment kernels' work is cut into for ``threads`` threads (one on one thread).
+
+    The incremental and full kernels keep one chunk per thread: each chunk holds a work row of its own.
+    """
+    return 1 if threads == 1 else CHUNKS_PER_THREAD * threads
 
 
 def group_size(method, m):

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from ._series import SERIES_LIMIT, expm1_exact, expm1_series, tanh_exact, tanh_series
+from ._series import expm1_exact, tanh_exact
 
 Activation = namedtuple("Activation", ["name", "code", "forward", "derivative", "kinks", "slopes", "array", "doc"])
 Activation.__doc__ = """One hidden activation.
@@ -99,32 +99,32 @@ def gelu_grad(z):
     return s + z * s * (1.0 - s) * 2.0 * GELU_C * (1.0 + 3.0 * GELU_A * z * z)
 
 
-# exact changes g(z + d) - g(z) of the smooth ones, from g0 = g(z); series: |d| < SERIES_LIMIT
+# exact changes g(z + d) - g(z) of the smooth ones, from g0 = g(z): no subtraction of nearly equal numbers
+# (the short series below SERIES_LIMIT, exact to double precision there; the library functions above it)
 @njit(cache=True)
-def tanh_change(z, g0, d, series):
+def tanh_change(z, g0, d):
     """tanh(z + d) - tanh(z) = tanh(d) (1 - t0^2) / (1 + t0 tanh(d))."""
-    th = tanh_series(d) if series else tanh_exact(d)
+    th = tanh_exact(d)
     return th * (1.0 - g0 * g0) / (1.0 + g0 * th)
 
 
 @njit(cache=True)
-def sigmoid_change(z, g0, d, series):
+def sigmoid_change(z, g0, d):
     """s1 - s0 = (1 - s0) s1 (1 - exp(-d)), s1 = s0 / (1 + (1 - s0) expm1(-d))."""
-    em = expm1_series(-d) if series else expm1_exact(-d)
+    em = expm1_exact(-d)
     s1 = g0 / (1.0 + (1.0 - g0) * em)
     return (1.0 - g0) * s1 * (-em)
 
 
 @njit(cache=True)
-def gelu_change(z, g0, d, series):
+def gelu_change(z, g0, d):
     """g(z + d) - g(z) = d s0 + (z + d) (s1 - s0), with s = sigmoid(2 u) and s1 - s0 from sigmoid's identity.
 
-    2u changes by D = 2 c d (1 + a (3 z^2 + 3 z d + d^2)), computed without subtracting
-    u0 from u1; the series applies while |D| < SERIES_LIMIT (checked here).
+    2u changes by D = 2 c d (1 + a (3 z^2 + 3 z d + d^2)), computed without subtracting u0 from u1.
     """
     s0 = sigmoid(2.0 * GELU_C * (z + GELU_A * z * z * z))
     D = 2.0 * GELU_C * d * (1.0 + GELU_A * (3.0 * z * z + 3.0 * z * d + d * d))
-    return d * s0 + (z + d) * sigmoid_change(0.0, s0, D, series and abs(D) < SERIES_LIMIT)
+    return d * s0 + (z + d) * sigmoid_change(0.0, s0, D)
 
 
 # ----------------------------------------------------------------- the table
@@ -194,18 +194,17 @@ def activate_grad(z, code):
 
 
 @njit(cache=True)
-def change(code, z, g0, d, series):
+def change(code, z, g0, d):
     """g(z + d) - g(z) of a smooth activation, exact up to rounding; g0 = g(z).
 
-    series : |d| < SERIES_LIMIT, so the truncated series are exact. Piecewise-linear
-    activations have no entry here: the kernels use their slopes.
+    Piecewise-linear activations have no entry here: the kernels use their slopes.
     """
     if code == 2:
-        return tanh_change(z, g0, d, series)
+        return tanh_change(z, g0, d)
     if code == 3:
-        return sigmoid_change(z, g0, d, series)
+        return sigmoid_change(z, g0, d)
     if code == 4:
-        return gelu_change(z, g0, d, series)
+        return gelu_change(z, g0, d)
     raise ValueError("no exact change for this activation code")
 
 

@@ -48,16 +48,14 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
         "segment" (piecewise-linear hidden layers): along each unit's direction while no later
         unit crosses its kink (see ``_segment``). "auto": "segment" where it applies, else "incremental".
     mode : {"full", "directional"}
-        "directional" checks one random direction per block (2 cost evaluations)
-        and checks a block that is not judged correct entry by entry.
+        "directional": one random direction per block, entry by entry where not judged correct.
     sample : int, optional
         Check only this many random entries of every block.
     dropout_seed : int or None
         With keep_prob < 1: the seed of the fixed masks of every J and of backprop (the
         deterministic check mode). None (fresh masks: a random J) is refused.
     threads : int, optional
-        Numba threads for this call (restored afterwards); default Numba's, or 1 for a check of fewer
-        than ``plan.SERIAL_BELOW`` entries x examples (the same numbers: threads only save time).
+        Numba threads for this call; default Numba's, or 1 below ``plan.SERIAL_BELOW`` entries x examples.
     include_kinks : bool
         Count entries whose perturbation crosses a kink with their centered difference. By
         default they are judged at a nearby point where the network is smooth (theta moved by

@@ -4,6 +4,7 @@ Every parallel kernel of the check runs through ``run`` on the one kernel
 thread, reports its progress in ``Counters`` and leaves at its stop flag.
 Imports nothing of minnet: the evaluators, the judge and the tallies build on it.
 """
+import contextlib
 import os
 import queue
 import sys
@@ -80,17 +81,19 @@ class Progress:
 
 # ------------------------------------------------------------ parallel kernels and their serial twins
 _FORK = {"used": False, "allowed": True}  # GNU OpenMP cannot be used again in a forked child
-_SERIAL = {"now": False}  # set by ``run`` for work on one thread: the kernels run as their serial twins
+_SERIAL = {"now": False}  # set by ``run(serial=True)``: the kernels run as their serial twins
 
 
 class Kernel:
-    """A parallel kernel, called as itself, or as its serial twin: on one thread, and in a forked child.
+    """A parallel kernel, called as itself, or as its serial twin: for a small check, and in a forked child.
 
     The twin is the same loops compiled without ``parallel`` (prange runs as
     range; the kernels give the same numbers for any thread count), under a
     name of its own (its own cache files), made the first time it is needed.
-    On one thread it does the same work and compiles in a fraction of the
-    time (the parallel passes cost most of a first run's compiling); in a
+    For a small check on one thread it does the same work and compiles in a
+    fraction of the time (the parallel passes cost most of a first run's
+    compiling; on large checks it runs some 5 % slower than the parallel
+    kernel on one thread, which they keep); in a
     forked child of a process that ran a parallel kernel it is the only way,
     since GNU OpenMP cannot be used again after fork (Numba stops such a
     child with SIGTERM).
@@ -113,6 +116,18 @@ class Kernel:
             _FORK["used"] = True
             return self.parallel(*args)
         return self.serial(*args)
+
+
+@contextlib.contextmanager
+def dynamic():
+    """Within it, the prange loops of this thread's kernels hand out their iterations one at a time as
+    threads come free (for kernels whose iterations are a few chunks of uneven cost); the numbers are the same."""
+    previous = numba.get_parallel_chunksize()
+    numba.set_parallel_chunksize(1)
+    try:
+        yield
+    finally:
+        numba.set_parallel_chunksize(previous)
 
 
 def parallel_kernel(dispatcher):
@@ -178,10 +193,11 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def run(work, *, threads, counters=None, total=0, show=False):
+def run(work, *, threads, serial=False, counters=None, total=0, show=False):
     """Run ``work()`` on the kernel thread with ``threads`` Numba threads; a progress bar when asked.
 
-    work : callable that runs kernels. counters : ``Counters`` they count
+    work : callable that runs kernels; serial : they run as their serial twins
+    (a small check on one thread: nothing parallel to compile). counters : ``Counters`` they count
     finished entries in (of ``total``), or None. The kernels release the GIL,
     so meanwhile this thread moves the bar. On Ctrl-C it raises the stop
     flag, waits for the kernels to leave at their next group, and raises
@@ -191,17 +207,14 @@ def run(work, *, threads, counters=None, total=0, show=False):
     counters = counters if counters is not None else Counters(0)
 
     def call():
-        previous = numba.get_num_threads()  # Numba's thread count and chunk size belong to the calling thread
-        chunk_size = numba.get_parallel_chunksize()
+        previous = numba.get_num_threads()  # Numba's thread count belongs to the calling thread
         numba.set_num_threads(threads)
-        numba.set_parallel_chunksize(1 if threads > 1 else 0)  # chunks of work taken as threads come free
-        _SERIAL["now"] = threads == 1  # only the kernel thread calls kernels, one job at a time
+        _SERIAL["now"] = serial  # only the kernel thread calls kernels, one job at a time
         try:
             work()
         finally:
             _SERIAL["now"] = False
             numba.set_num_threads(previous)
-            numba.set_parallel_chunksize(chunk_size)
 
     with _KERNEL_LOCK:
         if not _KERNEL_THREAD or not _KERNEL_THREAD[0].thread.is_alive():

@@ -59,29 +59,31 @@ def by_step(evaluate_at):
     return evaluate
 
 
-def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, show, everything):
+def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, serial, show, everything):
     """J, backprop and the check's evaluator for a network, at its theta as read now.
 
     X, Y : validated float64 (n_0, m), (n_L, m); drop, use_drop : the fixed
     dropout multipliers (``Network._dropout``); method : "segment",
-    "incremental" or "full"; threads : int; show : a progress bar for the
+    "incremental" or "full"; threads : int; serial : the kernels run as their
+    serial twins (a small check on one thread); show : a progress bar for the
     first evaluation; everything : every entry will be checked at epsilon,
     so the segment kernel evaluates them in the same call as J and backprop.
     Returns an ``Evaluation``; raises ValueError for a non-finite theta or J.
     """
     factor = ROUNDING[method] * UNIT_ROUNDOFF  # of the rounding errors, computed beside the values
     ahead = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=None, n_threads=threads,
+                           serial=serial,
                            factor=factor) \
         if method == "segment" and everything else None
-    started = start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, prepare=method != "full", ahead=ahead,
-                    show=show)
+    started = start(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, serial=serial, prepare=method != "full",
+                    ahead=ahead, show=show)
     point, cost = started.point, started.cost
     if not np.isfinite(cost):
         raise ValueError(f"the cost at theta is {cost}; a gradient check needs a finite J")
     if not _tally.steps_all_move(started.largest, epsilon):  # some entries stay put: is any moved at all?
         plan.require_a_step_that_moves(point.theta, epsilon)
-    evaluator = _NetworkEvaluator(net, point, use_drop, started.prepared, started.largest, method, threads, factor,
-                                  show and epsilon)
+    evaluator = _NetworkEvaluator(net, point, use_drop, started.prepared, started.largest, method, threads, serial,
+                                  factor, show and epsilon)
     return Evaluation(net.layout, point.theta, started.grad, cost, method, UNIT_ROUNDOFF, threads, by_step(evaluator),
                       lambda shifted: net._cost(X, Y, drop, use_drop, shifted),
                       lambda: backprop_error(net, point, drop=drop, use_drop=use_drop), started.first,
@@ -91,9 +93,10 @@ def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, sho
 class _NetworkEvaluator:
     """``evaluate_at(indices, step)``: Estimates of those entries (None: every entry) at one step, by the kernels."""
 
-    def __init__(self, net, point, use_drop, prepared, largest, method, threads, factor, shown_step):
+    def __init__(self, net, point, use_drop, prepared, largest, method, threads, serial, factor, shown_step):
         self.net, self.point, self.use_drop, self.prepared, self.largest = net, point, use_drop, prepared, largest
-        self.method, self.threads, self.factor, self.shown_step = method, threads, factor, shown_step
+        self.method, self.threads, self.serial = method, threads, serial
+        self.factor, self.shown_step = factor, shown_step
         m = point.X.shape[1]
         self.group_size = plan.group_size(method, m)
         self.active = None  # units off for an example skip it: how many examples each one is on for (balance)
@@ -115,7 +118,7 @@ class _NetworkEvaluator:
             approx, flags, _, part_errors, _ = segment_entries(
                 self.net, theta, self.point.X, Y=self.point.Y, drop=self.point.drop, use_drop=self.use_drop,
                 Z=self.point.Z, A=self.point.A, prepared=self.prepared, epsilon=step, indices=part,
-                n_threads=self.threads, factor=self.factor, show=show)
+                n_threads=self.threads, serial=self.serial, factor=self.factor, show=show)
         elif n_part:
             part = np.arange(theta.size, dtype=np.int64) if part is None else part
             approx, flags, part_errors = self._kernels(part, step, show)
@@ -157,11 +160,12 @@ class _NetworkEvaluator:
                 approx[order], flags[order], sizes[order] = out.approx, out.kinks, out.scales
             _tally.rounding_errors_into(point.theta, part, step, sizes, self.factor, errors)
 
-        _parallel.run(kernels, threads=self.threads, counters=counters, total=part.size, show=show)
+        _parallel.run(kernels, threads=self.threads, serial=self.serial, counters=counters, total=part.size,
+                      show=show)
         return approx, flags, errors
 
 
-def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False):
+def start(net, X, Y, *, drop, use_drop, threads, serial=False, prepare, ahead=None, show=False):
     """Read theta once, then J, backprop and the forward cache the kernels start from, in one call of the kernels.
 
     theta is copied (a network trained meanwhile in another thread changes
@@ -186,7 +190,7 @@ def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False
     found = {}
 
     def kernels():
-        if threads == 1:  # the same numbers from NumPy and training's own compiled passes: nothing more to compile
+        if serial:  # the same numbers from NumPy and training's own compiled passes: nothing more to compile
             theta = net.theta.copy()
             largest = float(np.max(np.abs(theta), initial=0.0))  # NaN or inf where theta holds one
         else:
@@ -194,7 +198,7 @@ def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False
         found.update(theta=theta, largest=largest)
         if not np.isfinite(largest):
             return  # nothing computes with a NaN or inf
-        pass_of = _base.cost_and_backward if threads == 1 else _point.cost_and_gradient
+        pass_of = _base.cost_and_backward if serial else _point.cost_and_gradient
         found["cost"] = pass_of(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop, use_drop, Z, A,
                                 grad, np.empty(width), np.empty(width), scratch)
         found["prepared"] = _point.prepare(net._dims, X, Y, Z, A, net._hidden) if prepare else None
@@ -206,7 +210,8 @@ def start(net, X, Y, *, drop, use_drop, threads, prepare, ahead=None, show=False
                                                    np.empty(0, np.bool_), net.layout.starts, N_WORST)
 
     counters, total = (ahead.counters, ahead.n) if ahead is not None else (None, 0)
-    _parallel.run(kernels, threads=threads, counters=counters, total=total, show=show and ahead is not None)
+    _parallel.run(kernels, threads=threads, serial=serial, counters=counters, total=total,
+                  show=show and ahead is not None)
     if not np.isfinite(found["largest"]):
         net._require_finite()  # names the first NaN or inf
         raise ValueError("the network's parameters must be finite; theta held a NaN or inf when the check read it")
@@ -269,9 +274,10 @@ class SegmentEntries:
     any; counters: ``_parallel.Counters`` of the kernels (at most one chunk per thread).
     """
 
-    def __init__(self, net, X, Y, *, drop, use_drop, epsilon, indices, n_threads, factor):
+    def __init__(self, net, X, Y, *, drop, use_drop, epsilon, indices, n_threads, factor, serial=False):
         self.net, self.X, self.Y, self.drop, self.use_drop = net, X, Y, drop, use_drop
         self.epsilon, self.indices, self.n_threads, self.factor = epsilon, indices, n_threads, factor
+        self.serial = serial
         self.n = n = net.layout.size if indices is None else indices.size
         self.approx, self.kinks = np.empty(n), np.empty(n, dtype=np.bool_)  # the kernels write every entry
         self.scales, self.unsafe = np.empty(n), np.empty(n, dtype=np.bool_)
@@ -302,12 +308,13 @@ class SegmentEntries:
             plan.fill_range(self.indices)
         if runs is not None:
             plan.fill_rows(*runs, order)
-        if n_hidden:
-            bounds = plan.balanced_bounds(np.ones(m), plan.chunks_for(self.n_threads))
-            _segment.directions(cache, net._hidden, net._output, self.use_drop, bounds)
-        _segment.segment(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
-                        _point.Plan(self.indices, order, groups, chunks), group_size,
-                        _point.Results(self.approx, self.kinks, self.scales, self.counters.buffer), self.unsafe)
+        with _parallel.dynamic():  # a few chunks per thread, taken as threads come free
+            if n_hidden:
+                bounds = plan.balanced_bounds(np.ones(m), plan.chunks_for(self.n_threads))
+                _segment.directions(cache, net._hidden, net._output, self.use_drop, bounds)
+            _segment.segment(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
+                             _point.Plan(self.indices, order, groups, chunks), group_size,
+                             _point.Results(self.approx, self.kinks, self.scales, self.counters.buffer), self.unsafe)
         del cache, order  # the directions and the row order: the peak memory stays one array of theta's size lower
         self.errors = np.empty(self.n)
         _tally.rounding_errors_into(theta, self.indices, self.epsilon, self.scales, self.factor, self.errors)
@@ -335,14 +342,14 @@ class SegmentEntries:
                 _incremental.incremental(point, net._hidden, net._output, net.lambd, epsilon, self.use_drop, todo,
                                          group_size, work, _point.Results(values, flags, sizes, s_counters.buffer))
 
-            _parallel.run(fallback, threads=self.n_threads, counters=s_counters, total=sub.size)
+            _parallel.run(fallback, threads=self.n_threads, serial=self.serial, counters=s_counters, total=sub.size)
             self.approx[rest], self.kinks[rest], self.scales[rest] = values, flags, sizes
             self.errors[rest] = _tally.rounding_errors(self.theta, sub, epsilon, sizes, factor)
         return self.approx, self.kinks, self.scales, self.errors, self.unsafe
 
 
 def segment_entries(net, theta, X, *, Y, drop, use_drop, Z, A, prepared, epsilon, indices, n_threads, factor,
-                    show=False):
+                    serial=False, show=False):
     """Evaluate entries with the linear-segment kernel, the others' fallback with the incremental one.
 
     Parameters
@@ -359,7 +366,7 @@ def segment_entries(net, theta, X, *, Y, drop, use_drop, Z, A, prepared, epsilon
     fallback (n,) bool: the entries the incremental kernel evaluated.
     """
     entries = SegmentEntries(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, indices=indices,
-                             n_threads=n_threads, factor=factor)
-    _parallel.run(lambda: entries.run(theta, Z=Z, A=A, prepared=prepared), threads=n_threads, counters=entries.counters,
-                  total=entries.n, show=show)
+                             n_threads=n_threads, factor=factor, serial=serial)
+    _parallel.run(lambda: entries.run(theta, Z=Z, A=A, prepared=prepared), threads=n_threads, serial=serial,
+                  counters=entries.counters, total=entries.n, show=show)
     return entries.finish()

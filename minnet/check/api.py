@@ -94,13 +94,11 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
         _refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(X.shape[1], dropout_seed)
     n_entries = net.layout.size if sample is None else sample * len(net.layout.blocks)
-    small = plan.serial_for(n_entries, X.shape[1])
-    n_threads = plan.threads_for(threads, small)
+    n_threads, serial = plan.threads_for(threads, n_entries, X.shape[1])
     show = show_progress(progress, n_entries)
     everything = mode == "full" and sample is None and _entries is None
     evaluation = evaluate_network(net, X, Y, drop=drop, use_drop=use_drop, epsilon=epsilon, method=method,
-                                  threads=n_threads, serial=small and n_threads == 1, show=show,
-                                  everything=everything)
+                                  threads=n_threads, serial=serial, show=show, everything=everything)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
         there = net.copy()

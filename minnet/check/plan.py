@@ -69,17 +69,17 @@ def off_units_are_flat(hidden):
 SERIAL_BELOW = 2_000_000  # entries x examples: a check this small runs on one thread unless told otherwise
 
 
-def serial_for(n_entries, m):
-    """Whether a check is small: below SERIAL_BELOW entries x examples, where threads save a millisecond
-    or two and parallel kernels cost many seconds to compile on a first run."""
-    return n_entries * m < SERIAL_BELOW
+def threads_for(threads, n_entries, m):
+    """(threads, serial): the threads a check runs on, and whether its kernels run as their serial twins.
 
-
-def threads_for(threads, serial):
-    """The threads a check runs on: as asked, else 1 for a small check (``serial_for``), else Numba's."""
-    if threads is not None:
-        return threads
-    return 1 if serial else numba.get_num_threads()
+    As asked, else 1 for a small check (below SERIAL_BELOW entries x examples, where threads save a
+    millisecond or two and parallel kernels cost many seconds to compile on a first run), else Numba's.
+    A small check on one thread runs the serial twins.
+    """
+    small = n_entries * m < SERIAL_BELOW
+    if threads is None:
+        threads = 1 if small else numba.get_num_threads()
+    return threads, small and threads == 1
 
 
 def chunks_for(threads):

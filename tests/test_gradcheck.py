@@ -849,3 +849,33 @@ def test_large_epsilon_takes_the_library_functions_and_still_agrees(hidden, outp
     incremental = minnet.gradient_check(net, X, Y, epsilon=0.05, method="incremental", dropout_seed=2)
     assert np.array_equal(full.kink_mask, incremental.kink_mask)
     assert minnet.difference(full.approx, incremental.approx) <= 1e-12
+
+
+@pytest.mark.parametrize("method", ["auto", "incremental", "full"])
+def test_a_small_check_runs_on_one_thread_in_the_serial_twins_with_the_same_numbers(method):
+    """Below plan.SERIAL_BELOW entries x examples the default is one thread and the serial twins (nothing
+    parallel to compile on a first run); the numbers are those of the parallel kernels, bit for bit."""
+    from minnet.check import _parallel, plan
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 threads")
+    rng = np.random.default_rng(11)
+    net = minnet.Network([5, 7, 6, 3], output="softmax", lambd=0.3, keep_prob=0.8, seed=4)
+    X, labels = rng.standard_normal((5, 30)), rng.integers(0, 3, 30)
+    assert plan.threads_for(None, net.layout.size, 30) == (1, True)
+    calls = []
+    real = _parallel.run
+
+    def spy(work, **kwargs):
+        calls.append(kwargs.get("serial", False))
+        return real(work, **kwargs)
+
+    _parallel.run = spy
+    try:
+        small = minnet.gradient_check(net, X, labels, method=method)
+    finally:
+        _parallel.run = real
+    assert calls and all(calls)
+    parallel = minnet.gradient_check(net, X, labels, method=method, threads=2)
+    for name in ("approx", "refereed", "error", "grad"):
+        assert np.array_equal(getattr(small, name), getattr(parallel, name), equal_nan=True), name
+    assert small.verdict == parallel.verdict == "correct"

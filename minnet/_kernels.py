@@ -319,16 +319,33 @@ def backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A
             dA = target[:n_prev * m].reshape(n_prev, m)
             product_tn(W, dZ, dA, blas_from)
             Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
-            if use_drop:
-                Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m)
-                for i in range(n_prev):
-                    for e in range(m):
-                        dA[i, e] *= Dp[i, e] * activate_grad(Zp[i, e], hidden)
-            else:
-                for i in range(n_prev):
-                    for e in range(m):
-                        dA[i, e] *= activate_grad(Zp[i, e], hidden)
+            times_slope(dA, Zp, drop[off[l - 1]:off[l]].reshape(n_prev, m) if use_drop else Zp, use_drop, hidden)
             dZ = dA
+
+
+@njit(cache=True)
+def times_slope(dA, Zp, Dp, use_drop, hidden):
+    """dA *= g'(Zp), times the dropout multipliers Dp when use_drop; all (n, m).
+
+    A loop of its own for piecewise-linear activations, whose slopes need no
+    call (so that relu's vectorizes); the others call the registry's g'.
+    """
+    n, m = dA.shape
+    kinked = piecewise(hidden)
+    slope = left_slope(hidden) if kinked else 0.0
+    for i in range(n):
+        if kinked and use_drop:
+            for e in range(m):
+                dA[i, e] *= Dp[i, e] * (1.0 if Zp[i, e] > 0.0 else slope)
+        elif kinked:
+            for e in range(m):
+                dA[i, e] *= 1.0 if Zp[i, e] > 0.0 else slope
+        elif use_drop:
+            for e in range(m):
+                dA[i, e] *= Dp[i, e] * activate_grad(Zp[i, e], hidden)
+        else:
+            for e in range(m):
+                dA[i, e] *= activate_grad(Zp[i, e], hidden)
 
 
 # --------------------------------------------------------------- training

@@ -14,18 +14,7 @@ from minnet.ops.activations import ACTIVATIONS
 from minnet.ops.losses import OUTPUTS
 
 from . import naive
-
-
-def random_case(dims, output, m, rng):
-    X = rng.standard_normal((dims[0], m))
-    if output == "softmax":
-        labels = rng.integers(0, dims[-1], m)
-        return X, labels, np.eye(dims[-1])[:, labels]
-    if output == "sigmoid":
-        Y = (rng.random((dims[-1], m)) < 0.5).astype(float)
-        return X, Y, Y
-    Y = rng.standard_normal((dims[-1], m))
-    return X, Y, Y
+from .test_kernels import random_case
 
 
 def test_every_code_dispatches_and_an_unknown_code_raises():

@@ -28,7 +28,7 @@ from ..ops._series import SERIES_LIMIT
 from ..ops.activations import change, left_slope, piecewise
 from ..ops.losses import loss_change
 from ._parallel import parallel_kernel, stopped
-from ._point import decode, fill_dz, finish_group, gather_output, gather_row
+from ._point import decode, fill_dz, finish_group, gather_output, gather_row, group_params, store_group
 
 
 # ------------------------------------------------------------ changes
@@ -274,12 +274,8 @@ def incremental(point, hidden, output, lambd, epsilon, use_drop, plan, group_siz
             if stopped(counters):
                 break
             start, n = groups[g], groups[g + 1] - groups[g]
-            for q in range(n):
-                params[q] = indices[order[start + q]]
+            group_params(indices, order, start, n, params)
             incremental_group(params[:n], point, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
                               values, flags, sizes, scratch)
-            for q in range(n):
-                approx[order[start + q]] = values[q]
-                kinks[order[start + q]] = flags[q]
-                scales[order[start + q]] = sizes[q]
+            store_group(order, start, n, values, flags, sizes, approx, kinks, scales)
             counters[c] += n

@@ -68,6 +68,22 @@ subtracted (k,); counters: ``_parallel.Counters.buffer`` (entries finished per c
 
 
 @njit(cache=True)
+def group_params(indices, order, start, n, params):
+    """params[:n] = the parameter indices of a group: indices[order[start:start + n]]."""
+    for q in range(n):
+        params[q] = indices[order[start + q]]
+
+
+@njit(cache=True)
+def store_group(order, start, n, values, flags, sizes, approx, kinks, scales):
+    """A group's results (n,) written to its entries' positions order[start:start + n] of the outputs."""
+    for q in range(n):
+        approx[order[start + q]] = values[q]
+        kinks[order[start + q]] = flags[q]
+        scales[order[start + q]] = sizes[q]
+
+
+@njit(cache=True)
 def fill_dz(examples, n_ex, column, delta, l, X, A, off, dz):
     """dz[t * n_runs + run] = delta[run] * (the input the perturbed entry multiplies) for each listed example.
 

@@ -73,7 +73,7 @@ from ..ops.activations import left_slope
 from ..ops.losses import has_moments, loss_change, moment_loss, moment_sums
 from ._incremental import activation_change, all_small
 from ._parallel import parallel_kernel, stopped
-from ._point import decode, fill_dz, finish_group
+from ._point import decode, fill_dz, finish_group, group_params, store_group
 
 
 MARGIN = 1e-4  # a step must stay this far (relative) inside its linear segment
@@ -130,20 +130,17 @@ def add_ratios(U, rows, cols, Z, start, m, t, ratio):
 
 
 @njit(cache=True)
-def forward_ratios(cache, d, t, u_buf, ratio):
+def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff):
     """R of example t for every hidden unit (see ``directions``): the largest |u| / |Z| over the later units.
 
     d : the slopes times dropout multipliers of every hidden unit at example t; u_buf (2, width**2)
-    and ratio (width,) scratch. Reads cache.V (already filled for t), writes cache.R.
+    and ratio (width,) scratch; w_off, off, hoff, voff : the offsets ``directions`` computed once.
+    Reads cache.V (already filled for t), writes cache.R.
     """
     theta, dims, Z, V, R = cache.theta, cache.dims, cache.Z, cache.V, cache.R
     m = cache.X.shape[1]
     L = dims.shape[0] - 1
     n_out = dims[L]
-    w_off, _ = block_offsets(dims)
-    off = layer_offsets(dims, m)
-    hoff = hidden_offsets(dims)
-    voff = direction_offsets(dims, m)
     # forwards: u for every later hidden layer k, U_k = W_k D_(k-1) ... W_(l+1), (n_(k+1), n_(l+1))
     for l in range(L - 1):
         n_l = dims[l + 1]
@@ -236,7 +233,7 @@ def directions(cache, hidden, output, use_drop, bounds):
                     moment_sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
                                 cache.P[off[l] + i * m + t])
                 n_next = n_l
-            forward_ratios(cache, d, t, u_buf, ratio)
+            forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff)
 
 
 # ------------------------------------------------------------ one group
@@ -373,14 +370,11 @@ def segment(cache, hidden, output, lambd, epsilon, use_drop, plan, group_size, r
             if stopped(counters):
                 break
             start, n = groups[g], groups[g + 1] - groups[g]
-            for q in range(n):
-                params[q] = indices[order[start + q]]
+            group_params(indices, order, start, n, params)
             segment_group(params[:n], cache, hidden, output, lambd, epsilon, use_drop, values, flags, sizes, risky,
-                         scratch)
+                          scratch)
+            store_group(order, start, n, values, flags, sizes, approx, kinks, scales)
             for q in range(n):
-                approx[order[start + q]] = values[q]
-                kinks[order[start + q]] = flags[q]
-                scales[order[start + q]] = sizes[q]
                 unsafe[order[start + q]] = risky[q]
             counters[c] += n
 

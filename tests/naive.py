@@ -10,7 +10,7 @@ import autograd.numpy as anp
 import numpy as np
 
 LEAKY_SLOPE = 0.01
-HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
+HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid", "gelu")  # what this reference implements (its own list)
 OUTPUTS = ("sigmoid", "softmax", "linear")
 
 

@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minnet
+from minnet.ops.activations import ACTIVATIONS, PIECEWISE_LINEAR, SMOOTH
+from minnet.ops.losses import OUTPUTS
 
 from . import naive
 
-HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
-OUTPUT = ("sigmoid", "softmax", "linear")
-SMOOTH = ("tanh", "sigmoid")
+HIDDEN = tuple(ACTIVATIONS)  # every registered activation, GELU included
+OUTPUT = tuple(OUTPUTS)
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -136,7 +137,7 @@ def test_check_says_correct_on_smooth_networks(case, method):
 
 
 @settings(max_examples=100, **SETTINGS)
-@given(cases(hidden=st.sampled_from(("relu", "leaky_relu"))), METHOD)
+@given(cases(hidden=st.sampled_from(PIECEWISE_LINEAR)), METHOD)
 def test_check_says_correct_on_relu_networks_without_kinks(case, method):
     report = minnet.gradient_check(case.net, case.X, case.Y, method=method, dropout_seed=case.dropout_seed,
                                    include_kinks=False)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import minnet
+from minnet.ops.activations import ACTIVATIONS
 
 from . import naive
 
-HIDDEN = ("relu", "leaky_relu", "tanh", "sigmoid")
+HIDDEN = tuple(ACTIVATIONS)
 OUTPUT = ("sigmoid", "softmax", "linear")
 
 

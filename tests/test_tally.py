@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import minnet
+from minnet.ops.activations import ACTIVATIONS
+from minnet.ops.losses import OUTPUTS
 from minnet.check import _point, _tally, evaluate, judge
 
 
@@ -216,8 +218,8 @@ def test_every_step_moves_below_the_bound_that_skips_the_step_check(step):
     assert _tally.taken(np.array([far]), np.zeros(1, np.int64), step)[1] == 1
 
 
-NETS = [(hidden, output, keep) for hidden in ("relu", "leaky_relu", "tanh", "sigmoid")
-        for output in ("softmax", "sigmoid", "linear") for keep in (1.0, 0.7)]
+NETS = [(hidden, output, keep) for hidden in ACTIVATIONS
+        for output in OUTPUTS for keep in (1.0, 0.7)]
 
 
 @pytest.mark.parametrize("hidden,output,keep", NETS)

@@ -100,20 +100,18 @@ def gelu_grad(z):
 
 
 # exact changes g(z + d) - g(z) of the smooth ones, from g0 = g(z): no subtraction of nearly equal numbers
-# (the short series below SERIES_LIMIT, exact to double precision there; the library functions above it)
+# and no division (a quotient of the older identities was 0 / 0 where z and z + d saturate), the short
+# series below SERIES_LIMIT, exact to double precision there, and the library functions above it
 @njit(cache=True)
 def tanh_change(z, g0, d):
-    """tanh(z + d) - tanh(z) = tanh(d) (1 - t0^2) / (1 + t0 tanh(d))."""
-    th = tanh_exact(d)
-    return th * (1.0 - g0 * g0) / (1.0 + g0 * th)
+    """tanh(z + d) - tanh(z) = tanh(d) (1 - tanh(z) tanh(z + d))."""
+    return tanh_exact(d) * (1.0 - g0 * np.tanh(z + d))
 
 
 @njit(cache=True)
 def sigmoid_change(z, g0, d):
-    """s1 - s0 = (1 - s0) s1 (1 - exp(-d)), s1 = s0 / (1 + (1 - s0) expm1(-d))."""
-    em = expm1_exact(-d)
-    s1 = g0 / (1.0 + (1.0 - g0) * em)
-    return (1.0 - g0) * s1 * (-em)
+    """s(z + d) - s(z) = s(z + d) (1 - s(z)) (1 - exp(-d))."""
+    return sigmoid(z + d) * (1.0 - g0) * -expm1_exact(-d)
 
 
 @njit(cache=True)
@@ -122,9 +120,10 @@ def gelu_change(z, g0, d):
 
     2u changes by D = 2 c d (1 + a (3 z^2 + 3 z d + d^2)), computed without subtracting u0 from u1.
     """
-    s0 = sigmoid(2.0 * GELU_C * (z + GELU_A * z * z * z))
+    x = 2.0 * GELU_C * (z + GELU_A * z * z * z)
+    s0 = sigmoid(x)
     D = 2.0 * GELU_C * d * (1.0 + GELU_A * (3.0 * z * z + 3.0 * z * d + d * d))
-    return d * s0 + (z + d) * sigmoid_change(0.0, s0, D)
+    return d * s0 + (z + d) * sigmoid_change(x, s0, D)
 
 
 # ----------------------------------------------------------------- the table

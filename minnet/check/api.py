@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import _validation as v
 from .._layout import flatten
-from . import judge, learner, plan, referee
+from . import _workers, judge, learner, plan, referee
 from ._parallel import show_progress
 from .evaluate import evaluate_network
 from .judge import THRESHOLDS
@@ -114,7 +114,7 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
 # ------------------------------------------------------------ a learner's code
 def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-7, mode="full", sample=None,
                     thresholds=THRESHOLDS, seed=0, progress=None, include_kinks=False, forward=None,
-                    backward=None, X=None, Y=None, _entries=None, _nearby=True, _calls=None):
+                    backward=None, X=None, Y=None, n_jobs=None, _entries=None, _nearby=True, _calls=None):
     """Gradient-check your own cost and backprop, written in course notation.
 
     Give either ``cost_fn`` and ``grads_fn``, or the course's own pair
@@ -150,6 +150,13 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
         The course's ``backward_propagation_n(X, Y, cache) -> gradients``.
     X, Y : ndarray, optional
         The data both are called with.
+    n_jobs : int, optional
+        Worker processes that evaluate J(theta +- eps), as joblib counts
+        them: -1 is every core; None is 1 unless a ``joblib.parallel_config``
+        says otherwise (``with joblib.parallel_config(backend="dask"):``
+        runs the check on a Dask cluster). The functions travel by
+        cloudpickle; the numbers, and so the report, are the same for every
+        n_jobs (BLAS runs on one thread while the cost does, on every path).
 
     Returns
     -------
@@ -169,6 +176,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
                                                               sample=sample, threads=None, thresholds=thresholds,
                                                               seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
+    n_jobs = _workers.n_jobs_value(n_jobs)
     if parameters is None:
         raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
     if isinstance(parameters, Mapping):
@@ -180,12 +188,12 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
     evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original=original, epsilon=epsilon,
-                                            sample=sample,
-                                            progress=progress, calls=calls)
+                                            sample=sample, progress=progress, calls=calls, n_jobs=n_jobs)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
         return check_gradients(cost_fn, grads_fn, layout.views(moved), epsilon=there_epsilon, thresholds=thresholds,
-                               seed=seed, progress=False, _entries=indices, _nearby=False, _calls=calls)
+                               seed=seed, progress=False, n_jobs=n_jobs, _entries=indices, _nearby=False,
+                               _calls=calls)
 
     return _check(evaluation, epsilon=epsilon, mode=mode, sample=sample, thresholds=thresholds,
                   include_kinks=include_kinks, seed=seed, entries=_entries, nearby=nearby if _nearby else None)
@@ -231,7 +239,8 @@ def _check(evaluation, *, epsilon, mode, sample, thresholds, include_kinks, seed
                            shapes=e.shapes, tallied=judged.tally if everything and judged is not None else None,
                            threads=e.threads)
     run = Run(e.cost, epsilon, thresholds, include_kinks, e.method, mode, time.perf_counter() - start, summary,
-              directional, kinks if kink_mask.any() else None, e.shapes)
+              directional, kinks if kink_mask.any() else None, e.shapes,
+              None if e.workers is None else len(e.workers))
     return GradCheckReport(layout, Entries(approx, grad, refereed, error, grad_error, kink_mask), found, run=run)
 
 

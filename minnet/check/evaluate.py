@@ -17,7 +17,8 @@ from . import _full, _incremental, _parallel, _point, _segment, _tally, plan
 from .judge import N_WORST, ROUNDING, UNIT_ROUNDOFF, Estimates
 
 Evaluation = namedtuple("Evaluation", ["layout", "theta", "grad", "cost", "method", "unit", "threads", "evaluate",
-                                       "cost_at", "grad_error", "first", "first_sums", "shapes"])
+                                       "cost_at", "grad_error", "first", "first_sums", "shapes", "workers"],
+                        defaults=(None,))
 Evaluation.__doc__ = """The numbers of a check, from evaluate to judge.
 
 layout : ``Layout`` of theta; theta, grad : (n,) the point and backprop's gradient there; cost : J(theta);
@@ -29,7 +30,8 @@ grad_error : ``grad_error() -> (n,)`` backprop's own rounding error, or None whe
 first : ``Estimates`` of every entry at epsilon when the evaluator made them with J and backprop, else None;
 first_sums : (sums, worst) of ``first`` as ``_tally.block_tally`` makes them by blocks, every entry counted
     and no backprop error (made on the kernel thread with ``first``), or None;
-shapes : dict of gradient blocks whose shape is not their parameter's (``flatten_gradients``), or None.
+shapes : dict of gradient blocks whose shape is not their parameter's (``flatten_gradients``), or None;
+workers : set of the worker processes that evaluated a learner's cost (filled as it runs), or None: this process.
 """
 
 

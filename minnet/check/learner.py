@@ -4,34 +4,41 @@
 so the judge and the report cannot tell the two apart. Every call gets its
 own copy of the parameters (``Calls``). Imports no judge verdicts and no report.
 """
+import time
 import warnings
 
 import numpy as np
 
 from .._layout import flatten_gradients
-from . import _parallel
+from . import _parallel, _workers
 from .evaluate import Evaluation
 from .judge import UNIT_ROUNDOFF, Estimates, rounding_error
 
 
-def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, progress, calls):
+def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, progress, calls, n_jobs=None):
     """J, the learner's gradient and an evaluator of centered differences, at the flat parameters ``original``.
 
     layout : ``Layout`` of the parameters; original : (n,) their values;
-    calls : ``Calls`` of this check (shared with its nearby point's check).
+    calls : ``Calls`` of this check (shared with its nearby point's check);
+    n_jobs : joblib's n_jobs for the evaluations (None: 1 unless a ``joblib.parallel_config`` says otherwise).
     Returns an ``Evaluation``; raises for a cost that is not a finite,
-    deterministic real number or a gradient with NaN or inf.
+    deterministic real number or a gradient with NaN or inf, and (before any
+    work) for a cost that cannot be sent to worker processes.
     """
     cost_of = calls.wrap(cost_fn, "cost_fn")
     grads_of = calls.wrap(grads_fn, "grads_fn")
-    work = original.copy()  # the point of every evaluation; each call copies its blocks out of it
+    pool = _workers.Pool(n_jobs)
+    payload = None if pool.in_process else _workers.Payload(cost_fn, layout.blocks, original)
 
     def cost_at(vector):
         return scalar_cost(cost_of(vector))
 
-    unit = precision(cost_of(original))
-    cost = deterministic_cost(lambda: scalar_cost(cost_of(original)))
-    grad, shapes = flatten_gradients(grads_of(original), layout, shapes=True)
+    with _workers.one_blas_thread():
+        started = time.perf_counter()
+        unit = precision(cost_of(original))
+        cost = deterministic_cost(lambda: scalar_cost(cost_of(original)))
+        seconds_per_call = (time.perf_counter() - started) / 3
+        grad, shapes = flatten_gradients(grads_of(original), layout, shapes=True)
     if not np.all(np.isfinite(grad)):
         raise ValueError("grads_fn returned NaN or inf")
     n_entries = layout.size if sample is None else sample * len(layout.blocks)
@@ -44,27 +51,24 @@ def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, 
         second = np.full(indices.size, np.nan)
         w = original[indices]
         taken = (w + steps) - (w - steps)  # the step really taken: 0 where h cannot move w
-        bar = _parallel.Progress(indices.size, show and np.all(steps == epsilon))
+        moves = np.flatnonzero(taken != 0)  # the others stay unresolved
+        bar = _parallel.Progress(moves.size, show and np.all(steps == epsilon))
         try:
-            for q, p in enumerate(indices.tolist()):
-                if taken[q] == 0:  # the step cannot move this parameter
-                    continue
-                work[p] = w[q] + steps[q]
-                J_plus = cost_at(work)
-                work[p] = w[q] - steps[q]
-                J_minus = cost_at(work)
-                work[p] = w[q]
-                values[q] = (J_plus - J_minus) / taken[q]
-                second[q] = J_plus - 2 * cost + J_minus
-                errors[q] = rounding_error(abs(J_plus) + abs(J_minus), taken[q], "python", unit=unit)
-                bar.update(1)
+            if payload is None:
+                J_plus, J_minus = _workers.serial_pairs(cost_at, original, indices[moves], steps[moves], bar)
+            else:
+                J_plus, J_minus = pool.pairs(payload, indices[moves], np.ascontiguousarray(steps[moves]),
+                                             center=cost, bar=bar, seconds_per_call=seconds_per_call)
         finally:
-            work[...] = original
             bar.close()
+        h = taken[moves]
+        values[moves] = (J_plus - J_minus) / h
+        second[moves] = J_plus - 2 * cost + J_minus
+        errors[moves] = rounding_error(np.abs(J_plus) + np.abs(J_minus), h, "python", unit=unit)
         return Estimates(values, errors, np.zeros(indices.size, bool), second)
 
     return Evaluation(layout, original, grad, cost, "python loop", unit, 1, evaluate, cost_at, None, None, None,
-                      shapes)
+                      shapes, pool.workers if payload is not None else None)
 
 
 def nondeterministic_message(J1, J2):

@@ -106,9 +106,10 @@ Entries.__doc__ = """Every entry of theta, (n,) each: the value at epsilon (NaN 
 backprop's, the refereed value and its error bound (NaN / inf where not checked), backprop's own rounding
 error ((n,), a float, or None where not needed) and the kinks (bool)."""
 Run = namedtuple("Run", ["cost", "epsilon", "thresholds", "include_kinks", "method", "mode", "seconds", "referee",
-                         "directional", "kinks", "shapes"])
+                         "directional", "kinks", "shapes", "workers"], defaults=(None,))
 Run.__doc__ = """How the check ran: J, epsilon, the thresholds, include_kinks, the method and mode, the seconds
-it took, and the records of the referee, the directional mode, the kinks and the gradients' shapes (or None)."""
+it took, and the records of the referee, the directional mode, the kinks and the gradients' shapes (or None),
+and how many worker processes evaluated a learner's cost (None: this process)."""
 
 
 class GradCheckReport:
@@ -153,6 +154,7 @@ class GradCheckReport:
         self.cost, self.epsilon = float(run.cost), float(run.epsilon)
         self.thresholds, self.include_kinks = tuple(run.thresholds), run.include_kinks
         self.method, self.mode, self.seconds = run.method, run.mode, run.seconds
+        self.workers = run.workers  # worker processes that evaluated a learner's cost (None: this process)
         self.referee = run.referee
         self.kink_record = run.kinks  # how the kinks were judged (None: there were none)
         self.shapes = run.shapes or {}  # blocks whose gradient has another shape than its parameter
@@ -194,7 +196,8 @@ class GradCheckReport:
                 "refereed_difference": _finite_or_none(self.refereed_difference),
                 "resolution": _finite_or_none(self.resolution), "verdict": self.verdict,
                 "worst_block": self.worst_block, "thresholds": list(self.thresholds), "epsilon": self.epsilon,
-                "method": self.method, "mode": self.mode, "n_parameters": self.n_parameters,
+                "method": self.method, "workers": self.workers, "mode": self.mode,
+                "n_parameters": self.n_parameters,
                 "n_checked": int(self.checked.sum()), "n_kinks": len(self.kinks),
                 "include_kinks": self.include_kinks, "cost": _finite_or_none(self.cost),
                 "seconds": self.seconds, "referee": self.referee, "note": self.note(),
@@ -319,7 +322,8 @@ class GradCheckReport:
                 "worst entry (row, col): backprop vs numerical")
         rows = [head] + list(self._rows())
         widths = [max(len(r[k]) for r in rows) for k in range(len(head) - 1)]
-        lines = [f"Gradient check of {self.n_parameters:,} parameters ({self.method}, mode {self.mode}, "
+        where = "" if self.workers is None else f" on {self.workers} worker process{'es' * (self.workers != 1)}"
+        lines = [f"Gradient check of {self.n_parameters:,} parameters ({self.method}{where}, mode {self.mode}, "
                  f"epsilon {self.epsilon:g}, {self.seconds:.3g} s)",
                  f"difference = {self.difference:.3e} at epsilon {self.epsilon:g}, refereed "
                  f"{self.refereed_difference:.3e} (resolves {self.resolution:.1e})  ->  {self.verdict.upper()}",

@@ -1,0 +1,217 @@
+"""J(theta +- h) of a learner's cost for many entries: in this process, or in worker processes through joblib.
+
+Every J is the learner's own cost at the perturbed point, with BLAS on one
+thread while it runs, on every path: the numbers are bitwise the same for any
+``n_jobs`` and backend. Imports no judge, no report and no other check module.
+"""
+import itertools
+import math
+import os
+import socket
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+
+import numpy as np
+
+TASK_SECONDS = 0.5    # a task's aim: far above loky's ~1 ms and Dask's ~10 ms of overhead per task
+TASKS_PER_WORKER = 4  # at least this many tasks per worker (when there are entries enough): balance, a live bar
+_LOADED = {}          # in a worker: the cost functions of the checks it serves, by token (the last few)
+
+
+def n_jobs_value(n_jobs):
+    """``n_jobs`` as given (None, or a nonzero int); raises TypeError or ValueError naming it."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, (int, np.integer)):
+        raise TypeError(f"n_jobs must be an int (1, 2, ... or -1 for every core) or None, "
+                        f"got {type(n_jobs).__name__} {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0: 1 runs in this process, N > 1 in N processes, -1 on every core")
+    return int(n_jobs)
+
+
+@contextmanager
+def one_blas_thread():
+    """BLAS and OpenMP pools on one thread while the learner's cost runs (threadpoolctl).
+
+    OpenBLAS's products differ in their last bits between 1 and 2 threads, so every
+    path pins them: the numbers are then the same for every ``n_jobs``.
+    """
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1):
+        yield
+
+
+def parameters_of(blocks, vector):
+    """A fresh dict of fresh arrays, one per block, copied out of the flat ``vector``."""
+    return {b.name: vector[b.offset:b.offset + b.size].reshape(b.shape).copy() for b in blocks}
+
+
+def serial_pairs(cost_at, original, indices, steps, bar):
+    """(J(theta + h e_p), J(theta - h e_p)) for every entry p of ``indices``, in this process, in order.
+
+    cost_at : ``cost_at(vector) -> float``; original : (n,) theta; indices : (k,) int64;
+    steps : (k,) float64; bar : ``Progress``. Returns two (k,) arrays.
+    """
+    plus, minus = np.empty(indices.size), np.empty(indices.size)
+    work = original.copy()
+    with one_blas_thread():
+        for q, p in enumerate(indices.tolist()):
+            w = original[p]
+            work[p] = w + steps[q]
+            plus[q] = cost_at(work)
+            work[p] = w - steps[q]
+            minus[q] = cost_at(work)
+            work[p] = w
+            bar.update(1)
+    return plus, minus
+
+
+class Payload:
+    """What every task of one check needs, sent once: the cost (cloudpickled), the blocks and theta.
+
+    The bytes ride in a uint8 array, which joblib's loky backend writes once
+    to a memory-mapped file for all its tasks; the Dask backend scatters the
+    object once (``__sizeof__`` tells it the object is large). A worker
+    unpickles it once per check (``_LOADED``, by token).
+    """
+
+    def __init__(self, cost_fn, blocks, theta, *, what="cost_fn"):
+        import cloudpickle
+        try:
+            data = cloudpickle.dumps((cost_fn, blocks, np.ascontiguousarray(theta, dtype=np.float64)))
+        except Exception as exc:  # any failure to pickle: pickle's own errors have no common base
+            name = getattr(cost_fn, "__qualname__", None) or type(cost_fn).__name__
+            raise TypeError(f"n_jobs: {what} {name} cannot be sent to worker processes ({type(exc).__name__}: "
+                            f"{exc}). Use n_jobs=1 to check it in this process, or define it at a module's top "
+                            f"level with no unpicklable objects (open files, locks, generators) in reach."
+                            ) from exc
+        self.token = uuid.uuid4().hex
+        self.data = np.frombuffer(data, dtype=np.uint8)
+
+    def __sizeof__(self):
+        return object.__sizeof__(self) + self.data.nbytes
+
+    def load(self):
+        if self.token not in _LOADED:
+            import cloudpickle
+            while len(_LOADED) >= 2:  # a worker serves one check at a time: keep the newest
+                _LOADED.pop(next(iter(_LOADED)))
+            _LOADED[self.token] = cloudpickle.loads(self.data.tobytes())
+        return _LOADED[self.token]
+
+
+def _task(payload, indices, steps):
+    """One task, in a worker: J at theta, then J(theta +- h e_p) for its entries, BLAS on one thread.
+
+    Returns (J(theta), plus, minus, worker): J at theta lets the parent see a cost
+    whose value differs between processes; worker names the process.
+    """
+    from .learner import scalar_cost
+    cost_fn, blocks, theta = payload.load()
+    if "numba" in sys.modules:  # a cost written with Numba: its threads too
+        import numba
+        numba.set_num_threads(1)
+
+    def cost_at(vector):
+        return scalar_cost(cost_fn(parameters_of(blocks, vector)))
+
+    with one_blas_thread():
+        center = cost_at(theta)
+    plus, minus = serial_pairs(cost_at, theta, indices, steps, _NoBar)
+    return center, plus, minus, f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _NoBar:
+    @staticmethod
+    def update(n):
+        pass
+
+
+def task_ranges(n, workers, seconds_per_entry):
+    """Contiguous (start, stop) ranges over n entries: about ``TASK_SECONDS`` each, at least
+    ``TASKS_PER_WORKER`` per worker while there are entries enough."""
+    if n == 0:
+        return []
+    longest = max(1, math.ceil(n / (TASKS_PER_WORKER * workers)))
+    aimed = max(1, int(TASK_SECONDS / max(seconds_per_entry, 1e-9)))
+    size = min(longest, aimed)
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
+
+
+class Pool:
+    """The learner's cost on joblib's workers: loky processes by default, or whatever
+    ``joblib.parallel_config`` names (a Dask cluster).
+
+    n_jobs : as joblib takes it (None: 1, unless a ``parallel_config`` says otherwise).
+    ``workers`` collects the names of the processes that took part.
+    """
+
+    def __init__(self, n_jobs):
+        import joblib
+        self.n_jobs = n_jobs
+        self.backend = joblib.parallel.get_active_backend()[0]
+        self.size = joblib.effective_n_jobs(n_jobs)
+        self.workers = set()
+
+    @property
+    def in_process(self):
+        """One worker and a backend in this process's reach: the plain loop, no pool."""
+        return self.size == 1 and type(self.backend).__name__ in ("LokyBackend", "MultiprocessingBackend",
+                                                                    "SequentialBackend", "ThreadingBackend")
+
+    def pairs(self, payload, indices, steps, *, center, bar, seconds_per_call):
+        """As ``serial_pairs``, on the workers, in ranges of entries; checks every worker's J at theta
+        against ``center`` (the parent's), so that a cost that depends on its process is caught."""
+        import joblib
+        from .learner import nondeterministic_message
+        plus, minus = np.empty(indices.size), np.empty(indices.size)
+        ranges = task_ranges(indices.size, self.size, 2 * seconds_per_call)
+        pending = dict(enumerate(ranges))
+        extra = ({"backend": "loky", "inner_max_num_threads": 1} if type(self.backend).__name__ == "LokyBackend"
+                 else {})
+        try:
+            with joblib.parallel_config(**extra):
+                parallel = joblib.Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
+                tasks = [joblib.delayed(_numbered)(i, payload, indices[a:b], steps[a:b]) for i, (a, b) in enumerate(ranges)]
+                results = parallel(tasks)
+                for i, (J, p, m, worker) in results:
+                    a, b = pending.pop(i)
+                    if not (J == center or (np.isnan(J) and np.isnan(center))):
+                        raise ValueError(nondeterministic_message(center, J) + " (here: J in a worker process "
+                                         "differs from J in this one; a cost that reads a global random state "
+                                         "or a counter of its own is not a function of theta)")
+                    plus[a:b], minus[a:b] = p, m
+                    self.workers.add(worker)
+                    bar.update(b - a)
+        except _lost_worker_errors() as exc:
+            lost = sorted(pending.values())
+            where = ", ".join(f"{int(indices[a])}..{int(indices[b - 1])}" for a, b in lost[:5])
+            raise RuntimeError(f"a worker process of the gradient check died ({type(exc).__name__}: {exc}); "
+                               f"the entries of theta in {len(lost)} unfinished task(s) were lost: {where}"
+                               f"{', ...' if len(lost) > 5 else ''}. Out of memory? Try fewer n_jobs.") from exc
+        return plus, minus
+
+
+def _numbered(i, payload, indices, steps):
+    return i, _task(payload, indices, steps)
+
+
+def _lost_worker_errors():
+    """The exceptions that mean a worker died: loky's, and Dask's when it is installed."""
+    from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
+    errors = [TerminatedWorkerError, BrokenProcessPool]
+    if "distributed" in sys.modules:
+        from distributed.scheduler import KilledWorker
+        errors.append(KilledWorker)
+    return tuple(errors)
+
+
+def time_calls(fn, n=1):
+    """(fn()'s value, seconds per call) over n calls; the last value."""
+    start = time.perf_counter()
+    for _ in itertools.repeat(None, n):
+        value = fn()
+    return value, (time.perf_counter() - start) / n

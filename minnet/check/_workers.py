@@ -44,6 +44,26 @@ def one_blas_thread():
         yield
 
 
+def nondeterministic_message(J1, J2):
+    return (f"the cost is not deterministic: J evaluated twice at the same theta gave {J1!r} and {J2!r}. "
+            "A gradient check needs one consistent J(theta); with dropout every call drops different units. "
+            "Use the deterministic check mode: fix the dropout masks (gradient_check(..., dropout_seed=0), or "
+            "draw the masks once and reuse them in your cost and gradients), or set keep_prob=1 while checking.")
+
+
+def scalar_cost(value):
+    if value is None or isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}"
+                        + (" (is a `return` missing?)" if value is None else ""))
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}") from None
+    if array.size != 1:
+        raise ValueError(f"cost_fn must return a scalar cost, got an array of shape {array.shape}")
+    return float(array.reshape(()))
+
+
 def parameters_of(blocks, vector):
     """A fresh dict of fresh arrays, one per block, copied out of the flat ``vector``."""
     return {b.name: vector[b.offset:b.offset + b.size].reshape(b.shape).copy() for b in blocks}
@@ -109,7 +129,6 @@ def _task(payload, indices, steps):
     Returns (J(theta), plus, minus, worker): J at theta lets the parent see a cost
     whose value differs between processes; worker names the process.
     """
-    from .learner import scalar_cost
     cost_fn, blocks, theta = payload.load()
     if "numba" in sys.modules:  # a cost written with Numba: its threads too
         import numba
@@ -166,7 +185,6 @@ class Pool:
         """As ``serial_pairs``, on the workers, in ranges of entries; checks every worker's J at theta
         against ``center`` (the parent's), so that a cost that depends on its process is caught."""
         import joblib
-        from .learner import nondeterministic_message
         plus, minus = np.empty(indices.size), np.empty(indices.size)
         ranges = task_ranges(indices.size, self.size, 2 * seconds_per_call)
         pending = dict(enumerate(ranges))

@@ -10,12 +10,10 @@ nearby point, takes the verdicts from ``judge`` and builds the report.
 Imports every part of the check; none of them imports this module.
 """
 import time
-from collections.abc import Mapping
 
 import numpy as np
 
 from .. import _validation as v
-from .._layout import flatten
 from . import _workers, judge, learner, plan, referee
 from ._parallel import show_progress
 from .evaluate import evaluate_network
@@ -177,14 +175,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
                                                               seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     n_jobs = _workers.n_jobs_value(n_jobs)
-    if parameters is None:
-        raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
-    if isinstance(parameters, Mapping):
-        for key, value in parameters.items():
-            if not isinstance(key, str):
-                raise TypeError(f"parameters keys must be strings such as 'W1' and 'b1', got {key!r}")
-            v.float_array(value, f"parameters[{key!r}]")  # numeric, finite; warns about float32
-    original, layout = flatten(parameters)
+    original, layout = learner.flat_parameters(parameters)
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
     evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original=original, epsilon=epsilon,

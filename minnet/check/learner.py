@@ -6,11 +6,14 @@ own copy of the parameters (``Calls``). Imports no judge verdicts and no report.
 """
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
-from .._layout import flatten_gradients
+from .. import _validation as v
+from .._layout import flatten, flatten_gradients
 from . import _parallel, _workers
+from ._workers import nondeterministic_message, scalar_cost
 from .evaluate import Evaluation
 from .judge import UNIT_ROUNDOFF, Estimates, rounding_error
 
@@ -71,13 +74,6 @@ def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, 
                       shapes, pool.workers if payload is not None else None)
 
 
-def nondeterministic_message(J1, J2):
-    return (f"the cost is not deterministic: J evaluated twice at the same theta gave {J1!r} and {J2!r}. "
-            "A gradient check needs one consistent J(theta); with dropout every call drops different units. "
-            "Use the deterministic check mode: fix the dropout masks (gradient_check(..., dropout_seed=0), or "
-            "draw the masks once and reuse them in your cost and gradients), or set keep_prob=1 while checking.")
-
-
 def deterministic_cost(cost_fn):
     first, second = cost_fn(), cost_fn()
     if first != second and not (np.isnan(first) and np.isnan(second)):
@@ -86,18 +82,6 @@ def deterministic_cost(cost_fn):
         raise ValueError(f"the cost at theta is {first}; a gradient check needs a finite J")
     return first
 
-
-def scalar_cost(value):
-    if value is None or isinstance(value, (str, bytes, dict)):
-        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}"
-                        + (" (is a `return` missing?)" if value is None else ""))
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}") from None
-    if array.size != 1:
-        raise ValueError(f"cost_fn must return a scalar cost, got an array of shape {array.shape}")
-    return float(array.reshape(()))
 
 class Calls:
     """A learner's functions, each call on a fresh copy of the parameters; a write into them is warned about once.
@@ -141,6 +125,18 @@ class Calls:
             warnings.warn(f"{role} {name} {what} of the parameters it is given. minnet gives every call a fresh "
                           f"copy, so the check is not affected, but code that reuses the dict (a training loop, "
                           f"the course's gradient_check_n) will be.", UserWarning, stacklevel=4)
+
+
+def flat_parameters(parameters):
+    """(theta (n,), its ``Layout``) of a learner's dict of str -> ndarray, validated: string keys, finite numbers."""
+    if parameters is None:
+        raise TypeError("parameters is required: a dict of str -> ndarray ('W1', 'b1', ...)")
+    if isinstance(parameters, Mapping):
+        for key, value in parameters.items():
+            if not isinstance(key, str):
+                raise TypeError(f"parameters keys must be strings such as 'W1' and 'b1', got {key!r}")
+            v.float_array(value, f"parameters[{key!r}]")  # numeric, finite; warns about float32
+    return flatten(parameters)
 
 
 def course_functions(cost_fn, grads_fn, *, forward, backward, X, Y):

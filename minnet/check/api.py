@@ -112,7 +112,8 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
 # ------------------------------------------------------------ a learner's code
 def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-7, mode="full", sample=None,
                     thresholds=THRESHOLDS, seed=0, progress=None, include_kinks=False, forward=None,
-                    backward=None, X=None, Y=None, n_jobs=None, _entries=None, _nearby=True, _calls=None):
+                    backward=None, X=None, Y=None, n_jobs=None, fail_fast=False, _entries=None, _nearby=True,
+                    _calls=None):
     """Gradient-check your own cost and backprop, written in course notation.
 
     Give either ``cost_fn`` and ``grads_fn``, or the course's own pair
@@ -155,6 +156,11 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
         runs the check on a Dask cluster). The functions travel by
         cloudpickle; the numbers, and so the report, are the same for every
         n_jobs (BLAS runs on one thread while the cost does, on every path).
+    fail_fast : bool
+        Check block by block in theta order and stop after the first block
+        with a bug the referee has confirmed (for CI gates on large
+        networks); the report says how many entries were checked, and the
+        blocks after it are unchecked. Needs mode "full" and no sample.
 
     Returns
     -------
@@ -175,6 +181,9 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
                                                               seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
     n_jobs = _workers.n_jobs_value(n_jobs)
+    fail_fast = v.boolean(fail_fast, "fail_fast")
+    if fail_fast and (mode != "full" or sample is not None):
+        raise ValueError("fail_fast checks every entry, block by block: it needs mode='full' and sample=None")
     original, layout = learner.flat_parameters(parameters)
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
@@ -186,8 +195,41 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
                                seed=seed, progress=False, n_jobs=n_jobs, _entries=indices, _nearby=False,
                                _calls=calls)
 
-    return _check(evaluation, epsilon=epsilon, mode=mode, sample=sample, thresholds=thresholds,
-                  include_kinks=include_kinks, seed=seed, entries=_entries, nearby=nearby if _nearby else None)
+    options = dict(epsilon=epsilon, thresholds=thresholds, include_kinks=include_kinks, seed=seed,
+                   nearby=nearby if _nearby else None)
+    if fail_fast and _entries is None:
+        return _fail_fast(evaluation, **options)
+    return _check(evaluation, mode=mode, sample=sample, entries=_entries, **options)
+
+
+def _fail_fast(evaluation, **options):
+    """The check block by block in theta order, stopped after the first block with a confirmed bug.
+
+    One report of the blocks checked; the blocks after the stop are unchecked
+    (their verdict says nothing was judged). options : as ``_check`` takes them.
+    """
+    start = time.perf_counter()
+    e, n = evaluation, evaluation.layout.size
+    approx, refereed, error = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.inf)
+    kink_mask, checked, grad_error = np.zeros(n, bool), np.zeros(n, bool), np.zeros(n)
+    stopped, part = None, None
+    for block in e.layout.blocks:
+        part = _check(e, mode="full", sample=None, entries=np.arange(block.offset, block.offset + block.size),
+                      **options)
+        at = part.checked
+        approx[at], refereed[at], error[at], kink_mask[at] = (part.approx[at], part.refereed[at], part.error[at],
+                                                              part.kink_mask[at])
+        grad_error[at] = np.broadcast_to(part.grad_error, n)[at]
+        checked |= at
+        if part.blocks[block.name].verdict == judge.BUG:
+            stopped = {"block": block.name, "n_checked": int(checked.sum())}
+            break
+    found = judge.verdicts(e.layout, approx, e.grad, checked=checked, refereed=refereed, error=error,
+                           thresholds=options["thresholds"], grad_error=grad_error, shapes=e.shapes, threads=e.threads)
+    run = Run(e.cost, options["epsilon"], options["thresholds"], options["include_kinks"], e.method, "full",
+              time.perf_counter() - start, part.referee, None, part.kink_record, e.shapes,
+              None if e.workers is None else len(e.workers), stopped)
+    return GradCheckReport(e.layout, Entries(approx, e.grad, refereed, error, grad_error, kink_mask), found, run=run)
 
 
 # ------------------------------------------------------------ judge and report

@@ -268,6 +268,20 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     pending = np.array(pending, dtype=bool)
     error[pending] = np.inf
     step, richardson, refereed = np.full(k, float(epsilon)), np.zeros(k, bool), np.zeros(k, bool)
+    if first.second is not None:  # a learner's J, where every call costs: one better-conditioned step first
+        cleared, found, S1 = _one_step(first, grad, todo, epsilon=epsilon, evaluate=evaluate, bound=bound,
+                                       grad_error=grad_error, thresholds=thresholds)
+        value[cleared], error[cleared], step[cleared] = found
+        refereed[cleared] = True
+        if cleared.size:
+            done = todo
+            todo, _ = _doubtful(Estimates(value, error, kink, None), grad, counted, thresholds, groups, grad_error,
+                                threads)
+            if todo.size == 0:  # settled at that step: no ladder
+                summary = _summary(first, grad, value, error + grad_error, step, richardson, done, kink, pending,
+                                   S1, epsilon)
+                summary.update(n_straddled=0, n_lonely=0, n_one_step=int(cleared.size))
+                return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
     valid, S, D, R, Q = _on_the_ladder(first, todo, epsilon, evaluate, bound, include_kinks)
     found_kinks = np.zeros(todo.size, bool)
     if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
@@ -291,6 +305,7 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     summary = _summary(first, grad, value, error + grad_error, step, richardson, todo, kink, pending, S, epsilon)
     summary["n_straddled"] = int(np.count_nonzero(straddled))
     summary["n_lonely"] = int(np.count_nonzero(lonely))
+    summary["n_refereed"] = int(np.count_nonzero(refereed))
     return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
 
 
@@ -307,6 +322,52 @@ def _best(D, R, S, valid, value, epsilon):
     usable = np.isfinite(cand_error[pick])
     return (np.where(usable, cand_value[pick], value), np.where(usable, cand_error[pick], np.inf),
             np.where(usable, cand_step[pick], epsilon), cand_rich[pick] & usable, best, usable, cand_error)
+
+
+def _one_step(first, grad, todo, *, epsilon, evaluate, bound, grad_error, thresholds):
+    """The doubtful entries of a learner's check at one better-conditioned step h: those it clears.
+
+    h is the smallest step of the ladder at or above ``epsilon * 4**k``, k the
+    fewest powers of 4 by which the first pass's rounding must shrink to
+    resolve an eighth of thresholds[0]; the step 4h above it bounds h's
+    truncation by the move between them (``_level_errors``: 15 times the
+    truncation in the asymptotic range). An entry is cleared only where
+    backprop's value lies within that error of D(h), D(h) is consistent with
+    the first pass within both errors and neither step flags a kink: this
+    step can clear an entry, never convict one. The rest go up the ladder.
+
+    Returns (theta positions cleared, (value, error, step) of those, S (2, t) the steps of ``todo``).
+    """
+    S = ladder(epsilon, np.full(todo.size, np.inf) if bound is None else bound(todo))
+    levels = S.shape[0]
+    counted = np.isfinite(first.error[todo])
+    scale = _norm(np.where(np.isfinite(first.value), first.value, 0.0)) + _norm(grad)
+    need = _norm(first.error[todo][counted]) / max(scale * thresholds[0] / 8, 1e-300)  # rounding / budget
+    k = int(np.clip(np.ceil(np.log(need) / np.log(4.0)) if np.isfinite(need) and need > 1 else 1, 1,
+                    REFEREE_ABOVE - 1))
+    with np.errstate(invalid="ignore"):
+        above = S >= epsilon * 4.0 ** k * (1 - 1e-12)
+    level = np.where(above.any(axis=0), np.argmax(above, axis=0), levels - 2)
+    level = np.minimum(level, levels - 2)
+    columns = np.arange(todo.size)
+    pair = np.vstack([S[level, columns], S[level + 1, columns]])
+    usable = np.flatnonzero(np.all(np.isfinite(pair), axis=0))
+    cleared = np.zeros(todo.size, bool)
+    value, error = np.full(todo.size, np.nan), np.full(todo.size, np.inf)
+    if usable.size:
+        low, high = evaluate(todo[usable], pair[0, usable]), evaluate(todo[usable], pair[1, usable])
+        D = np.vstack([low.value, high.value])
+        R = np.vstack([low.error, high.error])
+        valid = np.isfinite(D) & np.isfinite(R) & ~np.vstack([low.kink, high.kink])
+        error[usable] = _level_errors(D, R, pair[:, usable], valid, 2)[0]
+        value[usable] = low.value
+        at = todo[usable]
+        g_error = np.broadcast_to(grad_error, grad.shape)[at]
+        with np.errstate(invalid="ignore"):
+            agrees = np.abs(low.value - grad[at]) <= error[usable] + g_error
+            consistent = np.abs(low.value - first.value[at]) <= error[usable] + first.error[at]
+        cleared[usable] = agrees & consistent & np.isfinite(error[usable])
+    return todo[cleared], (value[cleared], error[cleared], pair[0, cleared]), pair
 
 
 def _first_look(first, grad, counted, thresholds, groups, grad_error, threads, first_sums):

@@ -106,10 +106,11 @@ Entries.__doc__ = """Every entry of theta, (n,) each: the value at epsilon (NaN 
 backprop's, the refereed value and its error bound (NaN / inf where not checked), backprop's own rounding
 error ((n,), a float, or None where not needed) and the kinks (bool)."""
 Run = namedtuple("Run", ["cost", "epsilon", "thresholds", "include_kinks", "method", "mode", "seconds", "referee",
-                         "directional", "kinks", "shapes", "workers"], defaults=(None,))
+                         "directional", "kinks", "shapes", "workers", "stopped"], defaults=(None, None))
 Run.__doc__ = """How the check ran: J, epsilon, the thresholds, include_kinks, the method and mode, the seconds
 it took, and the records of the referee, the directional mode, the kinks and the gradients' shapes (or None),
-and how many worker processes evaluated a learner's cost (None: this process)."""
+how many worker processes evaluated a learner's cost (None: this process), and where ``fail_fast`` stopped
+the check: {"block": name, "n_checked": entries checked}, or None."""
 
 
 class GradCheckReport:
@@ -155,6 +156,7 @@ class GradCheckReport:
         self.thresholds, self.include_kinks = tuple(run.thresholds), run.include_kinks
         self.method, self.mode, self.seconds = run.method, run.mode, run.seconds
         self.workers = run.workers  # worker processes that evaluated a learner's cost (None: this process)
+        self.stopped = run.stopped  # where fail_fast stopped the check, or None
         self.referee = run.referee
         self.kink_record = run.kinks  # how the kinks were judged (None: there were none)
         self.shapes = run.shapes or {}  # blocks whose gradient has another shape than its parameter
@@ -196,7 +198,7 @@ class GradCheckReport:
                 "refereed_difference": _finite_or_none(self.refereed_difference),
                 "resolution": _finite_or_none(self.resolution), "verdict": self.verdict,
                 "worst_block": self.worst_block, "thresholds": list(self.thresholds), "epsilon": self.epsilon,
-                "method": self.method, "workers": self.workers, "mode": self.mode,
+                "method": self.method, "workers": self.workers, "stopped": self.stopped, "mode": self.mode,
                 "n_parameters": self.n_parameters,
                 "n_checked": int(self.checked.sum()), "n_kinks": len(self.kinks),
                 "include_kinks": self.include_kinks, "cost": _finite_or_none(self.cost),
@@ -208,6 +210,14 @@ class GradCheckReport:
         """The report as JSON: every NaN and inf, wherever it is, written as null."""
         kwargs.setdefault("allow_nan", False)
         return json.dumps(_json_ready(self.to_dict()), **kwargs)
+
+    def stopped_note(self):
+        """Where ``fail_fast`` stopped the check, or None."""
+        if not self.stopped:
+            return None
+        return (f"fail_fast: stopped after {self.stopped['block']}, the first block with a confirmed bug; "
+                f"{self.stopped['n_checked']:,} of {self.n_parameters:,} entries were checked, the blocks after it "
+                f"were not.")
 
     def note(self):
         """One line on what the referee found, or None when nothing was doubtful."""
@@ -229,7 +239,9 @@ class GradCheckReport:
             "n_straddled": "; {n} of them disagree by no more than their one-sided slopes do, as at a kink too faint "
                            "to prove: not counted as a disagreement, only as a coarser resolution",
             "n_lonely": "; {n} of them disagree at their best step but at fewer than two steps of their own: not "
-                        "counted as a disagreement, only as a coarser resolution"}
+                        "counted as a disagreement, only as a coarser resolution",
+            "n_one_step": "; {n} of them settled at one better-conditioned step (its error bounded by the step "
+                          "4 times larger), the rest on the ladder"}
         for key, phrase in aside.items():
             if r.get(key):
                 head += phrase.format(eps=self.epsilon, bound=STEP_BOUND, n=r[key])
@@ -333,7 +345,7 @@ class GradCheckReport:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
         for line in self.shape_notes():
             lines.append("\n" + line)
-        for note in (self.note(), self.kink_note()):
+        for note in (self.note(), self.kink_note(), self.stopped_note()):
             if note:
                 lines.append("\n" + note)
         if self.verdict == INCONCLUSIVE:
@@ -368,7 +380,7 @@ class GradCheckReport:
             tds = "".join(f"<td>{html.escape(c)}</td>" if k != 6 else
                           f"<td style='color:{colors[c]};font-weight:bold'>{c}</td>" for k, c in enumerate(r))
             body.append(f"<tr>{tds}</tr>")
-        note = " ".join(n for n in [*self.shape_notes(), self.note(), self.kink_note()] if n)
+        note = " ".join(n for n in [*self.shape_notes(), self.note(), self.kink_note(), self.stopped_note()] if n)
         return (f"<div><p><b>Gradient check</b> of {self.n_parameters:,} parameters: difference "
                 f"{self.difference:.3e}, refereed {self.refereed_difference:.3e} &rarr; "
                 f"<b style='color:{colors[self.verdict]}'>{self.verdict}</b>"

@@ -269,6 +269,7 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     error[pending] = np.inf
     step, richardson, refereed = np.full(k, float(epsilon)), np.zeros(k, bool), np.zeros(k, bool)
     if first.second is not None:  # a learner's J, where every call costs: one better-conditioned step first
+        evaluate = _remembered(evaluate)  # the ladder reuses that step and the one above it
         cleared, found, S1 = _one_step(first, grad, todo, epsilon=epsilon, evaluate=evaluate, bound=bound,
                                        grad_error=grad_error, thresholds=thresholds)
         value[cleared], error[cleared], step[cleared] = found
@@ -322,6 +323,27 @@ def _best(D, R, S, valid, value, epsilon):
     usable = np.isfinite(cand_error[pick])
     return (np.where(usable, cand_value[pick], value), np.where(usable, cand_error[pick], np.inf),
             np.where(usable, cand_step[pick], epsilon), cand_rich[pick] & usable, best, usable, cand_error)
+
+
+def _remembered(evaluate):
+    """``evaluate`` that keeps every (position, step) it computed and never asks for one twice."""
+    kept = {}
+
+    def remembered(positions, steps):
+        positions = np.asarray(positions, dtype=np.int64)
+        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), positions.shape)
+        keys = list(zip(positions.tolist(), steps.tolist()))
+        new = np.array([key not in kept for key in keys], dtype=bool)
+        if new.any():
+            found = evaluate(positions[new], steps[new])
+            second = found.second if found.second is not None else np.full(found.value.size, np.nan)
+            for q, key in enumerate(k for k, fresh in zip(keys, new) if fresh):
+                kept[key] = (found.value[q], found.error[q], found.kink[q], second[q])
+        value, error, kink, second = (np.array(column) for column in zip(*(kept[key] for key in keys))) \
+            if keys else (np.empty(0),) * 4
+        return Estimates(value.astype(float), error.astype(float), kink.astype(bool), second.astype(float))
+
+    return remembered
 
 
 def _one_step(first, grad, todo, *, epsilon, evaluate, bound, grad_error, thresholds):

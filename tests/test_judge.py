@@ -6,7 +6,7 @@ an entry evaluated at step h: c for truncation, noise for J's rounding.
 import numpy as np
 import pytest
 
-from minnet.check import judge, referee
+from minnet.check import _steps, judge, referee
 from minnet.check.judge import Estimates
 
 U = judge.UNIT_ROUNDOFF
@@ -147,7 +147,7 @@ def test_nothing_is_refereed_when_the_verdict_is_correct_at_epsilon():
 
 # ------------------------------------------------------------------- kinks
 def test_kinks_from_second_differences():
-    S = referee.ladder(EPS, np.full(5, np.inf))  # the referee's steps, one column per entry
+    S = _steps.ladder(EPS, np.full(5, np.inf))  # the referee's steps, one column per entry
     h = S[:, 0]
     jump = 0.3 * h  # a kink at theta: the slope jumps by 0.3 whatever the step
     smooth = 2.0 * h ** 2  # J'' = 2

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from .. import _validation as v
-from . import _workers, judge, learner, plan, referee
+from . import _steps, _workers, judge, learner, plan, referee
 from ._parallel import show_progress
 from .evaluate import evaluate_network
 from .judge import THRESHOLDS
@@ -134,15 +134,11 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
         copy, so a function that writes into its argument cannot move the
         point the next call is evaluated at (it is warned about, once).
     epsilon, mode, sample, thresholds, seed, progress
-        As in ``gradient_check``. An epsilon that cannot move any entry of
-        theta is a ValueError.
+        As in ``gradient_check``.
     include_kinks : bool
-        Count kinks with their centered difference. By default a kink (shown
-        by one-sided differences, J(theta) being known, whose asymmetry does
-        not shrink with the step as it would for a smooth J) is judged by the
-        rule for kinks: backprop's value between the two one-sided slopes is
-        right; otherwise it is judged at a nearby point where the code is
-        smooth (the report says where).
+        Count kinks with their centered difference. By default a proven kink
+        (its one-sided slopes differ at every step) is judged by the rule for
+        kinks, or at a nearby point where the code is smooth.
     forward : callable, optional
         The course's ``forward_propagation_n(X, Y, parameters) -> (cost, cache)``.
     backward : callable, optional
@@ -150,17 +146,12 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     X, Y : ndarray, optional
         The data both are called with.
     n_jobs : int, optional
-        Worker processes that evaluate J(theta +- eps), as joblib counts
-        them: -1 is every core; None is 1 unless a ``joblib.parallel_config``
-        says otherwise (``with joblib.parallel_config(backend="dask"):``
-        runs the check on a Dask cluster). The functions travel by
-        cloudpickle; the numbers, and so the report, are the same for every
-        n_jobs (BLAS runs on one thread while the cost does, on every path).
+        Worker processes for J(theta +- eps), as joblib counts them (-1: every
+        core; None: 1 unless a ``joblib.parallel_config`` says otherwise, such
+        as ``backend="dask"``). The report is the same for every n_jobs.
     fail_fast : bool
-        Check block by block in theta order and stop after the first block
-        with a bug the referee has confirmed (for CI gates on large
-        networks); the report says how many entries were checked, and the
-        blocks after it are unchecked. Needs mode "full" and no sample.
+        Stop after the first block (in theta order) with a confirmed bug; the
+        report says how many entries were checked. Needs mode "full".
 
     Returns
     -------
@@ -180,10 +171,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
                                                               sample=sample, threads=None, thresholds=thresholds,
                                                               seed=seed)
     include_kinks = v.boolean(include_kinks, "include_kinks")
-    n_jobs = _workers.n_jobs_value(n_jobs)
-    fail_fast = v.boolean(fail_fast, "fail_fast")
-    if fail_fast and (mode != "full" or sample is not None):
-        raise ValueError("fail_fast checks every entry, block by block: it needs mode='full' and sample=None")
+    n_jobs, fail_fast = _workers.n_jobs_value(n_jobs), _fail_fast_value(fail_fast, mode=mode, sample=sample)
     original, layout = learner.flat_parameters(parameters)
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
@@ -200,6 +188,13 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     if fail_fast and _entries is None:
         return _fail_fast(evaluation, **options)
     return _check(evaluation, mode=mode, sample=sample, entries=_entries, **options)
+
+
+def _fail_fast_value(fail_fast, *, mode, sample):
+    fail_fast = v.boolean(fail_fast, "fail_fast")
+    if fail_fast and (mode != "full" or sample is not None):
+        raise ValueError("fail_fast checks every entry, block by block: it needs mode='full' and sample=None")
+    return fail_fast
 
 
 def _fail_fast(evaluation, **options):
@@ -286,7 +281,7 @@ def _referee_entries(evaluation, todo, epsilon, thresholds, include_kinks):
     """
     e = evaluation
     n = e.layout.size
-    bound = referee.step_bounds(e.theta, e.layout)
+    bound = _steps.step_bounds(e.theta, e.layout)
     if todo is None or todo.size == n:  # every entry, in theta order: no copies of theta's size
         first = e.first if e.first is not None else e.evaluate(todo, epsilon)
         judged = referee.referee(first, e.grad, epsilon=epsilon, evaluate=e.evaluate, thresholds=thresholds,
@@ -340,7 +335,7 @@ def _judge_nearby(layout, theta, grad, refereed, error, kink_mask, pending, coar
     if nearby is not None and (pending.size or coarse.size):
         both = np.union1d(pending, coarse)
         rng = np.random.default_rng(seed)
-        scales = referee.block_scales(theta, layout)
+        scales = _steps.block_scales(theta, layout)
         moved = theta + NEARBY_MOVE * scales * rng.standard_normal(theta.size)
         there_epsilon = min(epsilon, NEARBY_MOVE * float(np.min(scales[both])) / 100)
         there = nearby(both, moved, there_epsilon)

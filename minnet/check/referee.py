@@ -2,17 +2,17 @@
 
 Reads the verdict rules of ``judge`` (which entries keep a verdict from
 "correct") and the evaluator's callable for more steps; never decides a
-verdict itself. Imports ``judge`` and ``_tally`` only.
+verdict itself. Imports ``judge`` and ``_steps`` only.
 
 The referee
 -----------
 Entries that would make the verdict anything but "correct" are evaluated
-again on a ladder of steps (``ladder``): ``epsilon * 4**k``, kept between
+again on a ladder of steps (``_steps.ladder``): ``epsilon * 4**k``, kept between
 ``STEP_FLOOR`` and 1 times the entry's largest step, ``STEP_BOUND`` of its
 scale (below, J's rounding swamps every difference; above, the difference
 model does not hold). Every value is a candidate with an error bound: a
 step's D with its rounding plus the larger of its moves to the neighbouring
-steps (``_level_errors``: it needs a step above), and the Richardson value
+steps (``level_errors``: it needs a step above), and the Richardson value
 ``(16 D(h) - D(4h)) / 15``, whose h**2 term cancels (the 4-point stencil),
 bounded the same way among the Richardson values. The candidate with the
 smallest error bound wins. The choice looks only at error bounds, never at
@@ -34,17 +34,13 @@ or that fewer than two steps show beyond their own errors, is never
 counted: it becomes that entry's error (``_unproven``), so the check can
 only be inconclusive there.
 """
-import math
 from collections import namedtuple
 
 import numpy as np
 
-from .judge import CORRECT, UNIT_ROUNDOFF, Estimates, _norm, group_of_every_entry, measure, tally
+from ._steps import ladder, level_errors, one_step, remembered
+from .judge import CORRECT, Estimates, _norm, group_of_every_entry, measure, tally
 
-REFEREE_LEVELS = 12  # the referee's steps: a ladder of this many, each 4 times the one before (see ``ladder``)
-REFEREE_ABOVE = 7  # its largest step is epsilon * 4**REFEREE_ABOVE, within the bound
-STEP_BOUND = 0.1  # the largest step, as a fraction of an entry's scale (see ``step_bounds``)
-STEP_FLOOR = 1e-8  # the smallest, as a fraction of the largest: 1e-9 of the scale, where J's rounding takes over
 KINK_MARGIN = 8.0  # a kink's slope jump must stand this many times above its rounding
 MAX_REFEREED = 1 << 16  # entries re-evaluated in one check at most (largest contributions first)
 
@@ -144,68 +140,6 @@ def _constant(value, k):
     return array
 
 
-def block_scales(theta, layout):
-    """Every entry's block scale, shape (n,): the block's root mean square, else theta's, else 1."""
-    theta = np.asarray(theta, dtype=np.float64)
-    overall = _norm(theta) / math.sqrt(max(theta.size, 1))
-    scales = np.empty(theta.size)
-    for block in layout.blocks:
-        part = theta[block.offset:block.offset + block.size]
-        rms = _norm(part) / math.sqrt(max(part.size, 1))
-        scales[block.offset:block.offset + block.size] = rms if rms > 0 else (overall if overall > 0 else 1.0)
-    return scales
-
-
-def step_bounds(theta, layout):
-    """``bound(positions) -> (n,)``: the largest step the referee takes for those entries of theta.
-
-    ``STEP_BOUND`` times the entry's scale, ``max(|theta_p|, block_scales)``:
-    the difference model (rounding plus a truncation that shrinks with the
-    step) holds only for steps well inside the scale theta varies on.
-    Computed when first asked for (most checks referee nothing).
-    """
-    scales = []
-
-    def bound(positions):
-        if not scales:
-            scales.append(block_scales(theta, layout))
-        positions = np.asarray(positions, dtype=np.int64)
-        return STEP_BOUND * np.maximum(np.abs(theta[positions]), scales[0][positions])
-
-    return bound
-
-
-def ladder(epsilon, bound):
-    """The referee's steps for entries whose steps may not exceed ``bound``.
-
-    Parameters
-    ----------
-    epsilon : float
-    bound : ndarray, shape (k,)
-        Every entry's largest step (inf: no bound).
-
-    Returns
-    -------
-    ndarray, shape (REFEREE_LEVELS, k)
-        Every entry's steps, ascending, NaN where a level is unused: the
-        largest ``epsilon * 4**REFEREE_ABOVE``, brought within the bound
-        (and above the floor, ``STEP_FLOOR`` of it, times the ladder's
-        span), and each step 4 times the one before. Below the floor J's
-        rounding swamps any difference, above the bound truncation does;
-        the largest steps resolve the gradients that J's rounding hides at
-        small ones, and the smallest ones stay below a kink near theta that
-        an epsilon too large for theta's scale would cross. One ratio
-        between all steps, so that every comparison of two steps means the
-        same.
-    """
-    bound = np.asarray(bound, dtype=np.float64)
-    floor = np.where(np.isfinite(bound), bound * STEP_FLOOR, 0.0)
-    powers = 4.0 ** np.arange(REFEREE_LEVELS, dtype=np.float64)[::-1]
-    top = np.clip(epsilon * 4.0 ** REFEREE_ABOVE, floor * powers[0], bound)
-    steps = top[None, :] / powers[:, None]
-    return np.where(steps >= floor[None, :], steps, np.nan)  # ascending, NaN first where cut
-
-
 def _compact(valid, *arrays):
     """Every column's valid levels moved to the top, in order: (valid, arrays...) of the same shapes."""
     order = np.argsort(~valid, axis=0, kind="stable")
@@ -268,10 +202,11 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     pending = np.array(pending, dtype=bool)
     error[pending] = np.inf
     step, richardson, refereed = np.full(k, float(epsilon)), np.zeros(k, bool), np.zeros(k, bool)
+    arrays = (value, error, kink, step, richardson, refereed, pending)
     if first.second is not None:  # a learner's J, where every call costs: one better-conditioned step first
-        evaluate = _remembered(evaluate)  # the ladder reuses that step and the one above it
-        cleared, found, S1 = _one_step(first, grad, todo, epsilon=epsilon, evaluate=evaluate, bound=bound,
-                                       grad_error=grad_error, thresholds=thresholds)
+        evaluate = remembered(evaluate)  # the ladder reuses that step and the one above it
+        cleared, found, S1 = one_step(first, grad, todo, epsilon=epsilon, evaluate=evaluate, bound=bound,
+                                      grad_error=grad_error, thresholds=thresholds)
         value[cleared], error[cleared], step[cleared] = found
         refereed[cleared] = True
         if cleared.size:
@@ -282,7 +217,16 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
                 summary = _summary(first, grad, value, error + grad_error, step, richardson, done, kink, pending,
                                    S1, epsilon)
                 summary.update(n_straddled=0, n_lonely=0, n_one_step=int(cleared.size))
-                return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+                return Judgement(*arrays[:2], step, richardson, refereed, kink, summary, grad_error, None, pending)
+    summary = _up_the_ladder(first, grad, todo, arrays, epsilon=epsilon, evaluate=evaluate, bound=bound,
+                             include_kinks=include_kinks, thresholds=thresholds, grad_error=grad_error)
+    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+
+
+def _up_the_ladder(first, grad, todo, arrays, *, epsilon, evaluate, bound, include_kinks, thresholds, grad_error):
+    """The entries ``todo`` judged on the whole ladder; ``arrays`` (value, error, kink, step, richardson,
+    refereed, pending), each (k,), updated in place. Returns the referee's record for the report."""
+    value, error, kink, step, richardson, refereed, pending = arrays
     valid, S, D, R, Q = _on_the_ladder(first, todo, epsilon, evaluate, bound, include_kinks)
     found_kinks = np.zeros(todo.size, bool)
     if first.second is not None:  # a learner's J: kinks and J's own noise, from the second differences
@@ -307,7 +251,7 @@ def referee(first, grad, *, epsilon, evaluate, thresholds, include_kinks, groups
     summary["n_straddled"] = int(np.count_nonzero(straddled))
     summary["n_lonely"] = int(np.count_nonzero(lonely))
     summary["n_refereed"] = int(np.count_nonzero(refereed))
-    return Judgement(value, error, step, richardson, refereed, kink, summary, grad_error, None, pending)
+    return summary
 
 
 def _best(D, R, S, valid, value, epsilon):
@@ -323,73 +267,6 @@ def _best(D, R, S, valid, value, epsilon):
     usable = np.isfinite(cand_error[pick])
     return (np.where(usable, cand_value[pick], value), np.where(usable, cand_error[pick], np.inf),
             np.where(usable, cand_step[pick], epsilon), cand_rich[pick] & usable, best, usable, cand_error)
-
-
-def _remembered(evaluate):
-    """``evaluate`` that keeps every (position, step) it computed and never asks for one twice."""
-    kept = {}
-
-    def remembered(positions, steps):
-        positions = np.asarray(positions, dtype=np.int64)
-        steps = np.broadcast_to(np.asarray(steps, dtype=np.float64), positions.shape)
-        keys = list(zip(positions.tolist(), steps.tolist()))
-        new = np.array([key not in kept for key in keys], dtype=bool)
-        if new.any():
-            found = evaluate(positions[new], steps[new])
-            second = found.second if found.second is not None else np.full(found.value.size, np.nan)
-            for q, key in enumerate(k for k, fresh in zip(keys, new) if fresh):
-                kept[key] = (found.value[q], found.error[q], found.kink[q], second[q])
-        value, error, kink, second = (np.array(column) for column in zip(*(kept[key] for key in keys))) \
-            if keys else (np.empty(0),) * 4
-        return Estimates(value.astype(float), error.astype(float), kink.astype(bool), second.astype(float))
-
-    return remembered
-
-
-def _one_step(first, grad, todo, *, epsilon, evaluate, bound, grad_error, thresholds):
-    """The doubtful entries of a learner's check at one better-conditioned step h: those it clears.
-
-    h is the smallest step of the ladder at or above ``epsilon * 4**k``, k the
-    fewest powers of 4 by which the first pass's rounding must shrink to
-    resolve an eighth of thresholds[0]; the step 4h above it bounds h's
-    truncation by the move between them (``_level_errors``: 15 times the
-    truncation in the asymptotic range). An entry is cleared only where
-    backprop's value lies within that error of D(h), D(h) is consistent with
-    the first pass within both errors and neither step flags a kink: this
-    step can clear an entry, never convict one. The rest go up the ladder.
-
-    Returns (theta positions cleared, (value, error, step) of those, S (2, t) the steps of ``todo``).
-    """
-    S = ladder(epsilon, np.full(todo.size, np.inf) if bound is None else bound(todo))
-    levels = S.shape[0]
-    counted = np.isfinite(first.error[todo])
-    scale = _norm(np.where(np.isfinite(first.value), first.value, 0.0)) + _norm(grad)
-    need = _norm(first.error[todo][counted]) / max(scale * thresholds[0] / 8, 1e-300)  # rounding / budget
-    k = int(np.clip(np.ceil(np.log(need) / np.log(4.0)) if np.isfinite(need) and need > 1 else 1, 1,
-                    REFEREE_ABOVE - 1))
-    with np.errstate(invalid="ignore"):
-        above = S >= epsilon * 4.0 ** k * (1 - 1e-12)
-    level = np.where(above.any(axis=0), np.argmax(above, axis=0), levels - 2)
-    level = np.minimum(level, levels - 2)
-    columns = np.arange(todo.size)
-    pair = np.vstack([S[level, columns], S[level + 1, columns]])
-    usable = np.flatnonzero(np.all(np.isfinite(pair), axis=0))
-    cleared = np.zeros(todo.size, bool)
-    value, error = np.full(todo.size, np.nan), np.full(todo.size, np.inf)
-    if usable.size:
-        low, high = evaluate(todo[usable], pair[0, usable]), evaluate(todo[usable], pair[1, usable])
-        D = np.vstack([low.value, high.value])
-        R = np.vstack([low.error, high.error])
-        valid = np.isfinite(D) & np.isfinite(R) & ~np.vstack([low.kink, high.kink])
-        error[usable] = _level_errors(D, R, pair[:, usable], valid, 2)[0]
-        value[usable] = low.value
-        at = todo[usable]
-        g_error = np.broadcast_to(grad_error, grad.shape)[at]
-        with np.errstate(invalid="ignore"):
-            agrees = np.abs(low.value - grad[at]) <= error[usable] + g_error
-            consistent = np.abs(low.value - first.value[at]) <= error[usable] + first.error[at]
-        cleared[usable] = agrees & consistent & np.isfinite(error[usable])
-    return todo[cleared], (value[cleared], error[cleared], pair[0, cleared]), pair
 
 
 def _first_look(first, grad, counted, thresholds, groups, grad_error, threads, first_sums):
@@ -507,13 +384,13 @@ def _candidates(D, R, S, valid, order=2):
     truncation is of order h.
 
     A step's error is its rounding plus its truncation, bounded by how far D
-    moves to the neighbouring steps (``_level_errors``). Richardson from
+    moves to the neighbouring steps (``level_errors``). Richardson from
     steps h < r h, ``(r**order D(h) - D(r h)) / (r**order - 1)``, cancels the
     leading term; its error is bounded the same way among the Richardson
     values of the neighbouring pairs.
     """
     levels, t = D.shape
-    values, errors, steps, rich = [D], [_level_errors(D, R, S, valid, order)], [S], [np.zeros_like(valid)]
+    values, errors, steps, rich = [D], [level_errors(D, R, S, valid, order)], [S], [np.zeros_like(valid)]
     if levels > 1:
         rk = (S[1:] / S[:-1]) ** order
         ok = valid[:-1] & valid[1:]
@@ -522,34 +399,12 @@ def _candidates(D, R, S, valid, order=2):
             E_round = (rk * R[:-1] + R[1:]) / (rk - 1)
         ok &= np.isfinite(E)
         values.append(E)
-        errors.append(_level_errors(E, E_round, S[:-1], ok, order + (2 if order == 2 else 1)))
+        errors.append(level_errors(E, E_round, S[:-1], ok, order + (2 if order == 2 else 1)))
         steps.append(S[:-1])
         rich.append(np.ones_like(ok))
     values, errors = np.vstack(values), np.vstack(errors)
     errors[~np.isfinite(values)] = np.inf
     return values, errors, np.vstack(steps), np.vstack(rich)
-
-
-def _level_errors(D, R, S, valid, order):
-    """Error bounds of the values D at steps S (levels, t): rounding R plus truncation (see ``_candidates``).
-
-    The truncation is bounded by the whole move to the neighbouring steps,
-    the larger of the two, and a value with no valid step above it has no
-    bound at all: in D's asymptotic range the move is ``r**order - 1`` times
-    the truncation itself, and where the steps are not in that range (a
-    kink crossed between them, a step too large for the model) the move to
-    the larger step exposes it; the smaller step, less polluted, confirms.
-    Dividing by ``r**order - 1`` would resolve more, but trusts the model
-    exactly where a crossed kink can fake it.
-    """
-    levels, t = D.shape
-    none = np.full((1, t), np.nan)
-    with np.errstate(invalid="ignore", over="ignore"):
-        move = np.abs(np.diff(D, axis=0))  # |D[i+1] - D[i]|, NaN where either is invalid
-        up, down = np.vstack([move, none]), np.vstack([none, move])
-        truncation = np.where(np.isnan(down), up, np.maximum(up, down))  # NaN: no step above
-        error = R + truncation + 4 * UNIT_ROUNDOFF * np.abs(D)
-    return np.where(valid & np.isfinite(error), error, np.inf)
 
 
 def _crossed(Q, S, R, valid):

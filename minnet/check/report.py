@@ -12,7 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from .judge import BUG, CORRECT, INCONCLUSIVE, SUSPICIOUS
-from .referee import STEP_BOUND
+from ._steps import STEP_BOUND
 
 
 def _finite_or_none(x):

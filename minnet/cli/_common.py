@@ -30,6 +30,7 @@ exit status:
 """
 METHODS = ("auto", "segment", "incremental", "full")  # as minnet.gradient_check
 PLOT_HINT = 'pip install "minnet[plot]"'
+DASK_HINT = 'pip install "minnet[dask]"'
 FORMATTER = argparse.RawDescriptionHelpFormatter  # descriptions and epilogs keep their own line breaks
 
 
@@ -110,6 +111,19 @@ nonnegative_int = _number(int, minimum=0, what="a non-negative integer")
 positive_float = _number(float, minimum=0.0, low_open=True, what="a positive number")
 nonnegative_float = _number(float, minimum=0.0, what="a non-negative number")
 probability = _number(float, minimum=0.0, maximum=1.0, low_open=True, what="a number in (0, 1]")
+
+
+def jobs_count(text):
+    """An argument type: joblib's n_jobs, a nonzero integer (1 in this process, N in N processes, -1 on every
+    core, -2 on all but one, ...)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes like 2 (-1: every core), "
+                                         f"got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError("must not be 0: 1 runs in this process, N in N processes, -1 on every core")
+    return value
 
 
 def name_list(options, what):

@@ -1,6 +1,7 @@
 """``minnet bench``: time minnet's gradient check against reference loops (NumPy, and PyTorch and JAX
-when installed) on fixed workloads or the user's shape; a table, JSON rows or a plot.
-Imports ``_common`` and ``_names`` of the CLI; no other command. torch and jax only through baselines."""
+when installed) on fixed workloads or the user's shape, or a learner's own backprop (--user-code, timed by
+``bench_user_code``); a table, JSON rows or a plot. Imports ``_common``, ``_names`` and ``bench_user_code``
+of the CLI; no other command. torch and jax only through baselines."""
 import functools
 import json
 import sys
@@ -8,6 +9,7 @@ import time
 
 import numpy as np
 
+from . import bench_user_code
 from ._common import (METHODS, CliError, int_list, json_safe, layer_dims, name_list, plot_path, positive_int)
 from ._names import BENCH_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, SEGMENT_HIDDEN, segment_applies, synthetic_data
 
@@ -19,7 +21,10 @@ ESTIMATE_SAMPLE = 2_000  # entries of the NumPy loop timed to estimate a skipped
 REPEAT_LIMIT = 5.0       # seconds: a run longer than this is not repeated
 TORCH_LIMIT = 50_000     # parameters: torch.autograd.gradcheck on mnist exhausted 24 GB in the benchmarks
 BENCH_EXAMPLES = 64      # m of a --layers workload unless --examples
-PEERS = {"numpy": "numpy loop", "torch": "torch gradcheck", "jax": "jax vmap fd"}  # baseline -> its rows' method
+PEERS = {"numpy": "numpy loop", "torch": "torch gradcheck", "jax": "jax vmap fd",  # baseline -> its rows' method
+         "course": bench_user_code.LOOP}  # --user-code's baseline
+NETWORK_ONLY = {"workloads": None, "hidden": DEFAULT_HIDDEN, "methods": list(METHODS), "baselines": ["numpy"],
+                "threads": None}  # the options (and defaults) of the minnet-network benchmarks, not --user-code's
 SLOW_SKIPPED = "skipped (slow; add --full-baselines)"
 
 HELP = "time the gradient check against NumPy, PyTorch and JAX"
@@ -43,9 +48,17 @@ the NumPy and JAX times are estimated from {ESTIMATE_SAMPLE:,} entries, unless -
 (the full NumPy loop on mnist takes a minute or more). torch is never run over {TORCH_LIMIT:,}
 parameters: its gradcheck ran out of 24 GB of memory on mnist.
 --threads 1,2,4 times every minnet method at each thread count (the results are bitwise identical).
---json prints one object per row: workload, layer_dims, parameters, m, hidden, method, threads,
+--json prints one object per row: workload, layer_dims, parameters, m, hidden, method, threads, jobs,
 seconds, estimated, entries_per_second, verdict, note (why a run was skipped) and vs_<baseline>
 (the baseline's time over the row's).
+
+--user-code times minnet.check_gradients on a learner's own NumPy backprop instead: the course's
+L-layer network (LINEAR->RELU x (L-1)->LINEAR->SIGMOID, as minnet/course.py writes it), layers
+{','.join(map(str, bench_user_code.LAYERS))} and m = {bench_user_code.EXAMPLES} on cat-like data unless --layers (ending in 1) and --examples,
+at each --jobs count (default 1, 2 and every core; rows "minnet n_jobs=N", column jobs), beside
+the course's gradient_check_n loop ("course loop", vs_course): a fresh copy of theta and two
+forward passes per entry, estimated from {ESTIMATE_SAMPLE:,} entries over {SLOW_ABOVE:,} parameters unless
+--full-baselines. Both run BLAS on one thread; on the default network it takes a few minutes.
 
 examples:
   minnet bench
@@ -53,11 +66,18 @@ examples:
   minnet bench --layers 784,1024,1024,10 --examples 64 --methods auto,incremental --threads 1,2
   minnet bench --layers 256,64,10 --hidden tanh --baselines none --json > bench.json
   minnet bench --workloads mnist --full-baselines --plot bench.png
+  minnet bench --user-code --jobs 1,2,4 --json > user_code.json
 """
 
 
 def add_arguments(parser):
     p = parser
+    p.add_argument("--user-code", action="store_true",
+                   help="time check_gradients on a learner's own NumPy backprop (minnet/course.py) at each --jobs "
+                        "count, beside the course's gradient_check_n loop")
+    p.add_argument("--jobs", type=bench_user_code.jobs_list, default=None, metavar="N,...",
+                   help="with --user-code: worker-process counts, one row each (default 1, 2 and every core; -1 "
+                        "is every core: write --jobs=-1,... when the list starts with it)")
     p.add_argument("--workloads", type=name_list(tuple(WORKLOADS), "workload"), default=None,
                    metavar="W,...", help="digits, medium, mnist (default: all, unless --layers)")
     p.add_argument("--layers", type=layer_dims, default=None, metavar="N0,N1,...,NL",
@@ -65,13 +85,13 @@ def add_arguments(parser):
                         "so NL >= 2)")
     p.add_argument("--examples", type=positive_int, default=None, metavar="M",
                    help=f"examples m (default {BENCH_EXAMPLES} with --layers, else the workload's own)")
-    p.add_argument("--hidden", choices=HIDDEN_CHOICES, default=DEFAULT_HIDDEN,
+    p.add_argument("--hidden", choices=HIDDEN_CHOICES, default=None,
                    help=f"hidden activation (default {DEFAULT_HIDDEN})")
-    p.add_argument("--methods", type=name_list(METHODS, "method"), default=list(METHODS), metavar="M,...",
+    p.add_argument("--methods", type=name_list(METHODS, "method"), default=None, metavar="M,...",
                    help=f"minnet methods to time: auto, segment ({SEGMENT_HIDDEN} only), incremental, full "
                         "(default: all)")
     p.add_argument("--baselines", type=name_list(("numpy", "torch", "jax", "none"), "baseline"),
-                   default=["numpy"], metavar="B,...", help="numpy, torch, jax or none (default numpy)")
+                   default=None, metavar="B,...", help="numpy, torch, jax or none (default numpy)")
     p.add_argument("--full-baselines", action="store_true",
                    help="run the slow runs in full on every workload (minutes on mnist)")
     p.add_argument("--threads", type=thread_counts, default=None, metavar="N,...",
@@ -130,13 +150,18 @@ def _bench_workloads(args):
             for name in args.workloads or list(WORKLOADS)]
 
 
-def _bench_row(name, net, m, hidden, method, threads, seconds=None, estimated=False, verdict=None, note=None):
-    """One row of ``minnet bench``: what ran, on what, and how long it took (None: not run, see note)."""
-    n = net.layout.size
+def _about(name, layer_dims, m, hidden):
+    """The first fields of a workload's rows: its name, layer dims, parameters, m and hidden activation."""
+    n = sum(a * b + a for a, b in zip(layer_dims[1:], layer_dims[:-1]))
+    return {"workload": name, "layer_dims": list(layer_dims), "parameters": n, "m": m, "hidden": hidden}
+
+
+def _bench_row(about, method, threads, seconds=None, estimated=False, verdict=None, note=None, jobs=None):
+    """One row of ``minnet bench``: what ran, on what (``_about``), and how long it took (None: not run, see note)."""
+    n = about["parameters"]
     rate = None if seconds is None else n / seconds if seconds > 0 else float("inf")
-    return {"workload": name, "layer_dims": list(net.layer_dims), "parameters": n, "m": m, "hidden": hidden,
-            "method": method, "threads": threads, "seconds": seconds, "estimated": estimated,
-            "entries_per_second": rate, "verdict": verdict, "note": note}
+    return dict(about, method=method, threads=threads, jobs=jobs, seconds=seconds, estimated=estimated,
+                entries_per_second=rate, verdict=verdict, note=note)
 
 
 def _bench_peers(args, wanted, name, net, X, Y, status):
@@ -148,7 +173,8 @@ def _bench_peers(args, wanted, name, net, X, Y, status):
     rows = []
     for peer in wanted:
         label = PEERS[peer]
-        row = functools.partial(_bench_row, name, net, m, hidden, label, None if peer == "jax" else 1)
+        row = functools.partial(_bench_row, _about(name, net.layer_dims, m, hidden), label,
+                                None if peer == "jax" else 1)
         if peer == "torch" and n > TORCH_LIMIT:
             rows.append(row(note=f"skipped (over {TORCH_LIMIT:,} parameters torch's gradcheck runs out of memory)"))
             continue
@@ -184,6 +210,14 @@ def _bench_peers(args, wanted, name, net, X, Y, status):
 def run(args):
     """Time the baselines and every minnet method on every workload; print the table or JSON, plot; 0."""
     from .. import gradient_check
+    if args.user_code:
+        return _run_user_code(args)
+    if args.jobs is not None:
+        raise CliError("--jobs applies to --user-code (worker processes of check_gradients); minnet's own "
+                       "networks run on Numba threads (--threads)")
+    for name, default in NETWORK_ONLY.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     threads = _thread_counts_here(args.threads)
     wanted = [] if args.baselines == ["none"] else list(args.baselines)
     if "none" in wanted:
@@ -210,6 +244,12 @@ def run(args):
         _ratios(found, wanted)
         rows.extend(found)
     status.show("")
+    _show(args, rows, wanted, plot)
+    return 0
+
+
+def _show(args, rows, wanted, plot):
+    """The rows as JSON or a table (ratios against the ``wanted`` baselines), and their plot if asked for."""
     if args.json:
         print(json.dumps(json_safe(rows), indent=2, allow_nan=False))
     else:
@@ -223,6 +263,35 @@ def run(args):
         plots.plot_bench(rows, path=plot)
         if not args.json:
             print(f"\nPlot: {plot}")
+
+
+def _run_user_code(args):
+    """``--user-code``: check_gradients on the course's network at each --jobs count, and the course's loop; 0."""
+    given = [name for name in NETWORK_ONLY if getattr(args, name) is not None]
+    if given:
+        raise CliError(f"--{given[0]} applies to minnet's own networks, not to --user-code (which takes --layers, "
+                       f"--examples, --jobs, --repeat and --full-baselines)")
+    dims = list(args.layers) if args.layers is not None else bench_user_code.LAYERS
+    if dims[-1] != 1:
+        raise CliError(f"--layers {','.join(map(str, dims))}: the course's network has one sigmoid output unit; "
+                       f"end --layers with 1")
+    m = args.examples or bench_user_code.EXAMPLES
+    jobs = args.jobs or bench_user_code.default_jobs()
+    plot = plot_path(args.plot, "--plot")
+    if not args.json:
+        print(f"Gradient-check speed of a learner's own NumPy backprop (minnet/course.py, layers "
+              f"{','.join(map(str, dims))}, m = {m}): minnet.check_gradients at n_jobs {', '.join(map(str, jobs))}, "
+              f"best of {args.repeat} run(s) (runs over {REPEAT_LIMIT:g} s are not repeated), against the course's "
+              f"loop, run once; BLAS on one thread.", flush=True)
+    status = _Status(enabled=sys.stderr.isatty() and not args.quiet)
+    found = bench_user_code.timings(dims, m, jobs=jobs, repeat=args.repeat, full=args.full_baselines,
+                                    sample=ESTIMATE_SAMPLE, slow_above=SLOW_ABOVE, best_time=_best_time,
+                                    status=status.show)
+    about = _about(bench_user_code.WORKLOAD, dims, m, None)
+    rows = [_bench_row(about, **timing) for timing in found]
+    _ratios(rows, ["course"])
+    status.show("")
+    _show(args, rows, ["course"], plot)
     return 0
 
 
@@ -262,18 +331,18 @@ def _minnet_rows(args, name, net, X, Y, *, threads, methods, status):
     from .. import gradient_check
     n, m = net.layout.size, X.shape[1]
     slow_ok = args.full_baselines or n <= SLOW_ABOVE
+    about = _about(name, net.layer_dims, m, args.hidden)
     rows = []
     for t in threads:
         for method in methods:
             if method == "full" and not slow_ok:
                 if t == threads[0]:
-                    rows.append(_bench_row(name, net, m, args.hidden, "minnet full", None, note=SLOW_SKIPPED))
+                    rows.append(_bench_row(about, "minnet full", None, note=SLOW_SKIPPED))
                 continue
             status.show(f"{name}: minnet {method} on {t} thread(s) over {n:,} entries ...")
             seconds, report = _best_time(
                 lambda: gradient_check(net, X, Y, method=method, threads=t, progress=False), args.repeat)
-            rows.append(_bench_row(name, net, m, args.hidden, f"minnet {method}", t, seconds=seconds,
-                                   verdict=report.verdict))
+            rows.append(_bench_row(about, f"minnet {method}", t, seconds=seconds, verdict=report.verdict))
     return rows
 
 

@@ -2,11 +2,12 @@
 user's FILE.py (imported by ``user_code``), and the report as text, one line, JSON or a plot.
 Imports ``_common``, ``_names`` and ``user_code`` of the CLI; no other command."""
 import sys
-from contextlib import nullcontext, redirect_stdout
+from contextlib import contextmanager, nullcontext, redirect_stdout
 
 from . import user_code
-from ._common import (EXIT_STATUS_HELP, METHODS, CliError, exit_status, json_dumps, layer_dims, nonnegative_float,
-                      nonnegative_int, plot_path, positive_float, positive_int, probability, show_progress, summary)
+from ._common import (DASK_HINT, EXIT_STATUS_HELP, METHODS, CliError, exit_status, jobs_count, json_dumps, layer_dims,
+                      nonnegative_float, nonnegative_int, plot_path, positive_float, positive_int, probability,
+                      show_progress, summary)
 from ._names import DEFAULT_HIDDEN, DEFAULT_OUTPUT, HIDDEN_CHOICES, OUTPUT_CHOICES, SEGMENT_HIDDEN, synthetic_data
 
 MODES = ("full", "directional")
@@ -14,6 +15,8 @@ MODES = ("full", "directional")
 NETWORK_DEFAULTS = {"layers": [2, 20, 3, 1], "hidden": DEFAULT_HIDDEN, "output": DEFAULT_OUTPUT, "lambd": 0.0,
                     "keep_prob": 1.0, "init": "he", "examples": 64, "method": "auto", "threads": None,
                     "dropout_seed": 0, "include_kinks": False}
+FILE_ONLY = ("jobs", "scheduler")  # options that apply to a file's functions only
+SCHEDULER_TIMEOUT = 5  # seconds to reach a --scheduler: an unreachable one is an error, not a hang
 
 HELP = "gradient-check your backprop (FILE.py) or a minnet network"
 DESCRIPTION = "Gradient-check the backprop of your own code (FILE.py) or of a minnet network on synthetic data."
@@ -35,13 +38,21 @@ or the course's
   X, Y, parameters
 'FILE.py:NAME' (or 'MODULE:NAME', imported from the current folder) calls NAME() and takes
 the names from the dict or namespace it returns. Only --epsilon, --mode, --sample, --seed,
---json, --plot and --quiet apply to a file.
+--jobs, --scheduler, --json, --plot and --quiet apply to a file.
+
+--jobs N evaluates J(theta +- eps) in N worker processes (-1: one per core); --scheduler ADDRESS
+on the workers of a running Dask cluster (pip install "minnet[dask]"; --jobs then caps how many
+at once). Each worker imports FILE.py again, by its path (a Dask worker must see the same file
+there), so FILE.py must build the same X, Y and parameters every time (seed its random draws).
+The report is the same for every --jobs.
 
 """ + EXIT_STATUS_HELP + """
 examples:
   minnet check
   minnet check my_assignment.py
   minnet check examples/course_backprop.py:with_planted_bugs --json
+  minnet check my_assignment.py --jobs -1
+  minnet check my_assignment.py --scheduler tcp://10.0.0.5:8786
   minnet check --layers 2,20,3,1 --lambd 0.7 --keep-prob 0.86
   minnet check --layers 784,128,64,10 --output softmax --examples 64 --threads 2
   minnet check --layers 256,64,10 --output softmax --mode directional
@@ -78,6 +89,11 @@ def add_arguments(parser):
                    help="count entries whose perturbation crosses a kink with their centered difference "
                         "(by default they are judged at a nearby point where the network is smooth)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seeds the network, data and sampling")
+    p.add_argument("--jobs", type=jobs_count, default=None, metavar="N",
+                   help="with FILE: evaluate the cost in N worker processes (-1: every core; default 1, or the "
+                        "cluster's workers with --scheduler)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with FILE: run the check on the Dask cluster of this scheduler, e.g. tcp://host:8786")
     p.add_argument("--json", action="store_true",
                    help="print the report, or an error, as JSON (NaN and inf become null, with a note)")
     p.add_argument("--plot", metavar="PNG", help="save a bar chart of the block differences")
@@ -97,6 +113,10 @@ def run(args):
         with redirect_stdout(sys.stderr) if args.json else nullcontext():
             report = _check_target(args)
     else:
+        for name in FILE_ONLY:
+            if getattr(args, name) is not None:
+                raise CliError(f"--{name} applies to a file's functions (minnet check FILE.py --{name} ...); "
+                               f"minnet's own networks run on Numba threads (--threads)")
         for name, default in NETWORK_DEFAULTS.items():
             if getattr(args, name) is None:
                 setattr(args, name, default)
@@ -130,11 +150,41 @@ def _check_target(args):
     from .. import check_gradients
     undo = []  # what importing the user's code added to sys.path and sys.modules
     try:
-        names, label = user_code.load_target(args.target, undo)
-        cost_fn, grads_fn, parameters = user_code.backprop_from(names, label)
-        return check_gradients(cost_fn, grads_fn, parameters, epsilon=args.epsilon, mode=args.mode,
-                               sample=args.sample, seed=args.seed,
-                               progress=None if show_progress(args) and not args.json else False)
+        cost_fn, grads_fn, parameters = user_code.load_backprop(args.target, undo)
+        with _cluster(args.scheduler):
+            return check_gradients(cost_fn, grads_fn, parameters, epsilon=args.epsilon, mode=args.mode,
+                                   sample=args.sample, seed=args.seed, n_jobs=args.jobs,
+                                   progress=None if show_progress(args) and not args.json else False)
+    except Exception as exc:
+        error = user_code.users_error(exc)  # raised in the user's code, here or in a worker: name their line
+        if error is None:
+            raise
+        raise error from None
     finally:
         for step in reversed(undo):
             step()
+
+
+@contextmanager
+def _cluster(address):
+    """The check's workers: joblib's own (loky processes), or with an ADDRESS the Dask cluster of that scheduler."""
+    if address is None:
+        yield
+        return
+    if not address.strip():  # Client("") would start a cluster of its own
+        raise CliError("--scheduler needs the address of a running Dask scheduler, like tcp://host:8786")
+    try:
+        import joblib
+        from dask.distributed import Client
+    except ImportError:
+        raise CliError(f"--scheduler needs Dask's distributed scheduler: {DASK_HINT}") from None
+    try:
+        client = Client(address, timeout=SCHEDULER_TIMEOUT)
+    except Exception as exc:  # OSError when nobody answers, ValueError for a malformed address, ...
+        raise CliError(f"--scheduler {address}: no Dask scheduler could be reached there within "
+                       f"{SCHEDULER_TIMEOUT} s ({type(exc).__name__}: {exc})") from None
+    try:
+        with joblib.parallel_config(backend="dask"):
+            yield
+    finally:
+        client.close()

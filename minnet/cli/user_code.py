@@ -1,12 +1,17 @@
 """Importing the user's code for ``minnet check FILE.py[:NAME]`` and adapting what it defines into
-``cost_fn``, ``grads_fn`` and ``parameters``: the only code in minnet that runs a user's file.
-Imports ``_common`` only, of the CLI; no command module."""
+``cost_fn``, ``grads_fn`` and ``parameters`` (here, and again by path in each worker process of --jobs):
+the only code in minnet that runs a user's file. Imports ``_common`` only, of the CLI; no command module."""
 import importlib
 import importlib.util
 import os
+import re
+import socket
 import sys
 import sysconfig
+import threading
+import uuid
 from collections.abc import Mapping
+from contextlib import redirect_stdout
 
 from ._common import CliError
 
@@ -14,9 +19,13 @@ from ._common import CliError
 OWN_NAMES = ("cost_fn", "grads_fn", "parameters")
 COURSE_NAMES = ("forward_propagation_n", "backward_propagation_n", "X", "Y", "parameters")
 MINNET_FOLDER = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # its frames are not the user's
+KEEP_LOADED = 2  # a worker keeps the targets of this many checks imported (it serves one check at a time)
+_LOADED = {}     # {token: ({role: function}, undo)}: each check's target in this process (undo None: the
+                 # process that runs the check, which undoes it itself; a list: imported again in a worker)
+_LOADING = threading.Lock()  # a worker's threads (Dask's) import a target once between them
 
 
-def load_target(target, undo):
+def load_target(target, undo, *, folder=None):
     """Import ``FILE.py``, ``FILE.py:NAME``, ``MODULE`` or ``MODULE:NAME`` and return its names.
 
     This runs the user's code (the module's top level, and NAME() if given); nothing
@@ -39,14 +48,11 @@ def load_target(target, undo):
     label : str
         How to name the target in messages.
     """
-    path, colon, attribute = target.rpartition(":")
-    if not (colon and path and attribute.isidentifier()):
-        path, attribute = target, None
-    is_file = path.endswith(".py") or os.sep in path or "/" in path or os.path.isfile(path)
+    path, attribute, is_file = _parse(target)
     if is_file:
         module = _import_file(path, undo)
     else:
-        module = _import_module(path, undo)
+        module = _import_module(path, undo, folder)
     label = path
     if attribute is None:
         return vars(module), label
@@ -65,6 +71,14 @@ def load_target(target, undo):
         return vars(found), label
     raise CliError(f"{label} must be (or return) a dict or namespace with {', '.join(OWN_NAMES)} or the course's "
                    f"{', '.join(COURSE_NAMES)}; got {type(found).__name__}")
+
+
+def _parse(target):
+    """(path or module name, NAME or None, whether it is a file) of 'FILE.py[:NAME]' or 'MODULE[:NAME]'."""
+    path, colon, attribute = target.rpartition(":")
+    if not (colon and path and attribute.isidentifier()):
+        path, attribute = target, None
+    return path, attribute, path.endswith(".py") or os.sep in path or "/" in path or os.path.isfile(path)
 
 
 def _import_file(path, undo):
@@ -90,8 +104,8 @@ def _on_sys_path(folder, undo):
     undo.append(lambda: sys.path.remove(folder) if folder in sys.path else None)
 
 
-def _import_module(name, undo):
-    _on_sys_path(os.getcwd(), undo)  # as 'python -m' does
+def _import_module(name, undo, folder=None):
+    _on_sys_path(folder or os.getcwd(), undo)  # as 'python -m' does
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError):
@@ -117,21 +131,142 @@ def _execute(load, label):
 def _describe(exc):
     """'ZeroDivisionError: division by zero (my_file.py, line 12)': where in the user's code it was raised."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    frames = _users_frames(exc)[0]
+    if frames:
+        filename, line = frames[-1]
+        text += f" ({os.path.basename(filename)}, line {line})"
+    return text
+
+
+REMOTE_FRAME = re.compile(r'^\s*File "(.+?)", line (\d+)', re.MULTILINE)  # a frame in a traceback's text
+
+
+def _users_frames(exc):
+    """([(file, line), ...] of the user's code where ``exc`` was raised, outermost first; whether they are
+    a worker process's): minnet's and the libraries' frames left out. Where this process's traceback has
+    none, the frames of the worker's traceback, which joblib attaches as the text of ``exc.__cause__``."""
     libraries = tuple(os.path.join(os.path.abspath(folder), "") for folder in
                       [MINNET_FOLDER] + [sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")])
-    frames = [tb for tb in _traceback(exc.__traceback__)
-              if not tb.tb_frame.f_code.co_filename.startswith("<")
-              and not os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(libraries)]
-    if frames:
-        code = frames[-1].tb_frame.f_code
-        text += f" ({os.path.basename(code.co_filename)}, line {frames[-1].tb_lineno})"
-    return text
+
+    def users(filename):
+        return not filename.startswith("<") and not os.path.abspath(filename).startswith(libraries)
+
+    here = [(tb.tb_frame.f_code.co_filename, tb.tb_lineno) for tb in _traceback(exc.__traceback__)]
+    here = [frame for frame in here if users(frame[0])]
+    remote = getattr(exc.__cause__, "tb", None)  # loky's _RemoteTraceback
+    if here or not isinstance(remote, str):
+        return here, False
+    return [(name, int(line)) for name, line in REMOTE_FRAME.findall(remote) if users(name)], True
+
+
+def users_error(exc):
+    """A CliError that names the user's file and line for an exception their code raised outside the
+    guarded calls (here, or in a worker process: seen in its traceback); None for any other exception."""
+    frames, remote = _users_frames(exc)
+    if isinstance(exc, CliError) or not frames:
+        return None
+    return CliError(f"your code raised {_describe(exc)}{' in a worker process' if remote else ''}")
 
 
 def _traceback(tb):
     while tb is not None:
         yield tb
         tb = tb.tb_next
+
+
+def load_backprop(target, undo):
+    """(cost_fn, grads_fn, parameters) of a target, ready for ``check_gradients`` with worker processes.
+
+    ``load_target`` and ``backprop_from``, with both functions wrapped in
+    ``UserFunction``: a worker that unpickles one imports the target again by
+    its path. ``undo`` gets, besides ``load_target``'s steps, the one that
+    forgets the functions here once the check is done.
+    """
+    names, label = load_target(target, undo)
+    cost_fn, grads_fn, parameters = backprop_from(names, label)
+    path, attribute, is_file = _parse(target)
+    origin = (os.path.abspath(path) if is_file else path, attribute, None if is_file else os.getcwd())
+    token = uuid.uuid4().hex
+    _LOADED[token] = ({"cost_fn": cost_fn, "grads_fn": grads_fn}, None)  # unpickled here: these, no new import
+    undo.append(lambda: _LOADED.pop(token, None))
+    return (UserFunction(cost_fn, "cost_fn", origin=origin, token=token),
+            UserFunction(grads_fn, "grads_fn", origin=origin, token=token), parameters)
+
+
+class UserFunction:
+    """One of the user's functions as ``minnet check`` hands it to ``check_gradients``.
+
+    Called, it calls the function. Pickled (cloudpickle sends the cost to
+    worker processes) it is not looked up by the name the file was imported
+    under here, which a worker does not have: it unpickles as
+    ``_reloaded(where, attribute, folder, role, token)``, which imports the
+    target again in that process, by its absolute path (or as a module from
+    this process's folder), once per check, and adapts its names as this
+    process did. In a worker the user's prints go to stderr, never onto the
+    command's output.
+
+    Parameters
+    ----------
+    function : callable
+        The user's function as ``backprop_from`` adapts it.
+    role : {"cost_fn", "grads_fn"}
+    origin : tuple
+        (the absolute path of FILE.py or MODULE's name, NAME or None, the
+        folder MODULE is found in or None): what a worker imports.
+    token : str
+        The check's: a process imports its target once.
+    in_worker : bool
+        Made by ``_reloaded`` in a worker process.
+    """
+
+    def __init__(self, function, role, *, origin, token, in_worker=False):
+        self.function, self.origin, self.role, self.token = function, origin, role, token
+        self.in_worker = in_worker
+        self.__name__ = self.__qualname__ = role
+
+    def __call__(self, *args):
+        if self.in_worker:
+            with redirect_stdout(sys.stderr):
+                return self.function(*args)
+        return self.function(*args)
+
+    def __reduce__(self):
+        return _reloaded, (*self.origin, self.role, self.token)
+
+
+def _reloaded(where, attribute, folder, role, token):
+    """The ``role`` function of check ``token``'s target in this process: imported again by its path, once
+    per process and check (a worker keeps the newest ``KEEP_LOADED``; older ones are undone)."""
+    with _LOADING:
+        if token not in _LOADED:
+            loaded = [key for key, (_, undo) in _LOADED.items() if undo is not None]
+            for key in loaded[:max(0, len(loaded) - KEEP_LOADED + 1)]:
+                _undo(_LOADED.pop(key)[1])
+            _LOADED[token] = _load_again(where, attribute, folder)
+        functions, undo = _LOADED[token]
+    return UserFunction(functions[role], role, origin=(where, attribute, folder), token=token,
+                        in_worker=undo is not None)
+
+
+def _load_again(where, attribute, folder):
+    target = f"{where}:{attribute}" if attribute else where
+    undo = []
+    try:
+        with redirect_stdout(sys.stderr):
+            names, label = load_target(target, undo, folder=folder)
+            cost_fn, grads_fn, _ = backprop_from(names, label)
+    except BaseException as exc:
+        _undo(undo)
+        if isinstance(exc, CliError):
+            raise CliError(f"a worker process ({socket.gethostname()}:{os.getpid()}) could not import your code "
+                           f"again (every worker imports {target}, so it must see that file): {exc}") from None
+        raise
+    return {"cost_fn": cost_fn, "grads_fn": grads_fn}, undo
+
+
+def _undo(undo):
+    for step in reversed(undo):
+        step()
 
 
 def backprop_from(names, label):

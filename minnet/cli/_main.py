@@ -17,6 +17,7 @@ MAIN_EPILOG = """\
 examples:
   minnet demo
   minnet check my_assignment.py
+  minnet check my_assignment.py --jobs 4
   minnet check --layers 4,20,8,3 --output softmax --lambd 0.7 --keep-prob 0.86
   minnet train --dataset moons --layers 2,16,8,1 --epochs 2000 --plot cost.png
   minnet bench --workloads digits,medium

@@ -29,7 +29,7 @@ SLOW_SKIPPED = "skipped (slow; add --full-baselines)"
 
 HELP = "time the gradient check against NumPy, PyTorch and JAX"
 DESCRIPTION = ("The check-speed table: minnet's gradient check against reference loops, on fixed workloads or "
-               "your own shape.")
+               "your own shape, or (--user-code) on a learner's own NumPy backprop.")
 EPILOG = f"""\
 workloads ({BENCH_OUTPUT} output, lambd 0.7, X standard normal; --hidden picks the hidden activation, {DEFAULT_HIDDEN}
 by default, and --examples overrides m):
@@ -82,9 +82,10 @@ def add_arguments(parser):
                    metavar="W,...", help="digits, medium, mnist (default: all, unless --layers)")
     p.add_argument("--layers", type=layer_dims, default=None, metavar="N0,N1,...,NL",
                    help="time this one network instead: all layer sizes, input to output (softmax output, "
-                        "so NL >= 2)")
+                        "so NL >= 2; with --user-code the course's sigmoid output, so NL = 1)")
     p.add_argument("--examples", type=positive_int, default=None, metavar="M",
-                   help=f"examples m (default {BENCH_EXAMPLES} with --layers, else the workload's own)")
+                   help=f"examples m (default {BENCH_EXAMPLES} with --layers, else the workload's own; "
+                        f"{bench_user_code.EXAMPLES} with --user-code)")
     p.add_argument("--hidden", choices=HIDDEN_CHOICES, default=None,
                    help=f"hidden activation (default {DEFAULT_HIDDEN})")
     p.add_argument("--methods", type=name_list(METHODS, "method"), default=None, metavar="M,...",

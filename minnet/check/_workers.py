@@ -20,6 +20,10 @@ TASKS_PER_WORKER = 4  # at least this many tasks per worker (when there are entr
 _LOADED = {}          # in a worker: the cost functions of the checks it serves, by token (the last few)
 
 
+class WorkerLost(RuntimeError):
+    """A worker process of the check died (killed, out of memory): the entries it held were lost."""
+
+
 def n_jobs_value(n_jobs):
     """``n_jobs`` as given (None, or a nonzero int); raises TypeError or ValueError naming it."""
     if n_jobs is None:
@@ -207,7 +211,7 @@ class Pool:
         except _lost_worker_errors() as exc:
             lost = sorted(pending.values())
             where = ", ".join(f"{int(indices[a])}..{int(indices[b - 1])}" for a, b in lost[:5])
-            raise RuntimeError(f"a worker process of the gradient check died ({type(exc).__name__}: {exc}); "
+            raise WorkerLost(f"a worker process of the gradient check died ({type(exc).__name__}: {exc}); "
                                f"the entries of theta in {len(lost)} unfinished task(s) were lost: {where}"
                                f"{', ...' if len(lost) > 5 else ''}. Out of memory? Try fewer n_jobs.") from exc
         return plus, minus

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from . import bench, check, demo, train
+from ..check import WorkerLost
 from ._common import BROKEN_PIPE, FORMATTER, INTERRUPTED, PROG, USAGE_ERROR, CliError, Parser
 
 # The commands, in the order 'minnet --help' lists them. Each module has HELP (its line in that
@@ -58,6 +59,8 @@ def main(argv=None):
     except CliError as exc:
         return _error(str(exc), USAGE_ERROR, as_json)
     except (ValueError, TypeError) as exc:  # minnet's own checks of what the user gave
+        return _error(str(exc), USAGE_ERROR, as_json)
+    except WorkerLost as exc:  # a worker process of --jobs died: the check could not finish
         return _error(str(exc), USAGE_ERROR, as_json)
     except BrokenPipeError:
         try:

@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 import uuid
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -103,12 +104,11 @@ class Payload:
     """
 
     def __init__(self, cost_fn, blocks, theta, *, what="cost_fn"):
-        import cloudpickle
+        self.name = f"{what} {getattr(cost_fn, '__qualname__', None) or type(cost_fn).__name__}"
         try:
-            data = cloudpickle.dumps((cost_fn, blocks, np.ascontiguousarray(theta, dtype=np.float64)))
+            data = _dumps((cost_fn, blocks, np.ascontiguousarray(theta, dtype=np.float64)), cost_fn)
         except Exception as exc:  # any failure to pickle: pickle's own errors have no common base
-            name = getattr(cost_fn, "__qualname__", None) or type(cost_fn).__name__
-            raise TypeError(f"n_jobs: {what} {name} cannot be sent to worker processes ({type(exc).__name__}: "
+            raise TypeError(f"n_jobs: {self.name} cannot be sent to worker processes ({type(exc).__name__}: "
                             f"{exc}). Use n_jobs=1 to check it in this process, or define it at a module's top "
                             f"level with no unpicklable objects (open files, locks, generators) in reach."
                             ) from exc
@@ -123,8 +123,78 @@ class Payload:
             import cloudpickle
             while len(_LOADED) >= 2:  # a worker serves one check at a time: keep the newest
                 _LOADED.pop(next(iter(_LOADED)))
-            _LOADED[self.token] = cloudpickle.loads(memoryview(self.data))  # no copy of the bytes
+            try:
+                _LOADED[self.token] = cloudpickle.loads(memoryview(self.data))  # no copy of the bytes
+            except Exception as exc:
+                raise TypeError(f"n_jobs: a worker process ({socket.gethostname()}:{os.getpid()}) could not load "
+                                f"{self.name} ({type(exc).__name__}: {exc}). Every worker needs the modules it "
+                                f"uses; use n_jobs=1 to check it in this process.") from None
         return _LOADED[self.token]
+
+
+def _dumps(obj, function):
+    """cloudpickle's bytes of ``obj``, keeping the user's file names in their code.
+
+    cloudpickle writes "<dynamic-code>" as the file of code it sends by value
+    (closures, notebook functions); marshal keeps the real one, so that an
+    error in a worker names the user's file and line (the workers run the same
+    Python). The modules of ``function`` and of the functions it closes over
+    that a worker could not import by name (imported from a file, say) are
+    sent by value.
+    """
+    import copyreg
+    import io
+    import marshal
+    import pickle
+    import types
+    from collections import ChainMap
+
+    import cloudpickle
+
+    class Pickler(cloudpickle.Pickler):
+        dispatch_table = ChainMap({types.CodeType: lambda code: (marshal.loads, (marshal.dumps(code),))},
+                                  cloudpickle.Pickler.dispatch_table, copyreg.dispatch_table)
+
+    by_value = [m for m in _unimportable_modules(function) if m not in cloudpickle.list_registry_pickle_by_value()]
+    for module in by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        buffer = io.BytesIO()
+        Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        return buffer.getvalue()
+    finally:
+        for module in by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+def _unimportable_modules(function, depth=3):
+    """The modules of ``function`` and of the functions in its closure (to ``depth``) that no finder on
+    ``sys.path`` knows by name: a worker could not import them."""
+    import importlib.machinery
+    found, seen, todo = [], set(), [(function, depth)]
+    while todo:
+        f, left = todo.pop()
+        if id(f) in seen or not callable(f):
+            continue
+        seen.add(id(f))
+        module = sys.modules.get(getattr(f, "__module__", None) or "")
+        name = getattr(module, "__name__", "__main__")
+        if name != "__main__" and module not in found and getattr(module, "__spec__", None) is not None:
+            top = name.partition(".")[0]
+            if top not in sys.builtin_module_names and importlib.machinery.PathFinder.find_spec(top, sys.path) is None:
+                found.append(module)
+        if left:
+            cells = getattr(getattr(f, "__func__", f), "__closure__", None) or ()
+            todo.extend((c.cell_contents, left - 1) for c in cells if _has_contents(c))
+    return found
+
+
+def _has_contents(cell):
+    try:
+        cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
 
 
 def _task(payload, indices, steps):
@@ -197,23 +267,29 @@ class Pool:
         try:
             with joblib.parallel_config(**extra):
                 parallel = joblib.Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")
-                tasks = [joblib.delayed(_numbered)(i, payload, indices[a:b], steps[a:b]) for i, (a, b) in enumerate(ranges)]
+                tasks = [joblib.delayed(_numbered)(i, payload, indices[a:b], steps[a:b])
+                         for i, (a, b) in enumerate(ranges)]
                 results = parallel(tasks)
-                for i, (J, p, m, worker) in results:
-                    a, b = pending.pop(i)
-                    if not (J == center or (np.isnan(J) and np.isnan(center))):
-                        raise ValueError(nondeterministic_message(center, J) + " (here: J in a worker process "
-                                         "differs from J in this one; a cost that reads a global random state "
-                                         "or a counter of its own is not a function of theta)")
-                    plus[a:b], minus[a:b] = p, m
-                    self.workers.add(worker)
-                    bar.update(b - a)
+                try:
+                    for i, (J, p, m, worker) in results:
+                        a, b = pending.pop(i)
+                        if not (J == center or (np.isnan(J) and np.isnan(center))):
+                            raise ValueError(nondeterministic_message(center, J) + " (here: J in a worker process "
+                                             "differs from J in this one; a cost that reads a global random state "
+                                             "or a counter of its own is not a function of theta)")
+                        plus[a:b], minus[a:b] = p, m
+                        self.workers.add(worker)
+                        bar.update(b - a)
+                finally:  # stopped early (minnet's own error, Ctrl-C): no joblib warning about the tasks dropped
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        results.close()
         except _lost_worker_errors() as exc:
             lost = sorted(pending.values())
             where = ", ".join(f"{int(indices[a])}..{int(indices[b - 1])}" for a, b in lost[:5])
             raise WorkerLost(f"a worker process of the gradient check died ({type(exc).__name__}: {exc}); "
-                               f"the entries of theta in {len(lost)} unfinished task(s) were lost: {where}"
-                               f"{', ...' if len(lost) > 5 else ''}. Out of memory? Try fewer n_jobs.") from exc
+                             f"the entries of theta in {len(lost)} unfinished task(s) were lost: {where}"
+                             f"{', ...' if len(lost) > 5 else ''}. Out of memory? Try fewer n_jobs.") from exc
         return plus, minus
 
 

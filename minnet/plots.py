@@ -207,12 +207,15 @@ def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolut
 
 
 def plot_check(report, *, path=None, ax=None, title=None):
-    """Each block's difference as a bar on a log scale, over the verdict bands.
+    """Each block's refereed difference as a bar on a log scale, over the verdict bands.
 
     The bands come from ``report.thresholds``: correct below the first, bug
-    from the second, suspicious between.  Bars are coloured by the block's
-    verdict; the dashed line is the whole check's difference.  A difference
-    of exactly 0 is drawn at the bottom of the axis and labelled "0".
+    from the second, suspicious between.  A bar is the number the block's
+    verdict came from, so it stands in the band of its colour: the refereed
+    difference, or for an inconclusive block its resolution (hatched: what it
+    could not resolve).  A dot marks the notes' difference at epsilon, before
+    the referee; the dashed line is the whole check's refereed difference.
+    A difference of exactly 0 is drawn at the bottom of the axis, labelled "0".
 
     Parameters
     ----------
@@ -230,7 +233,11 @@ def plot_check(report, *, path=None, ax=None, title=None):
         raise TypeError(f"report must be a GradCheckReport with blocks, got {type(report).__name__}")
     low, high = report.thresholds
     names = list(blocks)
-    diffs = np.array([blocks[n].difference for n in names], dtype=np.float64)
+    inconclusive = np.array([blocks[n].verdict == "inconclusive" for n in names])
+    diffs = np.array([blocks[n].resolution if blocks[n].verdict == "inconclusive" else blocks[n].refereed_difference
+                      for n in names], dtype=np.float64)
+    diffs = np.where(np.isfinite(diffs), diffs, 1.0)  # nothing resolved: the top of the scale
+    at_epsilon = np.array([blocks[n].difference for n in names], dtype=np.float64)
     positive = diffs[diffs > 0]
     bottom = 10.0 ** np.floor(np.log10(min(positive.min() if positive.size else low, low) / 10.0))
     bottom = max(bottom, 1e-20)
@@ -248,19 +255,26 @@ def plot_check(report, *, path=None, ax=None, title=None):
     shown = np.where(diffs > 0, diffs, bottom)
     colors = [VERDICT_COLORS.get(blocks[n].verdict, "0.4") for n in names]
     x = np.arange(len(names))
-    ax.bar(x, shown - bottom, bottom=bottom, color=colors, width=0.6, edgecolor="0.2", linewidth=0.5)
+    bars = ax.bar(x, shown - bottom, bottom=bottom, color=colors, width=0.6, edgecolor="0.2", linewidth=0.5)
+    for bar, hatched in zip(bars, inconclusive):
+        if hatched:
+            bar.set_hatch("//")
+    dots = np.isfinite(at_epsilon) & (at_epsilon > 0)
+    ax.plot(x[dots], at_epsilon[dots], linestyle="none", marker="o", markersize=5, markerfacecolor="white",
+            markeredgecolor="0.1", label="difference at epsilon")
     for k, d in enumerate(diffs):
         label = "0" if d == 0 else f"{d:.1e}"
         ax.annotate(label, xy=(x[k], shown[k]), xytext=(0, 3), textcoords="offset points", ha="center",
                     va="bottom", fontsize=8)
-    if report.difference > 0:
-        ax.axhline(report.difference, color="0.1", linestyle="--", linewidth=1,
-                   label=f"whole check: {report.difference:.2e} ({report.verdict})")
+    if report.refereed_difference > 0:
+        ax.axhline(report.refereed_difference, color="0.1", linestyle="--", linewidth=1,
+                   label=f"whole check, refereed: {report.refereed_difference:.2e} ({report.verdict})")
+    if dots.any() or report.refereed_difference > 0:
         ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
     ax.set_xticks(x, names)
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_xlabel("block of theta")
-    ax.set_ylabel(r"difference  $\|a - g\| / (\|a\| + \|g\|)$")
+    ax.set_ylabel(r"refereed difference  $\|a - g\| / (\|a\| + \|g\|)$")
     if title is None:
         title = f"Gradient check: {report.verdict}"
         if report.verdict != "correct":

@@ -42,6 +42,9 @@ class _FakeReport:
     def __str__(self):
         return f"fake report: {self.verdict}"
 
+    def verdict_sentence(self):
+        return f"fake difference {self.difference}, so: {self.verdict.upper()}."
+
     def to_dict(self):
         return {"difference": self.difference, "verdict": self.verdict, "blocks": {}}
 

@@ -52,6 +52,15 @@ def _worst_rows(block, top, approx, grad, refereed, error, grad_error):
     return rows
 
 
+COLUMNS = ("block", "shape", "checked", "difference", "refereed", "resolution", "verdict", "kinks",
+           "worst entry (row, col): backprop vs numerical")
+WORDS = ("Words: difference is the notes' ||numerical - backprop|| / (||numerical|| + ||backprop||) at your "
+         "epsilon; refereed is that difference once doubtful entries are evaluated again at the step where their "
+         "error is smallest, counting only what exceeds that error; resolution is the smallest difference the "
+         "check can tell from rounding; a Richardson value combines two steps so that their leading error "
+         "cancels.")
+
+
 class BlockReport:
     """One block of theta (W1, b1, ...) in a gradient check.
 
@@ -325,22 +334,18 @@ class GradCheckReport:
                 worst = f"u.dtheta {b.directional['backprop']: .6e} vs {num if num is not None else float('nan'): .6e}"
             else:
                 worst = ""
-            yield (b.name, "x".join(map(str, b.shape)), checked, f"{b.difference:.3e}",
-                   f"{b.refereed_difference:.3e}", f"{b.resolution:.1e}", b.verdict, str(len(b.kinks)), worst)
+            unjudged = b.n_checked == 0 and b.directional is None  # nothing to show: no 0 beside "inconclusive"
+            yield (b.name, "x".join(map(str, b.shape)), checked, "-" if unjudged else f"{b.difference:.3e}",
+                   "-" if unjudged else f"{b.refereed_difference:.3e}", "-" if unjudged else f"{b.resolution:.1e}",
+                   b.verdict, str(len(b.kinks)), worst)
 
     def __str__(self):
-        low, high = self.thresholds
-        head = ("block", "shape", "checked", "difference", "refereed", "resolves", "verdict", "kinks",
-                "worst entry (row, col): backprop vs numerical")
-        rows = [head] + list(self._rows())
-        widths = [max(len(r[k]) for r in rows) for k in range(len(head) - 1)]
+        rows = [COLUMNS] + list(self._rows())
+        widths = [max(len(r[k]) for r in rows) for k in range(len(COLUMNS) - 1)]
         where = "" if self.workers is None else f" on {self.workers} worker process{'es' * (self.workers != 1)}"
         lines = [f"Gradient check of {self.n_parameters:,} parameters ({self.method}{where}, mode {self.mode}, "
-                 f"epsilon {self.epsilon:g}, {self.seconds:.3g} s)",
-                 f"difference = {self.difference:.3e} at epsilon {self.epsilon:g}, refereed "
-                 f"{self.refereed_difference:.3e} (resolves {self.resolution:.1e})  ->  {self.verdict.upper()}",
-                 f"   (correct < {low:g} <= suspicious < {high:g} <= bug; inconclusive when the check cannot "
-                 f"resolve {low:g})", ""]
+                 f"epsilon {self.epsilon:g}, {self.seconds:.3g} s)", self.verdict_sentence(),
+                 f"   ({self.legend()})", ""]
         for r in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
         for line in self.shape_notes():
@@ -350,11 +355,36 @@ class GradCheckReport:
                 lines.append("\n" + note)
         if self.verdict == INCONCLUSIVE:
             lines.append("\n" + self._inconclusive_reason())
-        elif self.verdict != CORRECT:
+        elif self.verdict != CORRECT and self.worst_block is not None:
             why = ("its gradient has the wrong shape" if self.blocks[self.worst_block].shape_error is not None
                    else "its entries differ most from the numerical gradient")
             lines.append(f"\nLook first at {self.worst_block}: {why}.")
+        lines.append("\n" + WORDS)
         return "\n".join(lines)
+
+    def verdict_sentence(self):
+        """The verdict and the numbers it came from, in one sentence: the report's headline, the CLI's line."""
+        low, high = self.thresholds
+        said = f"Your difference at epsilon = {self.epsilon:g} is {self.difference:.2e}"
+        if self.verdict == CORRECT:
+            if self.difference >= low:
+                why = (f"; that is rounding: refereed at better-conditioned steps it is "
+                       f"{self.refereed_difference:.2e} (the check resolves {self.resolution:.1e}), below {low:g}")
+            else:
+                why = f", below {low:g} (the check resolves {self.resolution:.1e})"
+        elif self.verdict == INCONCLUSIVE:
+            why = (f"; at no step tried could the check resolve differences below {low:g} (at best "
+                   f"{self.resolution:.1e}), so it cannot tell")
+        else:
+            band = f"{high:g} or more" if self.verdict == BUG else f"between {low:g} and {high:g}"
+            why = f"; refereed, beyond each entry's own error, it is {self.refereed_difference:.2e}: {band}"
+        return f"{said}{why}, so: {self.verdict.upper()}."
+
+    def legend(self):
+        """What each verdict means, with this check's thresholds."""
+        low, high = self.thresholds
+        return (f"correct: refereed difference below {low:g}, resolved below {low:g}; suspicious: below {high:g}; "
+                f"bug: {high:g} or more; inconclusive: not resolved below {low:g}")
 
     def _inconclusive_reason(self):
         """Why the check could not decide, and a remedy only where one would help."""
@@ -372,21 +402,27 @@ class GradCheckReport:
                 f"large constant added to it, sums of many terms in a stable order); another epsilon would not.")
 
     def _repr_html_(self):
+        """The report in a notebook: the verdict and its numbers, the blocks' table with labelled columns,
+        the notes and a legend."""
         colors = {CORRECT: "#1a7f37", SUSPICIOUS: "#9a6700", BUG: "#cf222e", INCONCLUSIVE: "#57606a"}
-        head = ("block", "shape", "checked", "difference", "refereed", "resolves", "verdict", "kinks", "worst entry")
-        cells = "".join(f"<th>{h}</th>" for h in head)
+        cells = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in COLUMNS)
         body = []
         for r in self._rows():
             tds = "".join(f"<td>{html.escape(c)}</td>" if k != 6 else
                           f"<td style='color:{colors[c]};font-weight:bold'>{c}</td>" for k, c in enumerate(r))
             body.append(f"<tr>{tds}</tr>")
-        note = " ".join(n for n in [*self.shape_notes(), self.note(), self.kink_note(), self.stopped_note()] if n)
-        return (f"<div><p><b>Gradient check</b> of {self.n_parameters:,} parameters: difference "
-                f"{self.difference:.3e}, refereed {self.refereed_difference:.3e} &rarr; "
-                f"<b style='color:{colors[self.verdict]}'>{self.verdict}</b>"
-                + (f" (look first at {html.escape(self.worst_block)})" if self.worst_block else "") + "</p>"
-                + (f"<p>{html.escape(note)}</p>" if note else "") +
-                f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+        notes = [*self.shape_notes(), self.note(), self.kink_note(), self.stopped_note()]
+        if self.verdict == INCONCLUSIVE:
+            notes.append(self._inconclusive_reason())
+        elif self.verdict != CORRECT and self.worst_block is not None:
+            notes.append(f"Look first at {self.worst_block}.")
+        paragraphs = "".join(f"<p>{html.escape(n)}</p>" for n in notes if n)
+        return (f"<div><p><b>Gradient check</b> of {self.n_parameters:,} parameters ({html.escape(self.method)}, "
+                f"{self.seconds:.3g} s): <b style='color:{colors[self.verdict]}'>{self.verdict}</b></p>"
+                f"<p>{html.escape(self.verdict_sentence())}</p>"
+                f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(body)}</tbody></table>{paragraphs}"
+                f"<p style='font-size:smaller'>Verdicts: {html.escape(self.legend())}.<br>"
+                f"{html.escape(WORDS)}</p></div>")
 
     def __repr__(self):
         return (f"GradCheckReport(difference={self.difference:.3e}, verdict={self.verdict!r}, "

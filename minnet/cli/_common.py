@@ -215,10 +215,11 @@ def percent(x):
 
 
 def summary(report):
-    """A check's report in one line: the difference, the verdict and, unless correct, the block to look at."""
-    line = f"difference = {report.difference:.3e}  ->  {report.verdict.upper()}"
-    if report.verdict != "correct":
-        line += f"  (look first at {report.worst_block})"
+    """A check's report in one line: the verdict with the numbers it came from and, unless correct, the block
+    to look at."""
+    line = report.verdict_sentence()
+    if report.verdict != "correct" and report.worst_block is not None:
+        line += f" Look first at {report.worst_block}."
     return line
 
 

@@ -713,3 +713,17 @@ def test_a_check_stopped_by_minnets_own_error_passes_no_joblib_warning_to_the_le
     from_joblib = [f"{w.category.__name__}: {w.message}" for w in recwarn
                    if os.path.dirname(joblib.__file__) in os.path.abspath(w.filename)]
     assert not from_joblib
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("leave", ["sys.exit(0)", "sys.exit(3)", "exit()", "quit()"])
+def test_an_exit_in_the_learners_cost_is_an_error_never_a_result(n_jobs, leave):
+    """sys.exit(0) in the cost must not end the program as if the check had passed: a CI gate would pass on
+    code never checked. It is minnet.check.UserExit, naming the function and the user's line."""
+    source = ("import sys\nimport numpy as np\n\ndef cost(p):\n    if p['W1'][0, 0] != 1.0:\n"
+              f"        {leave}\n    return float(np.sum(p['W1'] ** 2))\n")
+    namespace = {"__name__": "__main__"}
+    exec(compile(source, "learners_cost.py", "exec"), namespace)
+    params = {"W1": np.array([[1.0, -2.0]])}
+    with pytest.raises(minnet.check.UserExit, match=r"cost called sys.exit\(.*\) \(learners_cost.py, line 6\)"):
+        minnet.check_gradients(namespace["cost"], lambda p: {"dW1": 2 * p["W1"]}, params, n_jobs=n_jobs)

@@ -8,10 +8,11 @@ functions) make an ``Evaluation``; ``referee`` settles doubtful entries and
 ``judge`` alone turns the numbers into verdicts; ``report`` renders them.
 ``api`` runs the four; the public names are re-exported from ``minnet``.
 """
-from ._workers import WorkerLost
+from ._workers import UserExit, WorkerLost
 from .api import METHODS, MODES, THRESHOLDS, check_gradients, gradient_check
 from .judge import BUG, CORRECT, INCONCLUSIVE, SEVERITY, SUSPICIOUS, VERDICTS, difference
 from .report import BlockReport, GradCheckReport
 
 __all__ = ["gradient_check", "check_gradients", "GradCheckReport", "BlockReport", "difference", "METHODS",
-           "MODES", "THRESHOLDS", "VERDICTS", "SEVERITY", "CORRECT", "SUSPICIOUS", "BUG", "INCONCLUSIVE", "WorkerLost"]
+           "MODES", "THRESHOLDS", "VERDICTS", "SEVERITY", "CORRECT", "SUSPICIOUS", "BUG", "INCONCLUSIVE", "WorkerLost",
+           "UserExit"]

@@ -25,6 +25,36 @@ class WorkerLost(RuntimeError):
     """A worker process of the check died (killed, out of memory): the entries it held were lost."""
 
 
+class UserExit(RuntimeError):
+    """The learner's code called ``sys.exit()`` (or ``exit()``, ``quit()``) during a check: no result can come
+    of it, and its exit status must not stand for one."""
+
+
+def users_call(fn, argument, *, name):
+    """``fn(argument)``, with a ``SystemExit`` from the learner's code turned into ``UserExit``."""
+    try:
+        return fn(argument)
+    except SystemExit as exc:
+        raise UserExit(f"{name} called sys.exit({exc.code!r}){_users_line(exc)} during the gradient check: a "
+                       f"check cannot go on after that, and its exit status is not a verdict. Remove the exit "
+                       f"from the function (raise an exception instead).") from exc
+
+
+def _users_line(exc):
+    """' (file.py, line 12)': the last frame of the traceback outside the standard library and minnet."""
+    import sysconfig
+    skip = tuple(os.path.join(os.path.abspath(folder), "") for folder in
+                 [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                  sysconfig.get_paths()["stdlib"]])
+    last, tb = None, exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not filename.startswith("<") and not os.path.abspath(filename).startswith(skip):
+            last = (os.path.basename(filename), tb.tb_lineno)
+        tb = tb.tb_next
+    return "" if last is None else f" ({last[0]}, line {last[1]})"
+
+
 def n_jobs_value(n_jobs):
     """``n_jobs`` as given (None, or a nonzero int); raises TypeError or ValueError naming it."""
     if n_jobs is None:
@@ -208,8 +238,10 @@ def _task(payload, indices, steps):
         import numba
         numba.set_num_threads(1)
 
+    name = getattr(cost_fn, "__qualname__", None) or "cost_fn"
+
     def cost_at(vector):
-        return scalar_cost(cost_fn(parameters_of(blocks, vector)))
+        return scalar_cost(users_call(cost_fn, parameters_of(blocks, vector), name=name))
 
     with one_blas_thread():
         center = cost_at(theta)

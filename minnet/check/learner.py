@@ -104,7 +104,7 @@ class Calls:
                           for b in self.layout.blocks}
             arrays = dict(parameters)
             try:
-                return fn(parameters)
+                return _workers.users_call(fn, parameters, name=name)
             finally:
                 self._inspect(parameters, arrays, vector, name, role)
                 parameters.clear()

@@ -14,12 +14,12 @@ import time
 import numpy as np
 
 from .. import _validation as v
-from . import _steps, _workers, judge, learner, plan, referee
+from . import _steps, _workers, diagnose, judge, learner, plan, referee
 from ._parallel import show_progress
 from .evaluate import evaluate_network
 from .judge import THRESHOLDS
 from .plan import METHODS, MODES
-from .report import Entries, GradCheckReport, Run
+from .report import Entries, Findings, GradCheckReport, Run
 
 __all__ = ["gradient_check", "check_gradients", "THRESHOLDS", "METHODS", "MODES"]
 
@@ -79,10 +79,7 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     'correct'
     """
     started = time.perf_counter()
-    from ..network import Network
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}; "
-                        f"for your own functions use minnet.check_gradients")
+    _require_network(net)
     epsilon, sample, threads, thresholds, seed = plan.check_options(epsilon=epsilon, method=method, mode=mode,
                                                                     sample=sample, threads=threads,
                                                                     thresholds=thresholds, seed=seed)
@@ -179,7 +176,7 @@ def check_gradients(cost_fn=None, grads_fn=None, parameters=None, *, epsilon=1e-
     plan.require_a_step_that_moves(original, epsilon)
     calls = _calls if _calls is not None else learner.Calls(layout)
     evaluation = learner.evaluate_functions(cost_fn, grads_fn, layout, original=original, epsilon=epsilon,
-                                            sample=sample, progress=progress, calls=calls, n_jobs=n_jobs)
+                                            sample=sample, progress=progress, calls=calls, n_jobs=n_jobs, X=X)
 
     def nearby(indices, moved, there_epsilon):  # the same check of those entries at a nearby theta
         return check_gradients(cost_fn, grads_fn, layout.views(moved), epsilon=there_epsilon, thresholds=thresholds,
@@ -227,7 +224,8 @@ def _fail_fast(evaluation, **options):
     run = Run(e.cost, options["epsilon"], options["thresholds"], options["include_kinks"], e.method, "full",
               time.perf_counter() - start, part.referee, None, part.kink_record, e.shapes,
               None if e.workers is None else len(e.workers), stopped)
-    return GradCheckReport(e.layout, Entries(approx, e.grad, refereed, error, grad_error, kink_mask), found, run=run)
+    return GradCheckReport(e.layout, Entries(approx, e.grad, refereed, error, grad_error, kink_mask), found, run=run,
+                           findings=_findings(e, found, refereed, error, options["thresholds"]))
 
 
 # ------------------------------------------------------------ judge and report
@@ -273,7 +271,33 @@ def _check(evaluation, *, epsilon, mode, sample, thresholds, include_kinks, seed
     run = Run(e.cost, epsilon, thresholds, include_kinks, e.method, mode, time.perf_counter() - start, summary,
               directional, kinks if kink_mask.any() else None, e.shapes,
               None if e.workers is None else len(e.workers))
-    return GradCheckReport(layout, Entries(approx, grad, refereed, error, grad_error, kink_mask), found, run=run)
+    return GradCheckReport(layout, Entries(approx, grad, refereed, error, grad_error, kink_mask), found, run=run,
+                           findings=_findings(e, found, refereed, error, thresholds))
+
+
+def _findings(evaluation, found, refereed, error, thresholds):
+    """What the numbers say about each block that is not correct: ``diagnose.explain`` of it, and the
+    learner's upstream line (``upstream.locate``, where their gradients dict has dZ or dA entries).
+
+    Costs nothing on a correct check: only suspicious and bug blocks are looked at.
+    """
+    e = evaluation
+    wrong = [name for name, b in found.blocks.items() if b.verdict in (judge.SUSPICIOUS, judge.BUG)]
+    diagnosis = dict.fromkeys(found.blocks)
+    if not wrong:
+        return Findings(diagnosis, None, [])
+    parts = {b.name: slice(b.offset, b.offset + b.size) for b in e.layout.blocks}
+    for name in wrong:
+        if found.blocks[name].shape_error is None:  # a wrong shape is its own explanation
+            at = parts[name]
+            diagnosis[name] = diagnose.explain(e.layout[name].shape, code=e.grad[at], numerical=refereed[at],
+                                               error=error[at], name=name, W=e.theta[at], m=e.examples,
+                                               thresholds=thresholds)
+    finding, notes = None, []
+    if e.upstream is not None:
+        finding, notes = e.upstream({name: b.verdict for name, b in found.blocks.items()},
+                                    {name: (refereed[at], error[at]) for name, at in parts.items()}, thresholds)
+    return Findings(diagnosis, finding, notes)
 
 
 def _referee_entries(evaluation, todo, epsilon, thresholds, include_kinks):
@@ -404,6 +428,13 @@ def _directional(layout, theta, grad, cost_at, epsilon, thresholds, rng, unit):
         if one.verdict != judge.CORRECT:
             escalate.append(np.arange(block.offset, block.offset + block.size, dtype=np.int64))
     return (np.concatenate(escalate) if escalate else np.empty(0, np.int64)), record
+
+
+def _require_network(net):
+    from ..network import Network
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a minnet.Network, got {type(net).__name__}; "
+                        f"for your own functions use minnet.check_gradients")
 
 
 def _refuse_random_dropout(net, X, Y):

@@ -17,8 +17,8 @@ from . import _full, _incremental, _parallel, _point, _segment, _tally, plan
 from .judge import N_WORST, ROUNDING, UNIT_ROUNDOFF, Estimates
 
 Evaluation = namedtuple("Evaluation", ["layout", "theta", "grad", "cost", "method", "unit", "threads", "evaluate",
-                                       "cost_at", "grad_error", "first", "first_sums", "shapes", "workers"],
-                        defaults=(None,))
+                                       "cost_at", "grad_error", "first", "first_sums", "shapes", "workers",
+                                       "examples", "upstream"], defaults=(None, None, None))
 Evaluation.__doc__ = """The numbers of a check, from evaluate to judge.
 
 layout : ``Layout`` of theta; theta, grad : (n,) the point and backprop's gradient there; cost : J(theta);
@@ -31,7 +31,10 @@ first : ``Estimates`` of every entry at epsilon when the evaluator made them wit
 first_sums : (sums, worst) of ``first`` as ``_tally.block_tally`` makes them by blocks, every entry counted
     and no backprop error (made on the kernel thread with ``first``), or None;
 shapes : dict of gradient blocks whose shape is not their parameter's (``flatten_gradients``), or None;
-workers : set of the worker processes that evaluated a learner's cost (filled as it runs), or None: this process.
+workers : set of the worker processes that evaluated a learner's cost (filled as it runs), or None: this process;
+examples : m, the number of examples J averages over, where known (the diagnosis names m and 1/m), else None;
+upstream : ``upstream(verdicts, numerical, thresholds) -> (finding, notes)``: ``upstream.locate`` on a learner's
+    own gradients dict (its dZ and dA entries), or None.
 """
 
 
@@ -89,7 +92,7 @@ def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, ser
     return Evaluation(net.layout, point.theta, started.grad, cost, method, UNIT_ROUNDOFF, threads, by_step(evaluator),
                       lambda shifted: net._cost(X, Y, drop, use_drop, shifted),
                       lambda: backprop_error(net, point, drop=drop, use_drop=use_drop), started.first,
-                      started.first_sums, None)
+                      started.first_sums, None, examples=X.shape[1])
 
 
 class _NetworkEvaluator:

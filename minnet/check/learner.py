@@ -16,14 +16,17 @@ from . import _parallel, _workers
 from ._workers import nondeterministic_message, scalar_cost
 from .evaluate import Evaluation
 from .judge import UNIT_ROUNDOFF, Estimates, rounding_error
+from .upstream import locate
 
 
-def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, progress, calls, n_jobs=None):
+def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, progress, calls, n_jobs=None,
+                       X=None):
     """J, the learner's gradient and an evaluator of centered differences, at the flat parameters ``original``.
 
     layout : ``Layout`` of the parameters; original : (n,) their values;
     calls : ``Calls`` of this check (shared with its nearby point's check);
-    n_jobs : joblib's n_jobs for the evaluations (None: 1 unless a ``joblib.parallel_config`` says otherwise).
+    n_jobs : joblib's n_jobs for the evaluations (None: 1 unless a ``joblib.parallel_config`` says otherwise);
+    X : (n0, m) the data of the course's pair, or None (the upstream test's A0 and m).
     Returns an ``Evaluation``; raises for a cost that is not a finite,
     deterministic real number or a gradient with NaN or inf, and (before any
     work) for a cost that cannot be sent to worker processes.
@@ -41,7 +44,8 @@ def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, 
         unit = precision(cost_of(original))
         cost = deterministic_cost(lambda: scalar_cost(cost_of(original)))
         seconds_per_call = (time.perf_counter() - started) / 3
-        grad, shapes = flatten_gradients(grads_of(original), layout, shapes=True)
+        returned = grads_of(original)
+        grad, shapes = flatten_gradients(returned, layout, shapes=True)
     if not np.all(np.isfinite(grad)):
         raise ValueError("grads_fn returned NaN or inf")
     n_entries = layout.size if sample is None else sample * len(layout.blocks)
@@ -70,8 +74,14 @@ def evaluate_functions(cost_fn, grads_fn, layout, *, original, epsilon, sample, 
         errors[moves] = rounding_error(np.abs(J_plus) + np.abs(J_minus), h, "python", unit=unit)
         return Estimates(values, errors, np.zeros(indices.size, bool), second)
 
+    def upstream(verdicts, numerical, thresholds):  # the learner's dZ and dA entries, where they returned them
+        return locate(returned, layout.views(original), X=X, verdicts=verdicts, numerical=numerical,
+                      thresholds=thresholds)
+
+    examples = None if X is None or np.ndim(X) != 2 else int(np.shape(X)[1])
     return Evaluation(layout, original, grad, cost, "python loop", unit, 1, evaluate, cost_at, None, None, None,
-                      shapes, pool.workers if payload is not None else None)
+                      shapes, pool.workers if payload is not None else None, examples,
+                      upstream if isinstance(returned, Mapping) else None)
 
 
 def deterministic_cost(cost_fn):

@@ -122,6 +122,11 @@ how many worker processes evaluated a learner's cost (None: this process), and w
 the check: {"block": name, "n_checked": entries checked}, or None."""
 
 
+Findings = namedtuple("Findings", ["diagnosis", "upstream", "notes"])
+Findings.__doc__ = """What the numbers say about the blocks that are not correct: {block: ``diagnose.explain``'s
+object or None} for every block, the learner's upstream finding (``upstream.locate``) or None, and its notes."""
+
+
 class GradCheckReport:
     """Result of a gradient check.
 
@@ -152,11 +157,22 @@ class GradCheckReport:
         order; approx is NaN where an entry was not checked one by one.
     refereed, error : ndarray, shape (n_parameters,)
         The values the verdict used and their error bounds (NaN / inf where not checked).
+    diagnosis : dict of str -> dict or None
+        For every block: None, or for a block that is not correct, the pattern that accounts for the whole
+        disagreement within the check's own error: {"pattern", "factor"?, "where"?, "text"} (patterns:
+        ``minnet.check.diagnose.PATTERNS``). None also when no simple pattern fits.
+    upstream : dict or None
+        {"layer", "entry", "text"} when a wrong layer's dW and db follow from the learner's own dZ (their
+        gradients dict holds dZ or dA entries): the mistake is in that dZ or above it. None otherwise.
     """
 
-    def __init__(self, layout, entries, verdicts, *, run):
-        """layout : ``Layout`` of theta; entries : ``Entries``; verdicts : ``judge.Verdicts``; run : ``Run``."""
+    def __init__(self, layout, entries, verdicts, *, run, findings=None):
+        """layout : ``Layout`` of theta; entries : ``Entries``; verdicts : ``judge.Verdicts``; run : ``Run``;
+        findings : ``Findings``, or None (nothing was looked at)."""
         self.layout = layout
+        findings = findings or Findings({}, None, [])
+        self.diagnosis = {b.name: findings.diagnosis.get(b.name) for b in layout.blocks}
+        self.upstream, self.upstream_notes = findings.upstream, list(findings.notes)
         self.approx, self.grad = entries.approx, entries.grad
         self.refereed, self.error = entries.refereed, entries.error
         self.kink_mask, self.checked = entries.kink_mask, verdicts.checked
@@ -212,13 +228,29 @@ class GradCheckReport:
                 "n_checked": int(self.checked.sum()), "n_kinks": len(self.kinks),
                 "include_kinks": self.include_kinks, "cost": _finite_or_none(self.cost),
                 "seconds": self.seconds, "referee": self.referee, "note": self.note(),
-                "kinks_judged": self.kink_record,
-                "blocks": {name: b.to_dict() for name, b in self.blocks.items()}}
+                "kinks_judged": self.kink_record, "upstream": self.upstream, "upstream_notes": self.upstream_notes,
+                "blocks": {name: dict(b.to_dict(), diagnosis=self.diagnosis[name])
+                           for name, b in self.blocks.items()}}
 
     def to_json(self, **kwargs):
         """The report as JSON: every NaN and inf, wherever it is, written as null."""
         kwargs.setdefault("allow_nan", False)
         return json.dumps(_json_ready(self.to_dict()), **kwargs)
+
+    def findings_notes(self):
+        """One line per block the diagnosis explains (or that no simple pattern fits), then the upstream line."""
+        lines = []
+        for name, b in self.blocks.items():
+            if b.verdict in (SUSPICIOUS, BUG) and b.shape_error is None:
+                found = self.diagnosis[name]
+                lines.append(f"Diagnosis of {name}: " + (found["text"] if found else
+                                                         "no simple pattern (a factor, a sign, a transpose, an L2 "
+                                                         "term, one row, column or entry) accounts for the whole "
+                                                         "disagreement."))
+        if self.upstream:
+            lines.append("Upstream: " + self.upstream["text"])
+        lines += [f"(upstream test: {note})" for note in self.upstream_notes]
+        return lines
 
     def stopped_note(self):
         """Where ``fail_fast`` stopped the check, or None."""
@@ -348,7 +380,7 @@ class GradCheckReport:
                  f"   ({self.legend()})", ""]
         for r in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
-        for line in self.shape_notes():
+        for line in self.shape_notes() + self.findings_notes():
             lines.append("\n" + line)
         for note in (self.note(), self.kink_note(), self.stopped_note()):
             if note:
@@ -411,7 +443,7 @@ class GradCheckReport:
             tds = "".join(f"<td>{html.escape(c)}</td>" if k != 6 else
                           f"<td style='color:{colors[c]};font-weight:bold'>{c}</td>" for k, c in enumerate(r))
             body.append(f"<tr>{tds}</tr>")
-        notes = [*self.shape_notes(), self.note(), self.kink_note(), self.stopped_note()]
+        notes = [*self.shape_notes(), *self.findings_notes(), self.note(), self.kink_note(), self.stopped_note()]
         if self.verdict == INCONCLUSIVE:
             notes.append(self._inconclusive_reason())
         elif self.verdict != CORRECT and self.worst_block is not None:

@@ -133,7 +133,7 @@ MAX_RESOLUTION = 4000
 """Most grid points along each axis of ``plot_decision_boundary`` (16 million predictions)."""
 
 
-def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolution=300):
+def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolution=300, test=None):
     """The regions a network assigns to each class, with the data on top (2-D inputs only).
 
     Parameters
@@ -145,9 +145,14 @@ def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolut
     path : str or path-like, optional
     ax : matplotlib Axes, optional
     title : str, optional
-        Default: "Decision boundary" with the training accuracy.
+        Default: "Decision boundary" with the accuracy (on the training and the
+        held-out points apart, when ``test`` is given).
     resolution : int
         Grid points along each axis, in [2, MAX_RESOLUTION].
+    test : array of int or bool, optional
+        The held-out (test) examples among the columns of X, as indices or a mask:
+        drawn hollow, in their class's colour, with a legend entry of their own;
+        the other points are the training points.
 
     Returns
     -------
@@ -166,6 +171,7 @@ def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolut
     if net.output not in CLASSIFIERS:
         raise ValueError(f"plot_decision_boundary needs a {' or '.join(CLASSIFIERS)} output, got {net.output!r}")
     labels = _labels(net, Y, X.shape[1])
+    held_out = _held_out(test, X.shape[1])
     n_classes = max(int(net.layer_dims[-1]), 2, int(labels.max()) + 1)
     palette = ["#d1242f", "#0969da", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#cf222e", "#57606a",
                "#bc4c00", "#116329"]
@@ -187,14 +193,13 @@ def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolut
     ax.contourf(gx, gy, regions, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.22)
     if n_classes == 2 and OUTPUTS[net.output].targets == "binary":
         ax.contour(gx, gy, net.forward(grid).reshape(gx.shape), levels=[0.5], colors="0.25", linewidths=1)
-    for k in range(n_classes):
-        sel = labels == k
-        if np.any(sel):
-            ax.scatter(X[0, sel], X[1, sel], s=14, color=colors[k], edgecolors="white", linewidths=0.4,
-                       label=f"class {k} ({int(sel.sum())})")
+    _scatter(ax, X, labels, colors, held_out)
     if title is None:
-        predicted_data = np.asarray(net.predict(X)).reshape(-1)[: X.shape[1]].astype(np.int64)
-        title = f"Decision boundary: {np.mean(predicted_data == labels):.1%} of {X.shape[1]} points right"
+        right = np.asarray(net.predict(X)).reshape(-1)[: X.shape[1]].astype(np.int64) == labels
+        title = f"Decision boundary: {np.mean(right):.1%} of {X.shape[1]} points right"
+        if held_out.any():
+            title = (f"Decision boundary: {np.mean(right[~held_out]):.1%} of {int((~held_out).sum())} training "
+                     f"points right,\n{np.mean(right[held_out]):.1%} of {int(held_out.sum())} held-out points")
     ax.set_title(title)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
@@ -204,6 +209,37 @@ def plot_decision_boundary(net, X, Y, *, path=None, ax=None, title=None, resolut
         ax.set_aspect("equal", adjustable="box")
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     return _finish(fig, path)
+
+
+def _held_out(test, m):
+    """``test`` (indices or a mask of the held-out columns, or None) as a boolean mask of the m columns."""
+    mask = np.zeros(m, dtype=bool)
+    if test is None:
+        return mask
+    test = np.asarray(test)
+    if test.dtype == bool:
+        if test.shape != (m,):
+            raise ValueError(f"test as a mask must have one entry per example, shape ({m},); got {test.shape}")
+        return test.copy()
+    if test.size and (not np.issubdtype(test.dtype, np.integer) or test.min() < -m or test.max() >= m):
+        raise ValueError(f"test must be indices of examples (columns of X, 0 to {m - 1}) or a boolean mask")
+    mask[test.astype(np.int64)] = True
+    return mask
+
+
+def _scatter(ax, X, labels, colors, held_out):
+    """The points in their class's colour: the training points filled, the held-out ones hollow, with an entry
+    of their own in the legend."""
+    for k in range(len(colors)):
+        sel = (labels == k) & ~held_out
+        if np.any(sel):
+            ax.scatter(X[0, sel], X[1, sel], s=14, color=colors[k], edgecolors="white", linewidths=0.4,
+                       label=f"class {k} ({int(sel.sum())}{' training' if held_out.any() else ''})")
+    for k in range(len(colors)):
+        sel = (labels == k) & held_out
+        if np.any(sel):
+            ax.scatter(X[0, sel], X[1, sel], s=22, facecolors="none", edgecolors=colors[k], linewidths=1.2,
+                       label=f"class {k} ({int(sel.sum())} held out)")
 
 
 def plot_check(report, *, path=None, ax=None, title=None):

@@ -88,7 +88,7 @@ def test_the_files_folder_and_module_are_gone_after_a_parallel_check(capsys, tmp
 def test_a_user_error_in_a_worker_names_the_users_file_and_line(capsys, tmp_path):
     path = write(tmp_path, "raises_there.py", RAISES_IN_A_WORKER)
     status, out, err = run(capsys, "check", path, "--jobs", "2")
-    assert status == _common.USAGE_ERROR and out == ""
+    assert status == _common.USER_CODE_ERROR and out == ""
     assert err.startswith("minnet: error: cost_fn raised ZeroDivisionError: pid ") and err.count("\n") == 1
     assert "(raises_there.py, line 7)" in err
     assert f"pid {os.getpid()} " not in err  # raised in a worker, not here
@@ -111,10 +111,10 @@ def test_an_error_outside_the_users_functions_still_names_their_line(capsys, tmp
             return {"dW1": np.zeros((1, 2))}
     """)
     status, _, err = run(capsys, "check", path, "--jobs", "2")
-    assert status == 2 and err.count("\n") == 1
+    assert status == _common.USER_CODE_ERROR and err.count("\n") == 1
     assert "ZeroDivisionError: division by zero (odd_cost.py, line 8) in a worker process" in err
     status, _, err = run(capsys, "check", path)  # the same, in this process
-    assert status == 2 and "ZeroDivisionError: division by zero (odd_cost.py, line 8)" in err
+    assert status == _common.USER_CODE_ERROR and "ZeroDivisionError: division by zero (odd_cost.py, line 8)" in err
 
 
 def test_the_workers_prints_do_not_spoil_json(tmp_path):
@@ -206,7 +206,7 @@ def test_a_dask_cluster_gives_the_same_verdict(capsys, scheduler, target, status
 def test_a_user_error_on_a_dask_worker_names_the_users_line(capsys, scheduler, tmp_path):
     path = write(tmp_path, "raises_on_dask.py", RAISES_IN_A_WORKER)
     status, _, err = run(capsys, "check", path, "--scheduler", scheduler, "--jobs", "2")
-    assert status == 2 and err.count("\n") == 1
+    assert status == _common.USER_CODE_ERROR and err.count("\n") == 1
     assert "cost_fn raised ZeroDivisionError" in err and "(raises_on_dask.py, line 7)" in err
 
 

@@ -87,6 +87,11 @@ def nondeterministic_message(J1, J2):
 
 
 def scalar_cost(value):
+    """The learner's cost as a float; its own ``__float__`` or ``__array__`` may not exit either (``UserExit``)."""
+    return users_call(_as_float, value, name=f"the cost's {type(value).__name__} value")
+
+
+def _as_float(value):
     if value is None or isinstance(value, (str, bytes, dict)):
         raise TypeError(f"cost_fn must return the cost J as a real number, got {type(value).__name__}"
                         + (" (is a `return` missing?)" if value is None else ""))
@@ -158,7 +163,7 @@ class Payload:
             except Exception as exc:
                 raise TypeError(f"n_jobs: a worker process ({socket.gethostname()}:{os.getpid()}) could not load "
                                 f"{self.name} ({type(exc).__name__}: {exc}). Every worker needs the modules it "
-                                f"uses; use n_jobs=1 to check it in this process.") from None
+                                f"uses; use n_jobs=1 to check it in this process.") from exc
         return _LOADED[self.token]
 
 
@@ -200,7 +205,6 @@ def _dumps(obj, function):
 def _unimportable_modules(function, depth=3):
     """The modules of ``function`` and of the functions in its closure (to ``depth``) that no finder on
     ``sys.path`` knows by name: a worker could not import them."""
-    import importlib.machinery
     found, seen, todo = [], set(), [(function, depth)]
     while todo:
         f, left = todo.pop()
@@ -211,12 +215,24 @@ def _unimportable_modules(function, depth=3):
         name = getattr(module, "__name__", "__main__")
         if name != "__main__" and module not in found and getattr(module, "__spec__", None) is not None:
             top = name.partition(".")[0]
-            if top not in sys.builtin_module_names and importlib.machinery.PathFinder.find_spec(top, sys.path) is None:
+            if top != __name__.partition(".")[0] and top not in sys.builtin_module_names and not _findable(top):
                 found.append(module)
         if left:
             cells = getattr(getattr(f, "__func__", f), "__closure__", None) or ()
             todo.extend((c.cell_contents, left - 1) for c in cells if _has_contents(c))
     return found
+
+
+def _findable(top):
+    """Whether a finder of ``sys.meta_path`` (the path finder, an editable install's own) knows ``top`` by
+    name, not by what this process has in ``sys.modules``: what a fresh worker process could import."""
+    for finder in sys.meta_path:
+        try:
+            if getattr(finder, "find_spec", None) and finder.find_spec(top, None) is not None:
+                return True
+        except Exception:  # a third-party finder that cannot answer: ask the next one
+            continue
+    return False
 
 
 def _has_contents(cell):

@@ -44,6 +44,11 @@ def needs_binary(output):
     return output in OUTPUTS and OUTPUTS[output].targets == "binary"
 
 
+def min_output_units(output):
+    """The fewest units of an output layer (two for an output over classes)."""
+    return OUTPUTS[output].min_units
+
+
 def output_units(output, n_classes):
     """The last layer size that an output needs on data with ``n_classes`` classes."""
     return 1 if needs_binary(output) else n_classes

@@ -1,14 +1,14 @@
 """``minnet check``: its options, the gradient check of a minnet network on synthetic data or of a
 user's FILE.py (imported by ``user_code``), and the report as text, one line, JSON or a plot.
 Imports ``_common``, ``_names`` and ``user_code`` of the CLI; no other command."""
-import sys
-from contextlib import contextmanager, nullcontext, redirect_stdout
+from contextlib import contextmanager, nullcontext
 
 from . import user_code
-from ._common import (DASK_HINT, EXIT_STATUS_HELP, METHODS, CliError, exit_status, jobs_count, json_dumps, layer_dims,
-                      nonnegative_float, nonnegative_int, plot_path, positive_float, positive_int, probability,
-                      show_progress, summary)
-from ._names import DEFAULT_HIDDEN, DEFAULT_OUTPUT, HIDDEN_CHOICES, OUTPUT_CHOICES, SEGMENT_HIDDEN, synthetic_data
+from ._common import (DASK_HINT, EXIT_STATUS_HELP, METHODS, CliError, UserCodeError, exit_status, jobs_count,
+                      json_dumps, layer_dims, nonnegative_float, nonnegative_int, plot_path, positive_float,
+                      positive_int, probability, show_progress, summary, writing)
+from ._names import (BINARY_OUTPUT, DEFAULT_HIDDEN, DEFAULT_OUTPUT, HIDDEN_CHOICES, OUTPUT_CHOICES, SEGMENT_HIDDEN,
+                     min_output_units, synthetic_data)
 
 MODES = ("full", "directional")
 # check of a minnet network: the defaults of the options that only apply to it (None: not given).
@@ -109,8 +109,8 @@ def run(args):
             option = "--" + given[0].replace("_", "-")
             raise CliError(f"{option} applies to minnet's own networks, not to a file's functions "
                            f"(checking {args.target})")
-        # The user's prints must not spoil the JSON on stdout.
-        with redirect_stdout(sys.stderr) if args.json else nullcontext():
+        # The user's prints, Python's or C's, must not spoil the JSON on stdout.
+        with user_code.stdout_to_stderr() if args.json else nullcontext():
             report = _check_target(args)
     else:
         for name in FILE_ONLY:
@@ -121,22 +121,33 @@ def run(args):
             if getattr(args, name) is None:
                 setattr(args, name, default)
         report = _check_network(args)
-    if args.json:
-        print(json_dumps(report.to_dict()))
-    elif args.quiet:
-        print(summary(report))
-    else:
-        print(report)
-    if args.plot:
+    status = exit_status(report.verdict)
+    if args.json:  # one JSON document: the report, or (the plot not written) the error
+        text = json_dumps(report.to_dict())
+        _plot(report, args.plot)
+        print(text)
+        return status
+    print(summary(report) if args.quiet else report)
+    _plot(report, args.plot)
+    if args.plot and not args.quiet:
+        print(f"\nPlot: {args.plot}")
+    return status
+
+
+def _plot(report, path):
+    if path:
         from .. import plots
-        plots.plot_check(report, path=args.plot)
-        if not args.json and not args.quiet:
-            print(f"\nPlot: {args.plot}")
-    return exit_status(report.verdict)
+        with writing(path, "--plot"):
+            plots.plot_check(report, path=path)
 
 
 def _check_network(args):
     from .. import Network, gradient_check
+    least = min_output_units(args.output)
+    if args.layers[-1] < least:
+        raise CliError(f"--output {args.output} needs at least {least} output units, and --layers "
+                       f"{','.join(map(str, args.layers))} ends in {args.layers[-1]}; for one output unit use "
+                       f"--output {BINARY_OUTPUT}")
     net = Network(args.layers, hidden=args.hidden, output=args.output, lambd=args.lambd,
                   keep_prob=args.keep_prob, init=args.init, seed=args.seed)
     X, Y = synthetic_data(args.layers, args.output, args.examples, seed=args.seed)
@@ -148,14 +159,19 @@ def _check_network(args):
 
 def _check_target(args):
     from .. import check_gradients
+    from ..check import UserExit
+    progress = None if show_progress(args) and not args.json else False
+    user_code.import_minnets_own(progress=progress is None, jobs=args.jobs not in (None, 1),
+                                 scheduler=args.scheduler is not None)
     undo = []  # what importing the user's code added to sys.path and sys.modules
     try:
         cost_fn, grads_fn, parameters = user_code.load_backprop(args.target, undo)
         with _cluster(args.scheduler):
             return check_gradients(cost_fn, grads_fn, parameters, epsilon=args.epsilon, mode=args.mode,
-                                   sample=args.sample, seed=args.seed, n_jobs=args.jobs,
-                                   progress=None if show_progress(args) and not args.json else False)
-    except Exception as exc:
+                                   sample=args.sample, seed=args.seed, n_jobs=args.jobs, progress=progress)
+    except UserExit as exc:  # an exit check_gradients caught itself
+        raise UserCodeError(str(exc)) from None
+    except (Exception, SystemExit) as exc:
         error = user_code.users_error(exc)  # raised in the user's code, here or in a worker: name their line
         if error is None:
             raise

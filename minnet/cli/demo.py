@@ -6,7 +6,8 @@ import sys
 import time
 
 from . import _common
-from ._common import PLOT_HINT, PROG, CliError, exit_status, nonnegative_int, percent, show_progress, summary, worse
+from ._common import (BROKEN_PIPE, EXIT_STATUS, INTERNAL_ERROR, INTERRUPTED, PLOT_HINT, PROG, USAGE_ERROR, CliError,
+                      exit_status, nonnegative_int, percent, show_progress, summary, worse, writing)
 from ._names import DEFAULT_HIDDEN, DEFAULT_OUTPUT
 
 # The demo's settings: tuned so that training accuracy on the flower data
@@ -23,7 +24,9 @@ gradient-checks backprop before and after training (dropout masks fixed: the det
 prints the training accuracy, and writes minnet_demo_cost.png, minnet_demo_boundary.png and
 minnet_demo_check.png into --out when matplotlib is installed ({PLOT_HINT}).
 Exit status: 0 when both checks pass, else the worse verdict's status as for 'minnet check'
-(1 suspicious, 3 bug, 4 inconclusive); 2 usage error; 130 interrupted.
+({EXIT_STATUS['suspicious']} suspicious, {EXIT_STATUS['bug']} bug, {EXIT_STATUS['inconclusive']} inconclusive);
+{USAGE_ERROR} usage error; {INTERNAL_ERROR} a bug in minnet (it prints the traceback to report);
+{INTERRUPTED} interrupted; {BROKEN_PIPE} closed pipe.
 
 examples:
   minnet demo
@@ -45,6 +48,8 @@ def run(args):
     """Check, train, check again and plot; return the worse check's exit status."""
     from .. import Network, datasets, gradient_check
     out = args.out
+    if not out.strip():
+        raise CliError("--out needs a folder, like plots (an empty one was given)")
     if os.path.exists(out) and not os.path.isdir(out):
         raise CliError(f"--out: {out!r} is a file, not a folder")
     if _common.have_matplotlib():  # without it no file is written, so no folder is made
@@ -109,10 +114,13 @@ def _plot(net, X, Y, history, *, before, out, accuracy):
     from .. import plots
     paths = [os.path.join(out, f"minnet_demo_{name}.png") for name in ("cost", "boundary", "check")]
     if history["cost"]:
-        plots.plot_cost(history, path=paths[0], title="Flower data: training cost")
+        with writing(paths[0], "--out"):
+            plots.plot_cost(history, path=paths[0], title="Flower data: training cost")
     else:
         paths.pop(0)
-    plots.plot_decision_boundary(net, X, Y, path=paths[-2], title=f"Flower data after training: "
-                                 f"{accuracy:.1%} of {X.shape[1]} points right")
-    plots.plot_check(before, path=paths[-1], title=f"Gradient check at initialization: {before.verdict}")
+    with writing(paths[-2], "--out"):
+        plots.plot_decision_boundary(net, X, Y, path=paths[-2], title=f"Flower data after training: "
+                                     f"{accuracy:.1%} of {X.shape[1]} points right")
+    with writing(paths[-1], "--out"):
+        plots.plot_check(before, path=paths[-1], title=f"Gradient check at initialization: {before.verdict}")
     print("\nPlots: " + ", ".join(paths))

@@ -5,8 +5,9 @@ import time
 
 import numpy as np
 
-from ._common import (CliError, fraction, layer_dims, nonnegative_float, nonnegative_int, output_file, percent,
-                      plot_path, positive_float, positive_int, probability, show_progress, summary)
+from ._common import (CliError, exit_status_line, fraction, layer_dims, nonnegative_float, nonnegative_int,
+                      output_file, percent, plot_path, positive_float, positive_int, probability, show_progress,
+                      summary, writing)
 from ._names import (BINARY_OUTPUT, CLASS_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, TRAIN_OUTPUT_CHOICES, auto_output,
                      needs_binary, output_units,
                      train_labels)
@@ -14,6 +15,7 @@ from ._names import (BINARY_OUTPUT, CLASS_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES
 DATASETS = ("flower", "moons", "circles", "spirals", "xor", "blobs", "digits")
 OPTIMIZERS = ("gd", "momentum", "adam")
 TRAIN_HIDDEN = [20, 8]  # the hidden sizes when --layers is not given
+CHECK_EXAMPLES = 64  # --check: the first this many training examples (all, when fewer)
 
 HELP = "train on a built-in dataset"
 DESCRIPTION = "Train a network on a built-in dataset and report cost and accuracy."
@@ -25,13 +27,16 @@ digits 10; 2 on binary data picks softmax). A size that does not match is an err
 '--layers 2,1' trains without a hidden layer. Default: the data's sizes around 20,8.
 Output files (--save, --plot, --boundary) are checked before training; missing folders are made.
 digits needs scikit-learn (pip install "minnet[datasets]").
+--check gradient-checks on the first {CHECK_EXAMPLES} training examples (all of them, when fewer).
+{EXIT_STATUS}
 
 examples:
   minnet train --dataset flower --layers 2,32,16,1 --lambd 0.1 --keep-prob 0.9 --epochs 5000
   minnet train --dataset spirals --layers 2,50,3 --epochs 3000 --boundary spirals.png
   minnet train --dataset digits --layers 64,64,32,10 --epochs 300 --batch-size 64 --test-split 0.2
   minnet train --dataset moons --layers 2,16,8,1 --check --save models/moons.npz --plot cost.png
-"""
+""".format(CHECK_EXAMPLES=CHECK_EXAMPLES, EXIT_STATUS=exit_status_line("0 trained (the verdicts of --check are "
+                                                                      "reported, not made the status)"))
 
 
 def add_arguments(parser):
@@ -69,7 +74,7 @@ def run(args):
     from .. import GradientCheck, Network
     args.plot = plot_path(args.plot, "--plot")
     args.boundary = plot_path(args.boundary, "--boundary")
-    if args.save:
+    if args.save is not None:
         if getattr(Network, "save", None) is None:
             raise CliError("--save needs Network.save, which this version of minnet does not have")
         output_file(args.save, "--save")
@@ -103,14 +108,16 @@ def run(args):
         print(f"network {dims}: {hidden}, {output} output, lambd={args.lambd}, keep_prob={args.keep_prob}, "
               f"{net.layout.size:,} parameters")
         print(f"training: {args.optimizer}, learning rate {args.lr}, {args.epochs:,} epochs, {batch}", flush=True)
-    callbacks = [GradientCheck(at=[0, args.epochs])] if args.check else []
+    n_check = min(CHECK_EXAMPLES, len(train))
+    callbacks = ([GradientCheck(at=[0, args.epochs], data=(X_train[:, :n_check], Y_train[..., :n_check]))]
+                 if args.check else [])
     t = time.perf_counter()
     history = net.fit(X_train, Y_train, optimizer=args.optimizer, learning_rate=args.lr, epochs=args.epochs,
                       batch_size=args.batch_size, seed=args.seed, progress=show_progress(args), callbacks=callbacks)
     seconds = time.perf_counter() - t
     for epoch, report in sorted(history.get("checks", {}).items()):
         when = "before training" if epoch == 0 else "after training"
-        print(f"gradient check {when} (64 examples): {summary(report)}")
+        print(f"gradient check {when} ({n_check} example{'s' if n_check != 1 else ''}): {summary(report)}")
     if history["cost"]:
         print(f"final cost {history['cost'][-1]:.6f} after {args.epochs:,} epochs ({seconds:.2f} s)")
     else:
@@ -118,29 +125,30 @@ def run(args):
     print(f"training accuracy {percent(net.accuracy(X_train, Y_train))}")
     if n_test:
         print(f"test accuracy {percent(net.accuracy(X_test, Y_test))} ({n_test} held-out examples)")
-    _save_and_plot(args, net, X, Y, history)
+    _save_and_plot(args, net, X, Y, history, test=test if n_test else None)
     return 0
 
 
-def _save_and_plot(args, net, X, Y, history):
+def _save_and_plot(args, net, X, Y, history, *, test):
     """--save, --plot and --boundary after training (their paths were checked before it)."""
     if args.save:
         try:
-            net.save(args.save)
+            with writing(args.save, "--save"):
+                net.save(args.save)
         except ImportError as exc:
             raise CliError(f"--save: this version of minnet cannot save networks ({exc})") from None
-        except OSError as exc:
-            raise CliError(f"--save: cannot write {args.save!r}: {exc.strerror or exc}") from None
         print(f"saved the network to {args.save} (read it back with minnet.Network.load)")
     if args.plot or args.boundary:
         from .. import plots
         if args.plot:
             if not history["cost"]:
                 raise CliError("--plot: there is no cost curve after 0 epochs")
-            plots.plot_cost(history, path=args.plot, title=f"{args.dataset}: training cost")
+            with writing(args.plot, "--plot"):
+                plots.plot_cost(history, path=args.plot, title=f"{args.dataset}: training cost")
             print(f"cost curve: {args.plot}")
         if args.boundary:
-            plots.plot_decision_boundary(net, X, Y, path=args.boundary)
+            with writing(args.boundary, "--boundary"):
+                plots.plot_decision_boundary(net, X, Y, path=args.boundary, test=test)
             print(f"decision boundary: {args.boundary}")
 
 

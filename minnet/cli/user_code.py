@@ -1,19 +1,23 @@
-"""Importing the user's code for ``minnet check FILE.py[:NAME]`` and adapting what it defines into
-``cost_fn``, ``grads_fn`` and ``parameters`` (here, and again by path in each worker process of --jobs):
-the only code in minnet that runs a user's file. Imports ``_common`` only, of the CLI; no command module."""
+"""Importing the user's code for ``minnet check FILE.py[:NAME]`` (a regular file of bounded size, its folder
+behind minnet's own imports) and adapting what it defines into ``cost_fn``, ``grads_fn`` and ``parameters``
+(here, and again by path in each worker process of --jobs), its exits and errors made UserCodeError: the only
+code in minnet that runs a user's file. Imports ``_common`` only, of the CLI; no command module."""
 import importlib
+import importlib.machinery
 import importlib.util
+import linecache
 import os
 import re
 import socket
+import stat
 import sys
 import sysconfig
 import threading
 import uuid
 from collections.abc import Mapping
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 
-from ._common import CliError
+from ._common import CliError, UserCodeError
 
 # the names a user's file defines (one of the two conventions)
 OWN_NAMES = ("cost_fn", "grads_fn", "parameters")
@@ -23,6 +27,11 @@ KEEP_LOADED = 2  # a worker keeps the targets of this many checks imported (it s
 _LOADED = {}     # {token: ({role: function}, undo)}: each check's target in this process (undo None: the
                  # process that runs the check, which undoes it itself; a list: imported again in a worker)
 _LOADING = threading.Lock()  # a worker's threads (Dask's) import a target once between them
+MAX_SOURCE_BYTES = 10 * 2**20  # the largest FILE.py minnet reads: source, not data
+# what minnet may import after the user's code has run: imported first, so that a module of the same name
+# beside the user's file (a tqdm.py, a joblib.py) cannot stand in for it
+MINNETS_LATER_IMPORTS = {"always": ("threadpoolctl",), "progress": ("tqdm.auto",),
+                         "jobs": ("joblib", "cloudpickle", "joblib.externals.loky"), "scheduler": ("dask.distributed",)}
 
 
 def load_target(target, undo, *, folder=None):
@@ -63,8 +72,8 @@ def load_target(target, undo, *, folder=None):
     if callable(found):
         try:
             found = found()
-        except Exception as exc:  # the user's code: report it, minnet's own errors are not caught here
-            raise CliError(f"{label}() raised {_describe(exc)}") from None
+        except (Exception, SystemExit) as exc:  # the user's code: report it, minnet's own errors are not caught here
+            raise UserCodeError(f"{label}() {_failed(exc)}") from None
     if isinstance(found, Mapping):
         return found, label
     if hasattr(found, "__dict__") and not isinstance(found, type):
@@ -74,20 +83,20 @@ def load_target(target, undo, *, folder=None):
 
 
 def _parse(target):
-    """(path or module name, NAME or None, whether it is a file) of 'FILE.py[:NAME]' or 'MODULE[:NAME]'."""
+    """(path or module name, NAME or None, whether it is a file) of 'FILE.py[:NAME]' or 'MODULE[:NAME]'.
+
+    A name that is there as a file, or as a folder that is no package (no __init__.py), is a path.
+    """
     path, colon, attribute = target.rpartition(":")
     if not (colon and path and attribute.isidentifier()):
         path, attribute = target, None
-    return path, attribute, path.endswith(".py") or os.sep in path or "/" in path or os.path.isfile(path)
+    is_file = (path.endswith(".py") or os.sep in path or "/" in path or os.path.lexists(path)
+               and not os.path.isfile(os.path.join(path, "__init__.py")))
+    return path, attribute, is_file
 
 
 def _import_file(path, undo):
-    if not os.path.exists(path):
-        raise CliError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise CliError(f"{path} is a folder; give a .py file or MODULE:NAME")
-    if not path.endswith(".py"):
-        raise CliError(f"{path} is not a .py file (a notebook: save its code as a .py file first)")
+    _check_source(path)
     stem = os.path.splitext(os.path.basename(path))[0]
     name = stem if stem.isidentifier() and stem not in sys.modules else "_minnet_check_target"
     spec = importlib.util.spec_from_file_location(name, path)
@@ -99,20 +108,68 @@ def _import_file(path, undo):
     return module
 
 
+def _check_source(path):
+    """Refuse, before opening it, what is not a regular .py file of at most MAX_SOURCE_BYTES (a FIFO would
+    hang the import, a link to /dev/zero fill the memory): os.stat follows links to what they name."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        missing = "no such file" if not os.path.islink(path) else "a link to a file that does not exist"
+        raise CliError(f"{path}: {missing}") from None
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        found = sorted(name for name in os.listdir(path) if name.endswith(".py"))[:3]
+        example = f", like {os.path.join(path, found[0])}" if found else ""
+        raise CliError(f"{path} is a folder; give one of its .py files{example} (or MODULE:NAME)")
+    suffix = os.path.splitext(path)[1]
+    if suffix != ".py":
+        given = f"a {suffix} file" if suffix else "a file without the .py suffix"
+        hint = ("a notebook: export its code as a .py file first (jupyter nbconvert --to script)"
+                if suffix == ".ipynb" else "minnet check imports Python source: give FILE.py")
+        raise CliError(f"{path} is {given}, not a .py file ({hint})")
+    if not stat.S_ISREG(info.st_mode):
+        raise CliError(f"{path} is not a regular file (a {_kind(info.st_mode)}); give a .py file")
+    if info.st_size > MAX_SOURCE_BYTES:
+        raise CliError(f"{path} is {info.st_size / 2**20:.0f} MB, more than the {MAX_SOURCE_BYTES // 2**20} MB of "
+                       f"source a file to check may have")
+
+
+def _kind(mode):
+    kinds = {stat.S_ISFIFO: "FIFO (named pipe)", stat.S_ISCHR: "character device", stat.S_ISBLK: "block device",
+             stat.S_ISSOCK: "socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "special file")
+
+
 def _on_sys_path(folder, undo):
-    sys.path.insert(0, folder)
-    undo.append(lambda: sys.path.remove(folder) if folder in sys.path else None)
+    """The user's folder at the end of sys.path (so that the file can import its neighbours, but no neighbour
+    can stand in for an installed module minnet or the user imports); taken off again by ``undo``."""
+    if folder in sys.path:
+        return
+
+    def remove():
+        if folder in sys.path:
+            del sys.path[len(sys.path) - 1 - sys.path[::-1].index(folder)]
+
+    sys.path.append(folder)
+    undo.append(remove)
 
 
 def _import_module(name, undo, folder=None):
-    _on_sys_path(folder or os.getcwd(), undo)  # as 'python -m' does
-    try:
-        spec = importlib.util.find_spec(name)
+    folder = folder or os.getcwd()
+    _on_sys_path(folder, undo)
+    try:  # MODULE.py of the folder itself first (as 'python -m' finds it), then any importable module
+        local = importlib.machinery.PathFinder.find_spec(name, [folder]) if name.isidentifier() else None
+        spec = local or importlib.util.find_spec(name)
     except (ImportError, ValueError):
         spec = None
     if spec is None:
         raise CliError(f"{name}: no such file, and no module of that name (give FILE.py, FILE.py:NAME or "
                        f"MODULE:NAME)")
+    if spec is local and spec.origin and spec.origin.endswith(".py") and not spec.submodule_search_locations:
+        return _import_file(spec.origin, undo)
+    if spec.has_location and spec.origin and spec.origin.endswith(".py"):
+        _check_source(spec.origin)
     return _execute(lambda: importlib.import_module(name), name)
 
 
@@ -120,12 +177,33 @@ def _execute(load, label):
     try:
         return load()
     except SyntaxError as exc:
-        raise CliError(f"{label} does not import: SyntaxError: {exc.msg} (line {exc.lineno})") from None
+        raise UserCodeError(f"{label} does not import: SyntaxError: {exc.msg} (line {exc.lineno})") from None
     except SystemExit as exc:
-        raise CliError(f"{label} called sys.exit({exc.code!r}) while being imported; put its script part "
-                       f"under 'if __name__ == \"__main__\":'") from None
+        raise UserCodeError(f"{label} {_exited(exc)} while being imported; put its script part under "
+                            f"'if __name__ == \"__main__\":'") from None
     except Exception as exc:  # the user's code
-        raise CliError(f"{label} raised {_describe(exc)} while being imported") from None
+        raise UserCodeError(f"{label} raised {_describe(exc)} while being imported") from None
+
+
+EXIT_ADVICE = "a check cannot go on after an exit, and an exit status is no verdict: raise an exception instead"
+
+
+def _failed(exc):
+    """'raised ZeroDivisionError: ... (file.py, line 3)', or for an exit 'exited with 0 (file.py, line 3:
+    sys.exit(0)); ' and EXIT_ADVICE."""
+    if not isinstance(exc, SystemExit):
+        return f"raised {_describe(exc)}"
+    return f"{_exited(exc)}; {EXIT_ADVICE}"
+
+
+def _exited(exc):
+    """'exited with 0 (file.py, line 3: sys.exit(0))': a SystemExit, where the user's code raised it."""
+    frames = _users_frames(exc)[0]
+    where = ""
+    if frames:
+        source = linecache.getline(frames[-1][0], frames[-1][1]).strip()
+        where = f" ({os.path.basename(frames[-1][0])}, line {frames[-1][1]}{': ' + source if source else ''})"
+    return f"exited{'' if exc.code is None else f' with {exc.code!r}'}{where}"
 
 
 def _describe(exc):
@@ -160,12 +238,12 @@ def _users_frames(exc):
 
 
 def users_error(exc):
-    """A CliError that names the user's file and line for an exception their code raised outside the
-    guarded calls (here, or in a worker process: seen in its traceback); None for any other exception."""
+    """A UserCodeError that names the user's file and line for an exception (or exit) their code raised
+    outside the guarded calls (here, or in a worker process: seen in its traceback); None for any other."""
     frames, remote = _users_frames(exc)
     if isinstance(exc, CliError) or not frames:
         return None
-    return CliError(f"your code raised {_describe(exc)}{' in a worker process' if remote else ''}")
+    return UserCodeError(f"your code {_failed(exc)}{' in a worker process' if remote else ''}")
 
 
 def _traceback(tb):
@@ -258,8 +336,8 @@ def _load_again(where, attribute, folder):
     except BaseException as exc:
         _undo(undo)
         if isinstance(exc, CliError):
-            raise CliError(f"a worker process ({socket.gethostname()}:{os.getpid()}) could not import your code "
-                           f"again (every worker imports {target}, so it must see that file): {exc}") from None
+            raise type(exc)(f"a worker process ({socket.gethostname()}:{os.getpid()}) could not import your code "
+                            f"again (every worker imports {target}, so it must see that file): {exc}") from None
         raise
     return {"cost_fn": cost_fn, "grads_fn": grads_fn}, undo
 
@@ -360,15 +438,68 @@ def course_functions(forward, backward, *, X, Y):
 
 
 def _guarded(function, name):
-    """``function`` with an exception it raises turned into one CliError line that names it."""
+    """``function`` with an exception it raises, or its exit (sys.exit, exit, quit: a SystemExit), turned into
+    one UserCodeError line that names it and the user's file and line; Ctrl-C passes."""
     def call(*args):
         try:
             return function(*args)
         except CliError:
             raise
-        except Exception as exc:  # the user's code
-            raise CliError(f"{name} raised {_describe(exc)}") from None
+        except (Exception, SystemExit) as exc:  # the user's code
+            raise UserCodeError(f"{name} {_failed(exc)}") from None
     return call
+
+
+def import_minnets_own(*, progress, jobs, scheduler=False):
+    """Import what minnet itself may import while or after the user's code runs (MINNETS_LATER_IMPORTS), before
+    it runs: a bar's, worker processes' (``jobs``), a Dask cluster's (``scheduler``). One not installed is left out."""
+    wanted = [*MINNETS_LATER_IMPORTS["always"]]
+    for needed, kind in ((progress, "progress"), (jobs or scheduler, "jobs"), (scheduler, "scheduler")):
+        wanted += MINNETS_LATER_IMPORTS[kind] if needed else ()
+    for name in wanted:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+@contextmanager
+def stdout_to_stderr():
+    """Send what is written on stdout meanwhile to stderr: by Python (sys.stdout) and below it (file descriptor
+    1: C code, os.write, the processes started meanwhile), so that the JSON printed after is stdout's only text."""
+    _flush_everything()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1: Python's stdout only
+        saved = None
+    else:
+        try:
+            os.dup2(2, 1)
+        except OSError:  # no file descriptor 2
+            os.close(saved)
+            saved = None
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _flush_everything()
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _flush_everything():
+    """Flush Python's stdout and stderr and C's stdio buffers (a printf not yet written)."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    try:
+        import ctypes
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):  # no C library to ask (Windows)
+        pass
 
 
 def _and(names):

@@ -727,3 +727,26 @@ def test_an_exit_in_the_learners_cost_is_an_error_never_a_result(n_jobs, leave):
     params = {"W1": np.array([[1.0, -2.0]])}
     with pytest.raises(minnet.check.UserExit, match=r"cost called sys.exit\(.*\) \(learners_cost.py, line 6\)"):
         minnet.check_gradients(namespace["cost"], lambda p: {"dW1": 2 * p["W1"]}, params, n_jobs=n_jobs)
+
+
+def test_a_correct_smooth_check_costs_at_most_six_calls_per_entry(monkeypatch):
+    """Two calls at the user's epsilon and two at each of one better-conditioned step and the step above it:
+    the referee's whole ladder (24 calls per entry) only for what stays in doubt."""
+    from minnet import course
+    dims = [64, 20, 7, 5, 1]
+    X, Y = course.cat_like_data(dims, 209)
+    parameters = course.initialize_parameters_deep(dims)
+    monkeypatch.setattr(course, "relu", lambda Z: (np.tanh(Z), Z))  # a smooth network, the course's code
+    monkeypatch.setattr(course, "relu_backward", lambda dA, Z: dA * (1 - np.tanh(Z) ** 2))
+    cost_fn, grads_fn = course.functions(X, Y)
+    calls = [0]
+
+    def counted(p):
+        calls[0] += 1
+        return cost_fn(p)
+
+    report = minnet.check_gradients(counted, grads_fn, parameters)
+    P = sum(a.size for a in parameters.values())
+    assert report.verdict == "correct"
+    assert report.referee is not None and report.referee["n_refereed"] > 0  # the first pass alone was not enough
+    assert calls[0] <= 6 * P + 10, f"{calls[0]} calls for {P} entries: {calls[0] / P:.2f} per entry"

@@ -1,4 +1,4 @@
-"""Numba kernels: forward pass, cost, backprop, dropout masks and a training epoch.
+"""Numba kernels: forward pass, cost, backprop, dropout masks, a training epoch, and the stop flag they read.
 Imports only the registries (``minnet.ops``); must not import the network or the check.
 
 Pure functions of arrays and scalars (``train_epoch`` takes them in a few named
@@ -18,6 +18,24 @@ from .ops.activations import activate, activate_grad, left_slope, piecewise
 from .ops.losses import example_loss, output_activation, output_delta
 
 OPTIMIZERS = ("gd", "momentum", "adam")
+
+
+# ---------------------------------------------------------- the stop flag
+# Long kernels (a training epoch, the check's kernels) read a stop flag that another thread raises (Ctrl-C):
+# the last entry of an int64 array (the check's ``Counters`` keep their counts in front of it). These plain
+# loops keep the read in the loop (their stores may alias the flag's array, and ``product`` may call BLAS);
+# the check's prange loops, whose arguments the compiler takes as unaliased, also store a tick (``_parallel``).
+
+
+def stop_flags():
+    """A fresh flag array for the kernels: (1,), 0 until a stop is asked for."""
+    return np.zeros(1, np.int64)
+
+
+@njit(cache=True)
+def stopped(flags):
+    """In a kernel: True once the flag (the last entry of ``flags``) is up."""
+    return flags[flags.shape[0] - 1] != 0
 
 
 # ---------------------------------------------------------- matrix products
@@ -162,21 +180,27 @@ def forward(theta, dims, X, hidden, output, drop, use_drop, Z, A):
     X : (n_0, m). Fills Z_l (pre-activations) and A_l (activations, with
     dropout multipliers on hidden layers when use_drop) in the flat buffers
     Z and A. A_L is the output layer's activation (``losses.output_activation``).
-    Hand-loop products only: ``forward_with`` with an int64 ``NO_BLAS``, the
-    specialization training compiles too (a literal would compile another).
+    Hand-loop products only: ``forward_with`` with an int64 ``NO_BLAS`` and a
+    flag array, the specialization training compiles too (a literal would compile another).
     """
-    forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, np.int64(NO_BLAS))
+    forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, np.int64(NO_BLAS), stop_flags())
 
 
 @njit(cache=True)
-def forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, blas_from):
-    """``forward`` whose products of >= blas_from multiply-adds go to BLAS."""
+def forward_with(theta, dims, X, hidden, output, drop, use_drop, Z, A, blas_from, stop=None):
+    """``forward`` whose products of >= blas_from multiply-adds go to BLAS.
+
+    stop : a flag array (``stop_flags``) read before every layer: once it is up the pass returns unfinished.
+    """
     L = dims.shape[0] - 1
     m = X.shape[1]
     w_off, b_off = block_offsets(dims)
     off = layer_offsets(dims, m)
     A_prev = X
     for l in range(L):
+        if stop is not None:
+            if stopped(stop):
+                return
         n, n_prev = dims[l + 1], dims[l]
         W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
         b = theta[b_off[l]:b_off[l] + n]
@@ -265,10 +289,10 @@ def backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, gra
     dZ_L from the output's entry (``losses.output_delta``); dW_l = dZ_l A_{l-1}^T + lambd/m W_l;
     db_l = sum over examples of dZ_l; dZ_{l-1} = (W_l^T dZ_l) * D_{l-1}/keep_prob * g'(Z_{l-1}).
     buf1, buf2, buf3 : scratch of at least max(n_l) * m entries.
-    Hand-loop products only: ``backward_with`` with an int64 ``NO_BLAS`` (see ``forward``).
+    Hand-loop products only: ``backward_with`` with an int64 ``NO_BLAS`` and a flag array (see ``forward``).
     """
     backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
-                  np.int64(NO_BLAS))
+                  np.int64(NO_BLAS), stop_flags())
 
 
 def cost_and_backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3):
@@ -279,8 +303,9 @@ def cost_and_backward(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, 
 
 
 @njit(cache=True)
-def backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, blas_from):
-    """``backward`` whose products of >= blas_from multiply-adds go to BLAS."""
+def backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3, blas_from,
+                  stop=None):
+    """``backward`` whose products of >= blas_from multiply-adds go to BLAS; stop as in ``forward_with``."""
     L = dims.shape[0] - 1
     m = X.shape[1]
     w_off, b_off = block_offsets(dims)
@@ -292,6 +317,9 @@ def backward_with(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A
     reg = lambd * (1.0 / m)
     in_buf1 = True
     for l in range(L - 1, -1, -1):
+        if stop is not None:
+            if stopped(stop):
+                return
         n, n_prev = dims[l + 1], dims[l]
         W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
         dW = grad[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
@@ -463,8 +491,8 @@ class Plan(NamedTuple):
     """Seeds Numba's generator, which draws the dropout masks."""
 
 
-@njit(cache=True)
-def train_epoch(theta, XT, Y, model, optimizer, plan, t, blas_from=BLAS_FROM):
+@njit(cache=True, nogil=True)
+def train_epoch(theta, XT, Y, model, optimizer, plan, t, blas_from=BLAS_FROM, stop=None):
     """One epoch of mini-batch training, entirely compiled.
 
     theta : (n_parameters,), updated in place. XT : (m, n_0), the training
@@ -478,7 +506,14 @@ def train_epoch(theta, XT, Y, model, optimizer, plan, t, blas_from=BLAS_FROM):
     others in hand loops.
     When a cost is not finite the epoch stops and theta goes back to
     ``optimizer.prev``, the last parameters whose cost was finite.
-    Returns (mean mini-batch cost weighted by batch size, finite flag, step count).
+    stop : int64 (2,) or None: [steps taken, flag]. The flag is read before
+    every mini-batch and between the layers of its passes; once it is up the
+    epoch returns with theta at its last finished step (a step begun is
+    dropped before its update). After every step the kernel writes the step
+    count into stop[0], which thus always says how many steps theta holds.
+    Releases the GIL, so that another thread can raise the flag meanwhile.
+    Returns (mean cost of the mini-batches finished, weighted by batch size: the
+    epoch's cost when it finished, NaN when none did; finite flag; step count).
     """
     dims, hidden, output, lambd, keep_probs, use_drop = model
     code, lr, beta, beta1, beta2, eps, v, s, prev = optimizer
@@ -489,28 +524,41 @@ def train_epoch(theta, XT, Y, model, optimizer, plan, t, blas_from=BLAS_FROM):
     Z, A, drop, grad, buf1, buf2, buf3, Xb_all, Yb_all = epoch_workspace(dims, n_x, nL, theta.shape[0], batch_size)
     seed_rng(seed)
     total = 0.0
+    done = 0  # examples of the finished steps
     for start in range(0, m, batch_size):
+        if stop is not None:
+            if stopped(stop):
+                break
         mb = min(batch_size, m - start)
         Xb = Xb_all[:n_x * mb].reshape(n_x, mb)
         Yb = Yb_all[:nL * mb].reshape(nL, mb)
         gather_columns(XT, Y, perm[start:start + mb], Xb, Yb)
         if use_drop:
             draw_dropout(dims, mb, keep_probs, drop)
-        forward_with(theta, dims, Xb, hidden, output, drop, use_drop, Z, A, blas_from)
+        forward_with(theta, dims, Xb, hidden, output, drop, use_drop, Z, A, blas_from, stop)
+        if stop is not None:
+            if stopped(stop):
+                break
         off = layer_offsets(dims, mb)
         J = data_loss(Z[off[L - 1]:off[L]].reshape(nL, mb), Yb, output) + l2_term(theta, dims, lambd, mb)
         if not np.isfinite(J):
             if t > 0:
                 theta[:] = prev
             return total / m, False, t
-        total += J * mb
         backward_with(theta, dims, Xb, Yb, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, buf3,
-                      blas_from)
+                      blas_from, stop)
+        if stop is not None:
+            if stopped(stop):
+                break
+        total += J * mb
         t += 1
+        done += mb
         if not update(theta, grad, code, lr, beta, beta1, beta2, eps, t, v, s, prev):
             theta[:] = prev
             return total / m, False, t
-    return total / m, True, t
+        if stop is not None:
+            stop[0] = t
+    return (total / done if done > 0 else np.nan), True, t
 
 
 @njit(cache=True)

@@ -1,8 +1,11 @@
 """The L-layer network: validates input, owns theta, calls the kernels, saves through checkpoint.
 
-Sits above training (which runs ``fit``, and whose `Callback`, `Training` and `TrainingDiverged` it re-exports),
+Sits above training (which runs ``fit``, and whose `Callback`, `Training`, `TrainingDiverged` and
+`TrainingInterrupted` it re-exports),
 checkpoint, _layout, _validation and _kernels; must not import the gradient check (minnet.check), plots or cli.
 """
+from collections.abc import Sequence
+
 import numpy as np
 
 from . import _kernels as K
@@ -12,7 +15,7 @@ from ._layout import Layout, Parameters
 from .ops import activations, losses
 from .ops.activations import ACTIVATIONS
 from .ops.losses import CLASSIFIERS, OUTPUTS
-from .training import Callback, Training, TrainingDiverged  # noqa: F401 (re-exported)
+from .training import Callback, Training, TrainingDiverged, TrainingInterrupted  # noqa: F401 (re-exported)
 
 INITS = ("zeros", "random", "he", "xavier")
 
@@ -144,8 +147,12 @@ class Network:
 
     def _build(self, layer_dims, hidden=activations.DEFAULT, output=losses.DEFAULT, lambd=0.0, keep_prob=1.0, init="he", seed=0):
         """Validate the configuration and allocate theta (all zeros); draws nothing."""
-        if isinstance(layer_dims, (str, bytes)) or not hasattr(layer_dims, "__len__"):
-            raise TypeError(f"layer_dims must be a sequence of positive integers, got {layer_dims!r}")
+        if not _ordered(layer_dims):
+            kind = f"{layer_dims.ndim}-D array" if isinstance(layer_dims, np.ndarray) else type(layer_dims).__name__
+            why = (f"a {kind} has no order, so the order of the layers would be arbitrary"
+                   if isinstance(layer_dims, (set, frozenset)) else f"{kind} is not a list, tuple or 1-D array")
+            raise TypeError(f"layer_dims must be a sequence of positive integers in order (a list, tuple or 1-D "
+                            f"array: input size, hidden sizes, output size), got {layer_dims!r}: {why}")
         if len(layer_dims) < 2:
             raise ValueError(f"layer_dims must hold at least 2 sizes (input and output), got {list(layer_dims)!r}")
         dims = [v.integer(d, f"layer_dims[{i}]", minimum=1) for i, d in enumerate(layer_dims)]
@@ -494,6 +501,17 @@ class Network:
         history : dict
             "cost": list of the epoch's mean mini-batch cost, plus what the
             callbacks add ("checks": {epoch: GradCheckReport} from GradientCheck).
+
+        Raises
+        ------
+        TrainingDiverged
+            (a ValueError) when an epoch's cost is NaN or inf, or more than 1000 times the first epoch's
+            (``minnet.training.GROWTH``; the first taken as at least ``COST_FLOOR``, 0.01): the message
+            suggests a smaller learning_rate; the parameters are left before the last step.
+        TrainingInterrupted
+            (a KeyboardInterrupt) on Ctrl-C. An epoch of many examples x parameters stops before its next
+            mini-batch (or layer), a short one at its end; the network is left at its last finished step,
+            and ``epochs``, ``batches`` and ``steps`` (also ``history["interrupted"]``) say where that was.
         """
         return training.fit(self, X, Y, optimizer=optimizer, learning_rate=learning_rate, epochs=epochs,
                             batch_size=batch_size, beta=beta, beta1=beta1, beta2=beta2, epsilon=epsilon, seed=seed,
@@ -504,16 +522,28 @@ def _short(keep_prob):
     return float(keep_prob[0]) if keep_prob.size and np.all(keep_prob == keep_prob[0]) else keep_prob.tolist()
 
 
+def _ordered(layer_dims):
+    """True for an ordered sequence of sizes: a list, tuple, range or other Sequence, or a 1-D array."""
+    if isinstance(layer_dims, np.ndarray):
+        return layer_dims.ndim == 1
+    return isinstance(layer_dims, Sequence) and not isinstance(layer_dims, (str, bytes, bytearray))
+
+
+_NO_HIDDEN = (", but this network has no hidden layer to drop units from (dropout acts on hidden layers only, "
+              "and layer_dims has 2 sizes); use keep_prob=1.0, or add a hidden layer")
+
+
 def _keep_probs(keep_prob, L):
-    """One keep probability per hidden layer, each in (0, 1]."""
+    """One keep probability per hidden layer, each in (0, 1]; below 1 with no hidden layer is an error."""
     if isinstance(keep_prob, (list, tuple, np.ndarray)):
         values = list(np.ravel(keep_prob)) if isinstance(keep_prob, np.ndarray) else list(keep_prob)
         if len(values) != L - 1:
             raise ValueError(f"keep_prob must be one number or {L - 1} numbers (one per hidden layer), "
-                             f"got {len(values)}")
+                             f"got {len(values)}" + (_NO_HIDDEN if L == 1 else ""))
     else:
         values = [keep_prob] * (L - 1)
-        v.real(keep_prob, "keep_prob", low=0.0, high=1.0, low_open=True)
+        if v.real(keep_prob, "keep_prob", low=0.0, high=1.0, low_open=True) < 1.0 and L == 1:
+            raise ValueError(f"keep_prob={keep_prob!r} asks for dropout" + _NO_HIDDEN)
     return np.array([v.real(k, "keep_prob", low=0.0, high=1.0, low_open=True) for k in values],
                     dtype=np.float64).reshape(L - 1)
 

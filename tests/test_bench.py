@@ -1,8 +1,11 @@
 """``minnet bench`` on the user's own shapes: --layers, --examples, --hidden, --threads, --json, --plot,
-and the optional JAX peer (minnet.baselines.jax_fd_check). Tiny workloads only: nothing here is timed."""
+the optional JAX peer (minnet.baselines.jax_fd_check), rows printed as they finish and kept on Ctrl-C, and
+the default plan against --full. Tiny workloads only: nothing here is timed."""
 import json
+import signal
 import subprocess
 import sys
+import types
 
 import numba
 import numpy as np
@@ -107,6 +110,8 @@ def test_estimated_rows_are_marked(capsys, monkeypatch):
     ["--hidden", "swish"],
     ["--baselines", "jax,none"],
     ["--methods", "fast"],
+    ["--layers", "784,100000,10", "--examples", "10000000"],  # 256,000 GB: refused before any data is made
+    ["--layers", "784,100000,10", "--examples", "10000000", "--json"],
 ])
 def test_bad_input_gives_one_line_and_status_2(capsys, argv):
     status, out, err = run(capsys, "bench", *argv)
@@ -218,3 +223,120 @@ def test_bench_with_the_jax_peer(capsys, monkeypatch):
     monkeypatch.setattr(bench, "ESTIMATE_SAMPLE", 8)
     rows, _ = bench_json(capsys, *TINY, "--methods", "incremental", "--baselines", "jax")
     assert rows[0]["method"] == "jax vmap fd" and rows[0]["estimated"] is True
+
+
+# ---------------------------------------------------------------- rows as they finish, Ctrl-C, the default plan
+# A first row within a second, then minnet's full method over 42,210 entries: minutes, time enough to interrupt it.
+SLOW = ["bench", "--layers", "200,200,10", "--examples", "64", "--methods", "incremental,full", "--baselines",
+        "none", "--full-baselines", "--repeat", "1", "--quiet"]
+
+
+def start_bench(*argv):
+    """``python -m minnet`` in a subprocess, its stdout a pipe (not a terminal)."""
+    return subprocess.Popen([sys.executable, "-m", "minnet", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def first_line(proc, starts):
+    """Read stdout up to the first line that starts with ``starts``; the lines read."""
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, f"the output ended before a row: {lines!r} {proc.stderr.read()}"
+        lines.append(line)
+        if line.startswith(starts):
+            return lines
+
+
+def interrupt(proc):
+    """Ctrl-C, then the rest of the output and the exit status."""
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+def test_rows_stream_through_a_pipe_and_ctrl_c_keeps_them():
+    proc = start_bench(*SLOW)
+    try:
+        lines = first_line(proc, "custom")
+        assert proc.poll() is None  # the first row came while the full method still runs
+        assert lines[-1].split()[3:5] == ["minnet", "incremental"]
+        status, out, err = interrupt(proc)
+    finally:
+        proc.kill()
+    assert status == _common.INTERRUPTED
+    assert "minnet: interrupted: the 1 finished row(s) are kept" in err and "Traceback" not in err
+    assert "minnet full" not in out  # the interrupted run is not a row
+
+
+def test_ctrl_c_keeps_the_json_rows_and_their_plot(tmp_path):
+    plot = tmp_path / "bench.png"
+    proc = start_bench(*SLOW, "--json", *(["--plot", str(plot)] if HAVE_MPL else []))
+    try:
+        lines = first_line(proc, "[")
+        assert proc.poll() is None
+        status, out, err = interrupt(proc)
+    finally:
+        proc.kill()
+    assert status == _common.INTERRUPTED and "Traceback" not in err
+    rows = strict_json("".join(lines) + out)  # one JSON list: the finished rows
+    assert [(r["method"], r["verdict"]) for r in rows] == [("minnet incremental", "correct")]
+    if HAVE_MPL:
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ctrl_c_in_process_keeps_the_finished_rows(capsys, monkeypatch):
+    calls = []
+
+    def check(*args, **kwargs):  # the warm-up's call, one row, then Ctrl-C
+        calls.append(kwargs["method"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return minnet.check.api.gradient_check(*args, **kwargs)
+
+    monkeypatch.setattr(minnet, "gradient_check", check)
+    status, out, err = run(capsys, "bench", *TINY, "--methods", "incremental", "--threads", "1,2",
+                           "--baselines", "numpy", "--json")
+    assert status == _common.INTERRUPTED and "the 2 finished row(s) are kept" in err
+    assert [r["method"] for r in strict_json(out)] == ["numpy loop", "minnet incremental"]
+    status, out, _ = run(capsys, "bench", *TINY, "--methods", "incremental", "--baselines", "numpy")
+    assert status == 0
+
+
+def fake_timings(monkeypatch):
+    """No timing at all: minnet's check and the NumPy loop return at once."""
+    monkeypatch.setattr(minnet, "gradient_check", lambda *a, **k: types.SimpleNamespace(verdict="correct"))
+    monkeypatch.setattr(baselines, "numpy_loop_check",
+                        lambda net, X, Y, *, indices=None, blas_threads=None:
+                        np.zeros(net.layout.size if indices is None else len(indices)))
+
+
+def plan_of(capsys, *argv):
+    """(workload, method, how) of each row: "timed", "estimated" or "skipped"."""
+    rows, _ = bench_json(capsys, *argv)
+    return [(r["workload"], r["method"], "skipped" if r["seconds"] is None else
+             "estimated" if r["estimated"] else "timed") for r in rows]
+
+
+def test_the_default_plan_is_the_documented_one(capsys, monkeypatch):
+    """What ``minnet bench`` runs without options (under 30 s on 2 cores), and with --full (the sweep
+    that was the default before: minnet's full method, the NumPy loop in full up to 20,000 parameters)."""
+    fake_timings(monkeypatch)
+    quick = ["minnet auto", "minnet segment", "minnet incremental"]
+    assert plan_of(capsys) == (
+        [("digits", "numpy loop", "timed")] + [("digits", m, "timed") for m in quick] +
+        [("medium", "numpy loop", "estimated")] + [("medium", m, "timed") for m in quick] +
+        [("mnist", "numpy loop", "estimated")] + [("mnist", m, "timed") for m in quick])
+    every = quick + ["minnet full"]
+    assert plan_of(capsys, "--full") == (
+        [("digits", "numpy loop", "timed")] + [("digits", m, "timed") for m in every] +
+        [("medium", "numpy loop", "timed")] + [("medium", m, "timed") for m in every] +
+        [("mnist", "numpy loop", "estimated")] + [("mnist", m, "timed") for m in quick] +
+        [("mnist", "minnet full", "skipped")])
+    assert plan_of(capsys, "--workloads", "mnist", "--full-baselines", "--methods", "incremental,full") == [
+        ("mnist", "numpy loop", "timed"), ("mnist", "minnet incremental", "timed"), ("mnist", "minnet full", "timed")]
+
+
+def test_full_is_for_minnets_networks(capsys):
+    status, out, err = run(capsys, "bench", "--user-code", "--full")
+    assert status == 2 and out == "" and "--full applies to minnet's own networks" in err

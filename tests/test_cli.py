@@ -194,7 +194,7 @@ def test_demo_settings_reach_95_percent():
 @pytest.mark.slow_without_jit
 def test_bench_digits(capsys):
     status, out, _ = run(capsys, "bench", "--workloads", "digits", "--baselines", "numpy", "--repeat", "1",
-                         "--quiet")
+                         "--full", "--quiet")
     assert status == 0
     rows = [line.split() for line in out.splitlines() if line.startswith("digits")]
     methods = [" ".join(r[3:5]) for r in rows]
@@ -205,7 +205,7 @@ def test_bench_digits(capsys):
 @pytest.mark.slow_without_jit
 def test_bench_large_workload_estimates_and_skips(capsys, monkeypatch):
     monkeypatch.setattr(bench, "ESTIMATE_SAMPLE", 200)  # the real workload and limits, a tenth of the timed entries
-    status, out, _ = run(capsys, "bench", "--workloads", "mnist", "--repeat", "1", "--quiet")
+    status, out, _ = run(capsys, "bench", "--workloads", "mnist", "--repeat", "1", "--full", "--quiet")
     assert status == 0
     assert "(est.)" in out and "skipped (slow; add --full-baselines)" in out
     assert "minnet incremental" in out

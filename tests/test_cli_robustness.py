@@ -159,6 +159,23 @@ def test_too_many_examples_is_a_clear_usage_error(capsys, json_flag):
     assert (json.loads(out)["exit_status"] == 2) if json_flag else out == ""
 
 
+def test_a_dataset_too_large_for_memory_is_refused_before_it_is_made(capsys):
+    status, out, err = run(capsys, "train", "--dataset", "moons", "--examples", 10**12)
+    assert status == _common.USAGE_ERROR
+    one_error_line(err, status)
+    assert "not enough memory" in err and "--examples" in err and out == ""
+
+
+def test_diverging_training_exits_with_its_own_status(capsys):
+    """--lr 100 on flower used to end at chance accuracy with exit 0; now it stops, says why, suggests a smaller
+    rate and exits with a status that is no verdict's and no usage error's."""
+    status, out, err = run(capsys, "train", "--lr", "100", "--epochs", "200", "--quiet")
+    assert status == _common.TRAINING_DIVERGED
+    assert status not in VERDICTS and status != _common.USAGE_ERROR
+    one_error_line(err, status)
+    assert "diverged" in err and "smaller learning_rate" in err
+
+
 def test_statuses_are_distinct_and_documented(capsys):
     assert len(set(_common.ERROR_STATUSES) | VERDICTS) == len(_common.ERROR_STATUSES) + len(VERDICTS)
     _, out, _ = run(capsys, "check", "--help")

@@ -29,6 +29,8 @@ def random_case(dims, output, m, rng):
 
 
 def random_net(dims, hidden, output, rng, lambd=0.0, keep_prob=1.0):
+    if len(dims) == 2:  # no hidden layer: dropout is refused (nothing to drop)
+        keep_prob = 1.0
     net = minnet.Network(dims, hidden=hidden, output=output, lambd=lambd, keep_prob=keep_prob)
     net.theta = rng.standard_normal(net.theta.size) * 0.7
     return net

@@ -57,6 +57,8 @@ def cases(draw, hidden=st.sampled_from(HIDDEN), output=st.sampled_from(OUTPUT), 
     keep = st.one_of(st.just(1.0), st.floats(0.3, 1.0, exclude_min=True))
     if draw(st.booleans()):
         keep_prob = draw(keep)
+        if L == 1:  # no hidden layer: dropout is refused (nothing to drop); the same draws as before
+            keep_prob = 1.0
     else:
         keep_prob = draw(st.lists(keep, min_size=L - 1, max_size=L - 1))
     net = minnet.Network(dims, hidden=draw(hidden), output=out, lambd=lambd, keep_prob=keep_prob)

@@ -27,7 +27,7 @@ from .._kernels import block_offsets, layer_offsets
 from ..ops._series import SERIES_LIMIT
 from ..ops.activations import change, left_slope, piecewise
 from ..ops.losses import loss_change
-from ._parallel import parallel_kernel, stopped
+from ._parallel import parallel_kernel, stopped, tick
 from ._point import decode, fill_dz, finish_group, gather_output, gather_row, group_params, store_group
 
 
@@ -88,10 +88,12 @@ def all_small(a, rows, cols):
 # ------------------------------------------------------------ one group
 @njit(cache=True)
 def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
-                      approx, kinks, scales, scratch):
+                      approx, kinks, scales, scratch, counters, c):
     """Centered differences for ``params``: entries of one row i of one layer, into approx, kinks, scales (n,).
 
     point : ``Point``. Columns are (example t, run) with run = 2 * entry + sign (0 for +eps, 1 for -eps).
+    Every unit of a later hidden layer reads the stop flag in counters (chunk c's ticks): a group of a wide
+    layer takes a second; once the flag is up it returns, its outputs unfinished.
     """
     theta, dims, X, Y, Dm, Z, A, G, colmax, out_act, resid = point
     L = dims.shape[0] - 1
@@ -168,6 +170,9 @@ def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, o
                     nxt = (scratch.buf_a if in_a else scratch.buf_b)[:n_next * n_cols].reshape(n_next, n_cols)
                     nxt[:, :] = 0.0
                     for r in range(n_k):
+                        if stopped(counters):
+                            return
+                        tick(counters, c)
                         gather_row(Z, G, Dm, use_drop, off[k] + r * m, examples, n_ex, z0, g0, dmul)
                         if k == l + 1:
                             activation_change(hidden, z0, g0, dmul, da, theta[w_off[k] + r * n_l + i], unit,
@@ -276,6 +281,6 @@ def incremental(point, hidden, output, lambd, epsilon, use_drop, plan, group_siz
             start, n = groups[g], groups[g + 1] - groups[g]
             group_params(indices, order, start, n, params)
             incremental_group(params[:n], point, hidden, output, lambd, epsilon, use_drop, off, w_off, b_off,
-                              values, flags, sizes, scratch)
+                              values, flags, sizes, scratch, counters, c)
             store_group(order, start, n, values, flags, sizes, approx, kinks, scales)
             counters[c] += n

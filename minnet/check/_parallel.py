@@ -2,7 +2,10 @@
 
 Every parallel kernel of the check runs through ``run`` on the one kernel
 thread, reports its progress in ``Counters`` and leaves at its stop flag.
-Imports nothing of minnet: the evaluators, the judge and the tallies build on it.
+Every call has flags of its own: Ctrl-C (or ``Counters.request_stop``) in one
+thread stops that call's kernels only, and a call still waiting for the kernel
+thread is dropped at once, so a check in another thread goes on unhindered.
+Imports only the kernels' stop flag (``minnet._kernels``): the evaluators, the judge and the tallies build on it.
 """
 import contextlib
 import os
@@ -15,25 +18,32 @@ import numba
 import numpy as np
 from numba import njit
 
+from .._kernels import stopped  # noqa: F401 (the kernels of the check read it from here)
+
 
 # ------------------------------------------------------------ progress and the stop flag
 class Counters:
     """Finished entries per chunk, and the stop flag the kernels read between groups.
 
-    Both live in one int64 array, ``buffer`` (what the kernels receive): the
-    chunks' counts, then the flag. A flag in an array of its own would be read
-    once, before the loop (the compiler may hoist a load that no store in the
-    loop can change), and never stop it. Kernels read it with ``stopped`` and
-    count with ``buffer[c] += 1``.
+    All live in one int64 array, ``buffer`` (what the kernels receive): the
+    chunks' counts, ``TICKS`` ticks, then the flag. A flag in an array of its
+    own would be read once, before the loop (the compiler may hoist a load
+    that no store in the loop can change: measured, a prange loop over rows
+    that read a flag of its own never stopped), and never stop it. Kernels
+    read it with ``stopped``; they count finished entries with
+    ``buffer[c] += 1``, and a loop that counts no entries calls
+    ``tick(buffer, c)`` in every turn that reads the flag (the store keeps the
+    read in the loop).
     """
 
     def __init__(self, n_chunks):
-        self.buffer = np.zeros(n_chunks + 1, np.int64)
+        self.n_chunks = n_chunks
+        self.buffer = np.zeros(n_chunks + TICKS + 1, np.int64)
 
     @property
     def done(self):
         """(n_chunks,) entries finished per chunk."""
-        return self.buffer[:-1]
+        return self.buffer[:self.n_chunks]
 
     @property
     def stop(self):
@@ -44,10 +54,15 @@ class Counters:
         self.buffer[-1] = 1
 
 
+CHUNKS_PER_THREAD = 4  # the most chunks a kernel cuts its work into per thread (``plan.chunks_for``)
+TICKS = CHUNKS_PER_THREAD * numba.config.NUMBA_NUM_THREADS  # one slot per chunk any kernel runs
+
+
 @njit(cache=True)
-def stopped(counters):
-    """In a kernel: True once ``Counters.request_stop`` was called (counters: ``Counters.buffer``)."""
-    return counters[counters.shape[0] - 1] != 0
+def tick(counters, c):
+    """In a kernel: one turn of chunk c's loop that reads ``stopped`` but counts no entries (c < TICKS: a slot of
+    its own, written by no other thread meanwhile; no thread id, which a serial twin cannot ask for)."""
+    counters[counters.shape[0] - 2 - c] += 1
 
 
 def show_progress(progress, n_entries):
@@ -147,6 +162,32 @@ def _serial_twin(kernel, name):
 
 
 # ------------------------------------------------------------ the kernel thread
+class _Job:
+    """One call of ``run`` on the kernel thread: queued, then running, then done; or dropped while still queued."""
+
+    QUEUED, RUNNING, DONE, DROPPED = range(4)
+
+    def __init__(self, call):
+        self.call, self.state, self.outcome = call, self.QUEUED, []
+        self.finished, self.lock = threading.Event(), threading.Lock()
+
+    def start(self):
+        """On the kernel thread: True when the job is to run (it was not dropped meanwhile)."""
+        with self.lock:
+            if self.state == self.DROPPED:
+                return False
+            self.state = self.RUNNING
+            return True
+
+    def drop(self):
+        """In the caller's thread: True when the job had not started, and now never will."""
+        with self.lock:
+            if self.state == self.QUEUED:
+                self.state = self.DROPPED
+                return True
+            return False
+
+
 class _KernelThread:
     """The one long-lived thread that runs the parallel kernels.
 
@@ -154,7 +195,8 @@ class _KernelThread:
     and two such teams (one idle but still spinning) would compete for the
     cores, so every kernel runs here. A daemon thread fed by a queue: it
     works from any thread, also one that outlives the main script, and a
-    forked child makes its own (``os.register_at_fork``).
+    forked child makes its own (``os.register_at_fork``). Jobs run one at a
+    time, in the order they came; a job dropped while it waits is skipped.
     """
 
     def __init__(self):
@@ -164,17 +206,19 @@ class _KernelThread:
 
     def _serve(self):
         while True:
-            call, finished, outcome = self.jobs.get()
-            try:
-                call()
-            except BaseException as exc:  # handed to the caller
-                outcome.append(exc)
-            finished.set()
+            job = self.jobs.get()
+            if job.start():
+                try:
+                    job.call()
+                except BaseException as exc:  # handed to the caller
+                    job.outcome.append(exc)
+                job.state = job.DONE
+            job.finished.set()
 
     def submit(self, call):
-        finished, outcome = threading.Event(), []
-        self.jobs.put((call, finished, outcome))
-        return finished, outcome
+        job = _Job(call)
+        self.jobs.put(job)
+        return job
 
 
 _KERNEL_THREAD = []
@@ -198,11 +242,16 @@ def run(work, *, threads, serial=False, counters=None, total=0, show=False):
 
     work : callable that runs kernels; serial : they run as their serial twins
     (a small check on one thread: nothing parallel to compile). counters : ``Counters`` they count
-    finished entries in (of ``total``), or None. The kernels release the GIL,
-    so meanwhile this thread moves the bar. On Ctrl-C it raises the stop
-    flag, waits for the kernels to leave at their next group, and raises
-    KeyboardInterrupt: the next call starts at once. An exception of ``work``
-    is raised here.
+    finished entries in (of ``total``) and read the stop flag of, or None. The kernels release the GIL,
+    so meanwhile this thread moves the bar.
+
+    On Ctrl-C it raises the stop flag of this call's ``counters`` only, waits for
+    the kernels to leave at their next group (a work of several kernels
+    should look at ``counters.stop`` between them), and raises
+    KeyboardInterrupt: the next call starts at once. A call still queued
+    behind another thread's (a check running in another thread) is dropped
+    and raises at once, without waiting for that one. An exception of
+    ``work`` is raised here.
     """
     counters = counters if counters is not None else Counters(0)
 
@@ -220,11 +269,11 @@ def run(work, *, threads, serial=False, counters=None, total=0, show=False):
         if not _KERNEL_THREAD or not _KERNEL_THREAD[0].thread.is_alive():
             _KERNEL_THREAD[:] = [_KernelThread()]
         worker = _KERNEL_THREAD[0]
-    finished, outcome = worker.submit(call)
+    job = worker.submit(call)
     bar = None  # made at the first tick: a check done within 0.1 s shows no bar at all
     shown = 0
     try:
-        while not finished.wait(0.1 if show else 0.5):
+        while not job.finished.wait(0.1 if show else 0.5):
             if show:
                 bar = bar or Progress(total, True)
                 count = int(counters.done.sum())
@@ -234,14 +283,15 @@ def run(work, *, threads, serial=False, counters=None, total=0, show=False):
             bar.update(int(counters.done.sum()) - shown)
     except KeyboardInterrupt:
         counters.request_stop()
-        while not finished.is_set():  # the kernels leave at their next group
-            try:
-                finished.wait(0.05)
-            except KeyboardInterrupt:
-                pass
+        if not job.drop():  # it runs: its kernels leave at their next group
+            while not job.finished.is_set():
+                try:
+                    job.finished.wait(0.05)
+                except KeyboardInterrupt:
+                    pass
         raise
     finally:
         if bar is not None:
             bar.close()
-    if outcome:
-        raise outcome[0]
+    if job.outcome:
+        raise job.outcome[0]

@@ -35,7 +35,7 @@ from numba import njit, prange
 from .._kernels import block_offsets, data_loss, hidden_activation, l2_term, layer_offsets, matmul, times_slope
 from ..ops.activations import activate
 from ..ops.losses import output_activation, output_delta
-from ._parallel import parallel_kernel
+from ._parallel import parallel_kernel, stopped, tick
 
 
 @njit(cache=True)
@@ -124,7 +124,8 @@ def finish_group(params, theta, column, total, size, kinked, lambd, epsilon, m, 
             l2 = lambd / (2.0 * m_) * ((w_plus - w_minus) * (w_plus + w_minus))
             dJ += l2
             subtracted += abs(l2)
-        approx[g] = dJ / (w_plus - w_minus)
+        taken = w_plus - w_minus  # 0 only where the step cannot move w (the evaluators leave such entries out)
+        approx[g] = dJ / taken if taken != 0.0 else np.nan
         scales[g] = subtracted
         kinks[g] = kinked[2 * g] + kinked[2 * g + 1] > 0
 
@@ -181,43 +182,88 @@ def prepare(dims, X, Y, Z, A, hidden):
 
 
 # ------------------------------------------------------------ the point of the check
+# J, backprop and the forward cache at the point, the numbers of ``_kernels.cost`` and ``_kernels.backward`` bit
+# for bit: every product is ``_kernels.matmul`` applied row by row (each entry summed in the same order),
+# against a transposed copy where the serial code reads a transpose, with every layer's rows cut into n_chunks
+# runs for the threads (n_chunks <= ``_parallel.TICKS``). Every row reads the stop flag (``_parallel.Counters``):
+# a wide layer's rows take seconds in all.
+@njit(cache=True)
+def rows_of(c, n, n_chunks):
+    """The rows [start, stop) of chunk c when n rows are cut into n_chunks runs of (about) equal length."""
+    return c * n // n_chunks, (c + 1) * n // n_chunks
+
+
+@njit(cache=True)
+def layer_rows(theta, dims, l, A_prev, Z, A, drop, use_drop, hidden, start, stop, counters, c):
+    """Rows [start, stop) of layer index l's forward pass: Z_l = W_l A_prev (+ b_l), and A_l = g(Z_l) on hidden
+    layers (the output activation is the caller's, once all rows are in). Each row reads the stop flag in
+    counters and ticks chunk c's slot; returns False, the rows unfinished, once the flag is up."""
+    m = A_prev.shape[1]
+    w_off, b_off = block_offsets(dims)
+    off = layer_offsets(dims, m)
+    n, n_prev = dims[l + 1], dims[l]
+    W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
+    b = theta[b_off[l]:b_off[l] + n]
+    Zl = Z[off[l]:off[l + 1]].reshape(n, m)
+    Al = A[off[l]:off[l + 1]].reshape(n, m)
+    Dl = drop[off[l]:off[l + 1]].reshape(n, m) if use_drop else Zl
+    hidden_layer = l < dims.shape[0] - 2
+    for i in range(start, stop):
+        if stopped(counters):
+            return False
+        tick(counters, c)
+        matmul(W[i:i + 1], A_prev, Zl[i:i + 1])
+        if hidden_layer:
+            hidden_activation(Zl[i:i + 1], b[i:i + 1], hidden, Dl[i:i + 1], use_drop, Al[i:i + 1])
+        else:
+            for e in range(m):
+                Zl[i, e] += b[i]
+    return True
+
+
+@njit(cache=True)
+def layer_output(dims, l, A, m):
+    """Layer index l's activations A_l, (n_l, m), in the flat buffer A: the next layer's input."""
+    off = layer_offsets(dims, m)
+    return A[off[l]:off[l + 1]].reshape(dims[l + 1], m)
+
+
 @parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
-def cost_and_gradient(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, scratch):
-    """J at theta, backprop into ``grad`` and the forward cache in Z and A, with rows split over the threads.
+def forward_cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, n_chunks, counters):
+    """J at theta, with the forward cache in Z and A; NaN when stopped (counters: ``Counters.buffer``)."""
+    L = dims.shape[0] - 1
+    m = X.shape[1]
+    off = layer_offsets(dims, m)
+    A_prev = X
+    for l in range(L):
+        n = dims[l + 1]
+        for c in prange(n_chunks):
+            start, stop = rows_of(c, n, n_chunks)
+            layer_rows(theta, dims, l, A_prev, Z, A, drop, use_drop, hidden, start, stop, counters, c)
+        if stopped(counters):
+            return np.nan
+        A_prev = layer_output(dims, l, A, m)
+    nL = dims[L]
+    output_activation(Z[off[L - 1]:off[L]].reshape(nL, m), output, A[off[L - 1]:off[L]].reshape(nL, m))
+    return data_loss(Z[off[L - 1]:off[L]].reshape(nL, m), Y, output) + l2_term(theta, dims, lambd, m)
 
-    The numbers of ``_kernels.cost`` followed by ``_kernels.backward``, bit
-    for bit: every product is ``_kernels.matmul`` applied row by row (each
-    entry summed in the same order), against a transposed copy where the
-    serial code reads a transpose. buf1, buf2 : at least max(n_l) * m
-    entries; scratch : at least max(max(n_l) * m, max(n_l * n_(l-1))).
+
+@parallel_kernel
+@njit(cache=True, parallel=True, nogil=True)
+def backprop(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, scratch, n_chunks,
+             counters):
+    """Backprop into ``grad`` from the forward cache Z and A (``forward_cost``); stops at the flag.
+
+    buf1, buf2 : at least max(n_l) * m entries; scratch : at least max(max(n_l) * m, max(n_l * n_(l-1))).
     """
     L = dims.shape[0] - 1
     m = X.shape[1]
     w_off, b_off = block_offsets(dims)
     off = layer_offsets(dims, m)
-    A_prev = X
-    for l in range(L):  # forward
-        n, n_prev = dims[l + 1], dims[l]
-        W = theta[w_off[l]:w_off[l] + n * n_prev].reshape(n, n_prev)
-        b = theta[b_off[l]:b_off[l] + n]
-        Zl = Z[off[l]:off[l + 1]].reshape(n, m)
-        Al = A[off[l]:off[l + 1]].reshape(n, m)
-        Dl = drop[off[l]:off[l + 1]].reshape(n, m) if use_drop else Zl
-        for i in prange(n):
-            matmul(W[i:i + 1], A_prev, Zl[i:i + 1])
-            if l < L - 1:
-                hidden_activation(Zl[i:i + 1], b[i:i + 1], hidden, Dl[i:i + 1], use_drop, Al[i:i + 1])
-            else:
-                for e in range(m):
-                    Zl[i, e] += b[i]
-        if l == L - 1:
-            output_activation(Zl, output, Al)
-        A_prev = Al
-    J = data_loss(Z[off[L - 1]:off[L]].reshape(dims[L], m), Y, output) + l2_term(theta, dims, lambd, m)
     nL = dims[L]
     reg = lambd * (1.0 / m)
-    # backward; dZ of the layer at hand lives in buf1
+    # dZ of the layer at hand lives in buf1
     output_delta(output, A[off[L - 1]:off[L]].reshape(nL, m), Y, m, buf1[:nL * m].reshape(nL, m))
     for l in range(L - 1, -1, -1):
         n, n_prev = dims[l + 1], dims[l]
@@ -230,27 +276,57 @@ def cost_and_gradient(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, 
         for e in prange(m):
             for j in range(n_prev):
                 A_prev_T[e, j] = A_prev[j, e]
-        for i in prange(n):
-            matmul(dZ[i:i + 1], A_prev_T, dW[i:i + 1])
-            if reg != 0.0:
-                for j in range(n_prev):
-                    dW[i, j] += reg * W[i, j]
-            s = 0.0
-            for e in range(m):
-                s += dZ[i, e]
-            db[i] = s
+        for c in prange(n_chunks):
+            start, stop = rows_of(c, n, n_chunks)
+            for i in range(start, stop):
+                if stopped(counters):
+                    break
+                tick(counters, c)
+                matmul(dZ[i:i + 1], A_prev_T, dW[i:i + 1])
+                if reg != 0.0:
+                    for j in range(n_prev):
+                        dW[i, j] += reg * W[i, j]
+                s = 0.0
+                for e in range(m):
+                    s += dZ[i, e]
+                db[i] = s
+        if stopped(counters):
+            return
         if l > 0:
             dA = buf2[:n_prev * m].reshape(n_prev, m)
             W_T = scratch[:n * n_prev].reshape(n_prev, n)
-            for j in prange(n_prev):
-                for i in range(n):
-                    W_T[j, i] = W[i, j]
+            for c in prange(n_chunks):
+                start, stop = rows_of(c, n_prev, n_chunks)
+                for j in range(start, stop):
+                    if stopped(counters):
+                        break
+                    tick(counters, c)
+                    for i in range(n):
+                        W_T[j, i] = W[i, j]
             Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
             Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m) if use_drop else Zp
-            for j in prange(n_prev):
-                matmul(W_T[j:j + 1], dZ, dA[j:j + 1])
-                times_slope(dA[j:j + 1], Zp[j:j + 1], Dp[j:j + 1], use_drop, hidden)
+            for c in prange(n_chunks):
+                start, stop = rows_of(c, n_prev, n_chunks)
+                for j in range(start, stop):
+                    if stopped(counters):
+                        break
+                    tick(counters, c)
+                    matmul(W_T[j:j + 1], dZ, dA[j:j + 1])
+                    times_slope(dA[j:j + 1], Zp[j:j + 1], Dp[j:j + 1], use_drop, hidden)
             # copied, not swapped: with dZ rebound to the other buffer between parallel loops,
             # Numba 0.68 zeroed whole rows of the next dW (measured; the serial twin was right)
             buf1[:n_prev * m] = buf2[:n_prev * m]
+
+
+def cost_and_gradient(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, scratch,
+                      n_chunks, counters):
+    """``forward_cost`` then ``backprop`` (on the kernel thread): J, backprop in ``grad``, the cache in Z and A.
+
+    The numbers of ``_kernels.cost_and_backward``, bit for bit. n_chunks : the threads; counters :
+    ``Counters.buffer``; J is NaN and grad unfinished once its flag is up.
+    """
+    J = forward_cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, n_chunks, counters)
+    if counters[-1] == 0:
+        backprop(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, grad, buf1, buf2, scratch,
+                 n_chunks, counters)
     return J

@@ -72,7 +72,7 @@ from .._kernels import block_offsets, layer_offsets
 from ..ops.activations import left_slope
 from ..ops.losses import has_moments, loss_change, moment_loss, moment_sums
 from ._incremental import activation_change, all_small
-from ._parallel import parallel_kernel, stopped
+from ._parallel import parallel_kernel, stopped, tick
 from ._point import decode, fill_dz, finish_group, group_params, store_group
 
 
@@ -130,12 +130,13 @@ def add_ratios(U, rows, cols, Z, start, m, t, ratio):
 
 
 @njit(cache=True)
-def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff):
+def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff, counters, c):
     """R of example t for every hidden unit (see ``directions``): the largest |u| / |Z| over the later units.
 
     d : the slopes times dropout multipliers of every hidden unit at example t; u_buf (2, width**2)
     and ratio (width,) scratch; w_off, off, hoff, voff : the offsets ``directions`` computed once.
-    Reads cache.V (already filled for t), writes cache.R.
+    Reads cache.V (already filled for t), writes cache.R. Each row of a product U_k (n_l**2 multiply-adds
+    for deep wide nets) reads the stop flag in counters (ticks of chunk c); R is unfinished once it is up.
     """
     theta, dims, Z, V, R = cache.theta, cache.dims, cache.Z, cache.V, cache.R
     m = cache.X.shape[1]
@@ -156,6 +157,9 @@ def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff):
                 nxt = u_buf[which, :n_k * n_l].reshape(n_k, n_l)
                 which = 1 - which
                 for r in range(n_k):
+                    if stopped(counters):
+                        return
+                    tick(counters, c)
                     row = nxt[r]
                     row[:] = 0.0
                     for q in range(n_prev):
@@ -176,8 +180,9 @@ def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff):
 
 @parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
-def directions(cache, hidden, output, use_drop, bounds):
-    """Fill cache.V, R and P for the examples of every chunk bounds[c]:bounds[c + 1].
+def directions(cache, hidden, output, use_drop, bounds, counters):
+    """Fill cache.V, R and P for the examples of every chunk bounds[c]:bounds[c + 1]; each example reads the
+    stop flag in counters (``_parallel.Counters.buffer``).
 
     V : flat, hidden layer l's block at ``direction_offsets(dims, m)[l]`` holds
         v_(i,t) at ((i m + t) n_L + k): how the logits move per unit change of A_l[i, t].
@@ -202,6 +207,9 @@ def directions(cache, hidden, output, use_drop, bounds):
         u_buf = np.empty((2, width * width)) if L >= 4 else np.empty((2, 1))
         ratio = np.empty(width)
         for t in range(bounds[c], bounds[c + 1]):
+            if stopped(counters):
+                break
+            tick(counters, c)
             for l in range(L - 1):
                 for r in range(dims[l + 1]):
                     q = off[l] + r * m + t
@@ -233,7 +241,7 @@ def directions(cache, hidden, output, use_drop, bounds):
                     moment_sums(output, V[base:base + n_out], cache.out_act, cache.Y, cache.resid, t,
                                 cache.P[off[l] + i * m + t])
                 n_next = n_l
-            forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff)
+            forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff, counters, c)
 
 
 # ------------------------------------------------------------ one group

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from .. import _memory
 from .. import _validation as v
 from . import _steps, _workers, diagnose, judge, learner, plan, referee
 from ._parallel import show_progress
@@ -86,6 +87,7 @@ def gradient_check(net, X, Y, *, epsilon=1e-7, method="auto", mode="full", sampl
     include_kinks = v.boolean(include_kinks, "include_kinks")
     method = plan.method_for(net.hidden, method)
     X, Y = net._check_XY(X, Y)
+    _memory.require_network_check(net, X.shape[1], method=method, threads=threads, nested=not _nearby)
     if net.uses_dropout and dropout_seed is None:
         _refuse_random_dropout(net, X, Y)
     drop, use_drop = net._dropout(X.shape[1], dropout_seed)

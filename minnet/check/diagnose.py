@@ -105,7 +105,9 @@ def explain(shape, *, code, numerical, error, name=None, W=None, m=None, thresho
         return None  # no disagreement proven: nothing to explain
     cols = shape[-1] if len(shape) >= 2 else 1
     floor = thresholds[0] * (judge._norm(a[known]) + judge._norm(g[known])) / np.sqrt(known.sum())
-    weights = np.where(known, 1.0 / (np.where(known, e, 0.0) + floor + np.finfo(float).tiny) ** 2, 0.0)
+    spread = np.where(known, e, 0.0) + floor + np.finfo(float).tiny
+    # 1 / spread^2, scaled to at most 1 (the fits use only their ratios): near the underflow limit spread^2 is 0
+    weights = np.where(known, (spread[known].min() / spread) ** 2, 0.0)
     data = _Data(g, np.where(known, a, 0.0), np.where(known, e, 0.0), W, known, weights, size // cols, cols,
                  None if m is None else float(m), tuple(thresholds))
     found = _diagnose(data, len(shape) == 2)

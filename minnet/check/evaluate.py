@@ -90,8 +90,9 @@ def evaluate_network(net, X, Y, *, drop, use_drop, epsilon, method, threads, ser
     evaluator = _NetworkEvaluator(net, point, use_drop, started.prepared, started.largest, method, threads, serial,
                                   factor, show and epsilon)
     return Evaluation(net.layout, point.theta, started.grad, cost, method, UNIT_ROUNDOFF, threads, by_step(evaluator),
-                      lambda shifted: net._cost(X, Y, drop, use_drop, shifted),
-                      lambda: backprop_error(net, point, drop=drop, use_drop=use_drop), started.first,
+                      cost_at(net, X, Y, drop=drop, use_drop=use_drop, threads=threads, serial=serial),
+                      lambda: backprop_error(net, point, drop=drop, use_drop=use_drop, threads=threads, serial=serial),
+                      started.first,
                       started.first_sums, None, examples=X.shape[1])
 
 
@@ -148,9 +149,11 @@ class _NetworkEvaluator:
         counters = _parallel.Counters(chunks.size - 1)  # one chunk per thread, balanced by cost
         use_drop = self.use_drop
 
-        def kernels():
+        def kernels():  # each kernel reads the stop flag; between them, so does this
             if runs is not None:
-                plan.fill_rows(*runs, order)
+                plan.fill_rows(*runs, order, counters.buffer, plan.chunks_for(self.threads))
+            if counters.stop:
+                return
             if self.method == "incremental":
                 size = _incremental.work_size(_incremental.work_width(net._dims), m, group_size)
                 if not self.work or self.work[0].shape[0] < chunks.size - 1:
@@ -162,8 +165,11 @@ class _NetworkEvaluator:
                 out = _point.Results(np.empty(part.size), np.zeros(part.size, np.bool_), np.empty(part.size),
                                      counters.buffer)
                 _full.full(point, net._hidden, net._output, net.lambd, step, use_drop, part[order], chunks, out)
+                if counters.stop:
+                    return
                 approx[order], flags[order], sizes[order] = out.approx, out.kinks, out.scales
-            _tally.rounding_errors_into(point.theta, part, step, sizes, self.factor, errors)
+            if not counters.stop:
+                _tally.rounding_errors_into(point.theta, part, step, sizes, self.factor, errors)
 
         _parallel.run(kernels, threads=self.threads, serial=self.serial, counters=counters, total=part.size,
                       show=show)
@@ -193,19 +199,23 @@ def start(net, X, Y, *, drop, use_drop, threads, serial=False, prepare, ahead=No
     width = max(dims) * m
     scratch = np.empty(max(width, max(dims[l] * dims[l + 1] for l in range(len(dims) - 1))))
     found = {}
+    counters, total = (ahead.counters, ahead.n) if ahead is not None else (_parallel.Counters(0), 0)
 
-    def kernels():
+    def kernels():  # each kernel reads the stop flag; between them, so does this
         if serial:  # the same numbers from NumPy and training's own compiled passes: nothing more to compile
             theta = net.theta.copy()
             largest = float(np.max(np.abs(theta), initial=0.0))  # NaN or inf where theta holds one
         else:
             theta, largest = _tally.copy_and_largest(net.theta)
         found.update(theta=theta, largest=largest)
-        if not np.isfinite(largest):
+        if not np.isfinite(largest) or counters.stop:
             return  # nothing computes with a NaN or inf
-        pass_of = _base.cost_and_backward if serial else _point.cost_and_gradient
-        found["cost"] = pass_of(theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop, use_drop, Z, A,
-                                grad, np.empty(width), np.empty(width), scratch)
+        args = (theta, net._dims, X, Y, net._hidden, net._output, net.lambd, drop, use_drop, Z, A, grad,
+                np.empty(width), np.empty(width), scratch)
+        found["cost"] = _base.cost_and_backward(*args) if serial else _point.cost_and_gradient(*args, threads,
+                                                                                              counters.buffer)
+        if counters.stop:
+            return
         found["prepared"] = _point.prepare(net._dims, X, Y, Z, A, net._hidden) if prepare else None
         if ahead is not None and np.isfinite(found["cost"]) and _tally.steps_all_move(largest, ahead.epsilon):
             ahead.run(theta, Z=Z, A=A, prepared=found["prepared"])
@@ -214,7 +224,6 @@ def start(net, X, Y, *, drop, use_drop, threads, serial=False, prepare, ahead=No
                 found["sums"] = _tally.block_tally(ahead.approx, ahead.approx, grad, ahead.errors, np.empty(0),
                                                    np.empty(0, np.bool_), net.layout.starts, N_WORST)
 
-    counters, total = (ahead.counters, ahead.n) if ahead is not None else (None, 0)
     _parallel.run(kernels, threads=threads, serial=serial, counters=counters, total=total,
                   show=show and ahead is not None)
     if not np.isfinite(found["largest"]):
@@ -230,25 +239,52 @@ def start(net, X, Y, *, drop, use_drop, threads, serial=False, prepare, ahead=No
     return Start(point, found["largest"], float(found["cost"]), grad, found["prepared"], first, found.get("sums"))
 
 
-def backprop_error(net, point, *, drop, use_drop):
+def backprop_error(net, point, *, drop, use_drop, threads=1, serial=True):
     """Backprop's own rounding error per entry of theta, shape (n_parameters,).
 
     Backprop with absolute values everywhere: |A_L| + |Y| for A_L - Y (the
     subtraction that cancels in a confident network), |W|, |X|, |A|, and the
     slopes g' and dropout multipliers (never negative), times the unit
     roundoff. The backward kernel itself computes it, from the cache with
-    A_L replaced by |A_L| + |Y| and Y by 0.
+    A_L replaced by |A_L| + |Y| and Y by 0: training's pass in this thread
+    for a small check (serial), else the check's parallel one on the kernel
+    thread, where Ctrl-C stops it (the same numbers).
     """
     X, Y, Z, A = point.X, point.Y, point.Z, point.A
     m = X.shape[1]
-    n_out = net.layer_dims[-1]
+    dims = net.layer_dims
     magnitudes = np.abs(A)
-    magnitudes[-n_out * m:] += np.abs(Y).ravel()
+    magnitudes[-dims[-1] * m:] += np.abs(Y).ravel()
     out = np.empty(net.layout.size)
-    width = max(net.layer_dims) * m
-    _base.backward(np.abs(point.theta), net._dims, np.abs(X), np.zeros_like(Y), net._hidden, net._output, net.lambd,
-                   drop, use_drop, Z, magnitudes, out, np.empty(width), np.empty(width), np.empty(width))
+    width = max(dims) * m
+    args = (np.abs(point.theta), net._dims, np.abs(X), np.zeros_like(Y), net._hidden, net._output, net.lambd,
+            drop, use_drop, Z, magnitudes, out, np.empty(width), np.empty(width))
+    if serial:
+        _base.backward(*args, np.empty(width))
+    else:
+        scratch = np.empty(max(width, max(dims[l] * dims[l + 1] for l in range(len(dims) - 1))))
+        counters = _parallel.Counters(0)
+        _parallel.run(lambda: _point.backprop(*args, scratch, threads, counters.buffer), threads=threads,
+                      counters=counters)
     return ROUNDING["backprop"] * UNIT_ROUNDOFF * out
+
+
+def cost_at(net, X, Y, *, drop, use_drop, threads=1, serial=True):
+    """``cost_at(vector) -> J`` of the network at another theta: training's pass in this thread for a small
+    check (serial), else the check's parallel one on the kernel thread, where Ctrl-C stops it (the same numbers)."""
+    if serial:
+        return lambda shifted: net._cost(X, Y, drop, use_drop, shifted)
+
+    def at(shifted):
+        Z, A = net._buffers(X.shape[1])
+        counters, found = _parallel.Counters(0), []
+        _parallel.run(lambda: found.append(_point.forward_cost(shifted, net._dims, X, Y, net._hidden, net._output,
+                                                               net.lambd, drop, use_drop, Z, A, threads,
+                                                               counters.buffer)),
+                      threads=threads, counters=counters)
+        return float(found[0])
+
+    return at
 
 
 # ------------------------------------------------------------ the segment method
@@ -308,18 +344,25 @@ class SegmentEntries:
         order, groups, rows, runs = plan.row_groups(net.layer_dims, self.indices, group_size, fill=False)
         chunks = plan.balanced_chunks(groups, rows, plan.segment_row_costs(net.layer_dims, active, m), 20.0,
                                       plan.chunks_for(self.n_threads))
+        n_chunks = plan.chunks_for(self.n_threads)
         if self.indices is None:  # every entry: the list is 0 .. n - 1, written in parallel
             self.indices = np.empty(self.n, np.int64)
-            plan.fill_range(self.indices)
+            plan.fill_range(self.indices, self.counters.buffer, n_chunks)
         if runs is not None:
-            plan.fill_rows(*runs, order)
+            plan.fill_rows(*runs, order, self.counters.buffer, n_chunks)
+        if self.counters.stop:
+            return
         with _parallel.dynamic():  # a few chunks per thread, taken as threads come free
             if n_hidden:
                 bounds = plan.balanced_bounds(np.ones(m), plan.chunks_for(self.n_threads))
-                _segment.directions(cache, net._hidden, net._output, self.use_drop, bounds)
+                _segment.directions(cache, net._hidden, net._output, self.use_drop, bounds, self.counters.buffer)
+            if self.counters.stop:
+                return
             _segment.segment(cache, net._hidden, net._output, net.lambd, self.epsilon, self.use_drop,
                              _point.Plan(self.indices, order, groups, chunks), group_size,
                              _point.Results(self.approx, self.kinks, self.scales, self.counters.buffer), self.unsafe)
+        if self.counters.stop:
+            return
         del cache, order  # the directions and the row order: the peak memory stays one array of theta's size lower
         self.errors = np.empty(self.n)
         _tally.rounding_errors_into(theta, self.indices, self.epsilon, self.scales, self.factor, self.errors)

@@ -10,10 +10,10 @@ from numba import njit, prange
 
 from .. import _validation as v
 from ..ops.activations import ACTIVATIONS, PIECEWISE_LINEAR
-from ._parallel import parallel_kernel
+from ._parallel import CHUNKS_PER_THREAD, parallel_kernel, stopped, tick
 
 METHODS = ("auto", "segment", "incremental", "full")
-CHUNKS_PER_THREAD = 4  # the segment kernel's chunks per thread, taken dynamically (its scratch per chunk is small)
+# CHUNKS_PER_THREAD: the segment kernel's chunks per thread, taken dynamically (its scratch per chunk is small)
 MODES = ("full", "directional")
 
 
@@ -213,33 +213,60 @@ def row_runs(dims, indices, every=False):
 FILL_UNIT = 16384  # positions of ``order`` one thread fills at a time
 
 
+@njit(cache=True)
+def units_of_chunk(c, n_units, n_chunks):
+    """The units [start, stop) of chunk c when n_units are cut into n_chunks runs of (about) equal length."""
+    return c * n_units // n_chunks, (c + 1) * n_units // n_chunks
+
+
 @parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
-def fill_range(out):
-    """out[q] = q for every position, in parallel over units of FILL_UNIT positions."""
+def fill_range(out, counters=None, n_chunks=1):
+    """out[q] = q for every position, in units of FILL_UNIT positions, n_chunks runs of them in parallel.
+
+    counters : ``_parallel.Counters.buffer`` (n_chunks at most its ticks), or None: every unit reads its
+    stop flag (filling 20 million entries, first touch of fresh memory included, takes a tenth of a second).
+    """
     k = out.shape[0]
-    for u in prange((k + FILL_UNIT - 1) // FILL_UNIT):
-        for q in range(u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)):
-            out[q] = q
+    n_units = (k + FILL_UNIT - 1) // FILL_UNIT
+    for c in prange(n_chunks):
+        first, last = units_of_chunk(c, n_units, n_chunks)
+        for u in range(first, last):
+            if counters is not None:
+                if stopped(counters):
+                    break
+                tick(counters, c)
+            for q in range(u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)):
+                out[q] = q
 
 
 @parallel_kernel
 @njit(cache=True, parallel=True, nogil=True)
-def fill_rows(count, w_first, bias, order):
-    """Write ``order`` from ``row_runs``: every row's weights by increasing index, then its bias."""
+def fill_rows(count, w_first, bias, order, counters=None, n_chunks=1):
+    """Write ``order`` from ``row_runs``: every row's weights by increasing index, then its bias.
+
+    In units of FILL_UNIT positions, n_chunks runs of them in parallel; counters as in ``fill_range``.
+    """
     k = order.shape[0]
-    for u in prange((k + FILL_UNIT - 1) // FILL_UNIT):
-        start, stop = u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)
-        r = np.searchsorted(count, start, side="right") - 1  # the row position start falls in
-        p = start
-        while p < stop:
-            n_weights = count[r + 1] - count[r] - (1 if bias[r] >= 0 else 0)
-            end = min(count[r + 1], stop)
-            while p < end:
-                q = p - count[r]
-                order[p] = w_first[r] + q if q < n_weights else bias[r]
-                p += 1
-            r += 1
+    n_units = (k + FILL_UNIT - 1) // FILL_UNIT
+    for c in prange(n_chunks):
+        first, last = units_of_chunk(c, n_units, n_chunks)
+        for u in range(first, last):
+            if counters is not None:
+                if stopped(counters):
+                    break
+                tick(counters, c)
+            start, stop = u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)
+            r = np.searchsorted(count, start, side="right") - 1  # the row position start falls in
+            p = start
+            while p < stop:
+                n_weights = count[r + 1] - count[r] - (1 if bias[r] >= 0 else 0)
+                end = min(count[r + 1], stop)
+                while p < end:
+                    q = p - count[r]
+                    order[p] = w_first[r] + q if q < n_weights else bias[r]
+                    p += 1
+                r += 1
 
 
 def row_groups(dims, indices, group_size, *, fill=True):
@@ -253,7 +280,7 @@ def row_groups(dims, indices, group_size, *, fill=True):
 
     Returns (order, group bounds into order, row of every group counted over
     all layers, runs). With fill=False and runs not None, order is not yet
-    written: ``fill_rows(*runs, order)`` writes it (in parallel, so on the
+    written: ``fill_rows(*runs, order, counters, n_chunks)`` writes it (in parallel, so on the
     kernel thread). indices None: every entry of theta, in order.
     """
     dims = np.asarray(dims, dtype=np.int64)

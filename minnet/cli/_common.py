@@ -25,10 +25,11 @@ PROG = "minnet"
 EXIT_STATUS = {"correct": 0, "suspicious": 1, "bug": 3, "inconclusive": 4}  # verdicts, and nothing else
 USAGE_ERROR = 2       # argparse's convention: a bad argument, option or file, or an output that cannot be written
 USER_CODE_ERROR = 5   # the user's code raised, exited (sys.exit, exit, quit) or lost the worker running it
+TRAINING_DIVERGED = 6  # minnet train: the cost became NaN or inf, or grew 1000-fold (TrainingDiverged)
 INTERNAL_ERROR = 70   # EX_SOFTWARE of sysexits.h: minnet itself failed; a bug to report, with the traceback
 INTERRUPTED = 130     # 128 + SIGINT, as a shell reports it
 BROKEN_PIPE = 141     # 128 + SIGPIPE: the reader of the output went away
-ERROR_STATUSES = (USAGE_ERROR, USER_CODE_ERROR, INTERNAL_ERROR, INTERRUPTED, BROKEN_PIPE)
+ERROR_STATUSES = (USAGE_ERROR, USER_CODE_ERROR, TRAINING_DIVERGED, INTERNAL_ERROR, INTERRUPTED, BROKEN_PIPE)
 assert len(set(ERROR_STATUSES) | set(EXIT_STATUS.values())) == len(ERROR_STATUSES) + len(EXIT_STATUS)
 REPORT_BUG = "this is a bug in minnet: please report it to minnet's maintainers with the traceback"
 EXIT_STATUS_HELP = f"""\
@@ -41,6 +42,7 @@ exit status:
   {EXIT_STATUS['inconclusive']}    inconclusive: the check could not reach a verdict (see the report)
   {USER_CODE_ERROR}    your code failed: it raised an exception or called sys.exit(), exit() or quit()
        (the message names the function, your file and line), or a worker process running it died
+  {TRAINING_DIVERGED}    (minnet train) training diverged: the cost became NaN or inf, or grew 1000-fold
   {INTERNAL_ERROR}   minnet itself failed, a bug in minnet: it prints the traceback to report to its maintainers
   {INTERRUPTED}  interrupted (Ctrl-C)
   {BROKEN_PIPE}  the reader of the output went away (a closed pipe)

@@ -10,8 +10,9 @@ import traceback
 
 from . import bench, check, demo, train
 from ..check import UserExit, WorkerLost
+from ..training import TrainingDiverged
 from ._common import (BROKEN_PIPE, FORMATTER, INTERNAL_ERROR, INTERRUPTED, PROG, REPORT_BUG, USAGE_ERROR,
-                      USER_CODE_ERROR, CliError, Parser, did_you_mean, exit_status_line)
+                      TRAINING_DIVERGED, USER_CODE_ERROR, CliError, Parser, did_you_mean, exit_status_line)
 from .user_code import users_error
 
 # The commands, in the order 'minnet --help' lists them. Each module has HELP (its line in that
@@ -68,6 +69,8 @@ def main(argv=None):
         return _error(str(exc), exc.status, as_json)
     except (UserExit, WorkerLost) as exc:  # the user's code exited, or the worker running it died
         return _error(str(exc), USER_CODE_ERROR, as_json)
+    except TrainingDiverged as exc:  # a ValueError, but no usage error: the run went wrong, not the arguments
+        return _error(str(exc), TRAINING_DIVERGED, as_json)
     except (ValueError, TypeError) as exc:  # minnet's own checks of what the user gave
         return _error(str(exc), USAGE_ERROR, as_json)
     except MemoryError as exc:
@@ -82,8 +85,8 @@ def main(argv=None):
     except OSError as exc:
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
         return _error(f"cannot access{where}: {exc.strerror or exc}", USAGE_ERROR, as_json)
-    except KeyboardInterrupt:
-        return _interrupted(as_json)
+    except KeyboardInterrupt as exc:
+        return _interrupted(as_json, str(exc))
     except SystemExit as exc:  # not argparse's (see _run): an exit from the user's code that got past the guards
         error = users_error(exc)
         if error is not None:
@@ -133,13 +136,15 @@ def _internal_error(exc, as_json):
     return INTERNAL_ERROR
 
 
-def _interrupted(as_json):
-    """One line for Ctrl-C; a second Ctrl-C meanwhile is ignored rather than shown as a traceback."""
+def _interrupted(as_json, where=""):
+    """One line for Ctrl-C (with where it stopped, when it says, as ``TrainingInterrupted`` does); a second
+    Ctrl-C meanwhile is ignored rather than shown as a traceback."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        message = f"interrupted: {' '.join(where.split())}" if where else "interrupted"
+        print(f"{PROG}: {message}", file=sys.stderr)
         if as_json:
-            print(json.dumps({"error": "interrupted", "exit_status": INTERRUPTED}))
+            print(json.dumps({"error": message, "exit_status": INTERRUPTED}))
     except (OSError, ValueError):  # the terminal may be gone already
         pass
     finally:

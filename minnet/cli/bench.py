@@ -1,35 +1,41 @@
 """``minnet bench``: time minnet's gradient check against reference loops (NumPy, and PyTorch and JAX
 when installed) on fixed workloads or the user's shape, or a learner's own backprop (--user-code, timed by
-``bench_user_code``); a table, JSON rows or a plot. Imports ``_common``, ``_names`` and ``bench_user_code``
-of the CLI; no other command. torch and jax only through baselines."""
+``bench_user_code``); rows printed as they finish (a table or JSON), kept on Ctrl-C, and a plot. Imports
+``_common``, ``_names`` and ``bench_user_code`` of the CLI; no other command. torch and jax only through baselines."""
 import functools
 import json
+import signal
 import sys
 import time
 
 import numpy as np
 
 from . import bench_user_code
-from ._common import (METHODS, CliError, int_list, json_safe, layer_dims, name_list, plot_path, positive_int)
+from ._common import (INTERRUPTED, METHODS, PROG, CliError, exit_status_line, int_list, json_safe, layer_dims,
+                      name_list, plot_path, positive_int, writing)
 from ._names import BENCH_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, SEGMENT_HIDDEN, segment_applies, synthetic_data
 
 # (layer dims, examples); hidden from --hidden, BENCH_OUTPUT output, lambd 0.7, X standard normal.
 WORKLOADS = {"digits": ([64, 32, 16, 10], 256), "medium": ([256, 64, 32, 10], 128),
              "mnist": ([784, 128, 64, 10], 64)}
-SLOW_ABOVE = 20_000      # parameters: above this the slow runs need --full-baselines
+DEFAULT_METHODS = ("auto", "segment", "incremental")  # minnet's methods without --full (--full adds "full")
+QUICK_ABOVE = 5_000      # parameters: above this a run without --full estimates the NumPy and JAX loops
+SLOW_ABOVE = 20_000      # parameters: above this the slow runs need --full-baselines (with --full too)
 ESTIMATE_SAMPLE = 2_000  # entries of the NumPy loop timed to estimate a skipped run
 REPEAT_LIMIT = 5.0       # seconds: a run longer than this is not repeated
 TORCH_LIMIT = 50_000     # parameters: torch.autograd.gradcheck on mnist exhausted 24 GB in the benchmarks
 BENCH_EXAMPLES = 64      # m of a --layers workload unless --examples
 PEERS = {"numpy": "numpy loop", "torch": "torch gradcheck", "jax": "jax vmap fd",  # baseline -> its rows' method
          "course": bench_user_code.LOOP}  # --user-code's baseline
-NETWORK_ONLY = {"workloads": None, "hidden": DEFAULT_HIDDEN, "methods": list(METHODS), "baselines": ["numpy"],
+NETWORK_ONLY = {"workloads": None, "hidden": DEFAULT_HIDDEN, "methods": None, "baselines": ["numpy"],
                 "threads": None}  # the options (and defaults) of the minnet-network benchmarks, not --user-code's
 SLOW_SKIPPED = "skipped (slow; add --full-baselines)"
+WIDTHS = {"seconds": 12, "entries/s": 9, "verdict": 10, "vs": 8}  # the table's timing columns (rows stream)
 
 HELP = "time the gradient check against NumPy, PyTorch and JAX"
 DESCRIPTION = ("The check-speed table: minnet's gradient check against reference loops, on fixed workloads or "
-               "your own shape, or (--user-code) on a learner's own NumPy backprop.")
+               "your own shape, or (--user-code) on a learner's own NumPy backprop. Each row is printed as it "
+               "finishes; Ctrl-C keeps the finished rows.")
 EPILOG = f"""\
 workloads ({BENCH_OUTPUT} output, lambd 0.7, X standard normal; --hidden picks the hidden activation, {DEFAULT_HIDDEN}
 by default, and --examples overrides m):
@@ -38,19 +44,29 @@ by default, and --examples overrides m):
   mnist   [784, 128, 64, 10]  m = 64    (109,386 parameters)
 --layers N0,...,NL times that one network instead (m = {BENCH_EXAMPLES} unless --examples).
 
+What runs: by default (under 30 s on 2 cores) the three workloads, minnet's
+{', '.join(DEFAULT_METHODS)} methods against the NumPy loop, which runs in full up to {QUICK_ABOVE:,}
+parameters (digits) and is estimated from {ESTIMATE_SAMPLE:,} random entries above (medium, mnist).
+--full is the whole sweep (minutes): minnet's "full" method too, and the slow runs in full up to
+{SLOW_ABOVE:,} parameters (digits, medium). --full-baselines runs every slow run in full on every
+workload (the full NumPy loop on mnist takes a minute or more, minnet's full method far longer).
+--workloads, --methods and --baselines pick the runs themselves.
+
 Baselines: "numpy" is the plain loop (perturb one entry in place, two full forward passes per entry),
 "torch" is torch.autograd.gradcheck in float64, "jax" the same centered differences as the NumPy
 loop, jit-compiled and vmap-ed over chunks of directions in float64 (torch and jax only if
 installed; never required). numpy and torch run on one BLAS / torch thread: the matrices are small,
 and on a busy machine extra threads slow the loops down erratically; jax uses XLA's own threads.
-On workloads over {SLOW_ABOVE:,} parameters the slow runs (torch, minnet's "full" method) are skipped and
-the NumPy and JAX times are estimated from {ESTIMATE_SAMPLE:,} entries, unless --full-baselines
-(the full NumPy loop on mnist takes a minute or more). torch is never run over {TORCH_LIMIT:,}
+Over {SLOW_ABOVE:,} parameters the slow runs (torch, minnet's "full" method) are skipped and the NumPy
+and JAX times are estimated, unless --full-baselines. torch is never run over {TORCH_LIMIT:,}
 parameters: its gradcheck ran out of 24 GB of memory on mnist.
 --threads 1,2,4 times every minnet method at each thread count (the results are bitwise identical).
---json prints one object per row: workload, layer_dims, parameters, m, hidden, method, threads, jobs,
-seconds, estimated, entries_per_second, verdict, note (why a run was skipped) and vs_<baseline>
-(the baseline's time over the row's).
+--json prints one object per row, a line each as it finishes, the whole a JSON list: workload,
+layer_dims, parameters, m, hidden, method, threads, jobs, seconds, estimated, entries_per_second,
+verdict, note (why a run was skipped) and vs_<baseline> (the baseline's time over the row's).
+A baseline's row is printed once the workload's baselines have all run (its ratios need them).
+Ctrl-C stops the run in progress: the rows finished so far are printed (and closed as a JSON
+list with --json), the plot drawn from them, and minnet exits with status {INTERRUPTED}.
 
 --user-code times minnet.check_gradients on a learner's own NumPy backprop instead: the course's
 L-layer network (LINEAR->RELU x (L-1)->LINEAR->SIGMOID, as minnet/course.py writes it), layers
@@ -62,12 +78,14 @@ forward passes per entry, estimated from {ESTIMATE_SAMPLE:,} entries over {SLOW_
 
 examples:
   minnet bench
+  minnet bench --full
   minnet bench --workloads digits --baselines numpy,torch,jax
   minnet bench --layers 784,1024,1024,10 --examples 64 --methods auto,incremental --threads 1,2
   minnet bench --layers 256,64,10 --hidden tanh --baselines none --json > bench.json
   minnet bench --workloads mnist --full-baselines --plot bench.png
   minnet bench --user-code --jobs 1,2,4 --json > user_code.json
-"""
+
+""" + exit_status_line(extra="Ctrl-C keeps the rows finished so far.")
 
 
 def add_arguments(parser):
@@ -90,9 +108,12 @@ def add_arguments(parser):
                    help=f"hidden activation (default {DEFAULT_HIDDEN})")
     p.add_argument("--methods", type=name_list(METHODS, "method"), default=None, metavar="M,...",
                    help=f"minnet methods to time: auto, segment ({SEGMENT_HIDDEN} only), incremental, full "
-                        "(default: all)")
+                        f"(default: {', '.join(DEFAULT_METHODS)}; all four with --full)")
     p.add_argument("--baselines", type=name_list(("numpy", "torch", "jax", "none"), "baseline"),
                    default=None, metavar="B,...", help="numpy, torch, jax or none (default numpy)")
+    p.add_argument("--full", action="store_true",
+                   help=f"the whole sweep (minutes): minnet's full method too, and the NumPy loop in full up to "
+                        f"{SLOW_ABOVE:,} parameters (without it: up to {QUICK_ABOVE:,})")
     p.add_argument("--full-baselines", action="store_true",
                    help="run the slow runs in full on every workload (minutes on mnist)")
     p.add_argument("--threads", type=thread_counts, default=None, metavar="N,...",
@@ -100,7 +121,8 @@ def add_arguments(parser):
     p.add_argument("--repeat", type=positive_int, default=3, metavar="R",
                    help="time minnet R times and keep the best (default 3)")
     p.add_argument("--json", action="store_true",
-                   help="print the rows, or an error, as JSON (a list of objects; NaN and inf become null)")
+                   help="print the rows, or an error, as JSON (a list of objects, one line each as it finishes; "
+                        "NaN and inf become null)")
     p.add_argument("--plot", metavar="PNG", help="save time against parameters for each method and peer (log-log)")
     p.add_argument("--quiet", action="store_true", help="no status line on stderr")
 
@@ -166,21 +188,22 @@ def _bench_row(about, method, threads, seconds=None, estimated=False, verdict=No
 
 
 def _bench_peers(args, wanted, name, net, X, Y, status):
-    """Rows of the reference checks on one workload (they run once, on one thread where they can)."""
+    """Rows of the reference checks on one workload, yielded as each finishes (they run once, on one thread
+    where they can)."""
     from .. import baselines, difference
     n, m, hidden = net.layout.size, X.shape[1], args.hidden
     slow_ok = args.full_baselines or n <= SLOW_ABOVE
+    whole = args.full_baselines or n <= (SLOW_ABOVE if args.full else min(QUICK_ABOVE, SLOW_ABOVE))
     sample = np.random.default_rng(0).choice(n, size=min(ESTIMATE_SAMPLE, n), replace=False)
-    rows = []
     for peer in wanted:
         label = PEERS[peer]
         row = functools.partial(_bench_row, _about(name, net.layer_dims, m, hidden), label,
                                 None if peer == "jax" else 1)
         if peer == "torch" and n > TORCH_LIMIT:
-            rows.append(row(note=f"skipped (over {TORCH_LIMIT:,} parameters torch's gradcheck runs out of memory)"))
+            yield row(note=f"skipped (over {TORCH_LIMIT:,} parameters torch's gradcheck runs out of memory)")
             continue
         if peer == "torch" and not slow_ok:
-            rows.append(row(note=SLOW_SKIPPED))
+            yield row(note=SLOW_SKIPPED)
             continue
         if peer == "numpy":
             def run(indices=None):
@@ -194,23 +217,22 @@ def _bench_peers(args, wanted, name, net, X, Y, status):
         else:
             status.show(f"{name}: {label} over {n:,} entries ...")
             seconds, ok = _best_time(lambda: baselines.torch_gradcheck(net, X, Y, torch_threads=1), 1)
-            rows.append(row(seconds=seconds, verdict="passed" if ok else "failed"))
+            yield row(seconds=seconds, verdict="passed" if ok else "failed")
             continue
-        if slow_ok:
+        if whole:
             status.show(f"{name}: {label} over {n:,} entries ...")
             seconds, approx = _best_time(run, 1)
-            rows.append(row(seconds=seconds, verdict=_verdict_of(difference(approx, _backprop(net, X, Y)))))
+            yield row(seconds=seconds, verdict=_verdict_of(difference(approx, _backprop(net, X, Y))))
         else:  # every entry costs the same two forward passes: time a sample and scale up
             status.show(f"{name}: {label} on {sample.size:,} of {n:,} entries ...")
             t = time.perf_counter()
             run(sample)
-            rows.append(row(seconds=(time.perf_counter() - t) * n / sample.size, estimated=True))
-    return rows
+            yield row(seconds=(time.perf_counter() - t) * n / sample.size, estimated=True)
 
 
 def run(args):
-    """Time the baselines and every minnet method on every workload; print the table or JSON, plot; 0."""
-    from .. import gradient_check
+    """Time the baselines and minnet's methods on every workload, printing each row as it finishes; the plot
+    at the end. Returns 0, or INTERRUPTED after Ctrl-C (the finished rows printed and plotted)."""
     if args.user_code:
         return _run_user_code(args)
     if args.jobs is not None:
@@ -219,56 +241,103 @@ def run(args):
     for name, default in NETWORK_ONLY.items():
         if getattr(args, name) is None:
             setattr(args, name, default)
+    if args.methods is None:
+        args.methods = list(METHODS if args.full else DEFAULT_METHODS)
     threads = _thread_counts_here(args.threads)
     wanted = [] if args.baselines == ["none"] else list(args.baselines)
     if "none" in wanted:
         raise CliError("--baselines none cannot be combined with other baselines")
     plot = plot_path(args.plot, "--plot")
-    workloads = [(name, m, *_workload(dims, m, args.hidden)) for name, dims, m in _bench_workloads(args)]
+    planned = _bench_workloads(args)
     wanted, methods = _what_runs(args, wanted)
+    _require_memory(planned, methods, threads, args.hidden)
     if not args.json:
         print(f"Gradient-check speed: {args.hidden} hidden, {BENCH_OUTPUT} output, lambd 0.7, X standard normal; "
               f"minnet on {', '.join(map(str, threads))} Numba thread(s), best of {args.repeat} run(s) (runs over "
               f"{REPEAT_LIMIT:g} s are not repeated); baselines run once, numpy and torch on one thread.",
               flush=True)
-
-    # Compile (or load from the cache) every kernel first so that no timing includes it.
-    tiny, Xt, Yt = _workload([3, 4, 3], 5, args.hidden)
-    for method in methods:
-        gradient_check(tiny, Xt, Yt, method=method, threads=threads[0], progress=False)
-
-    rows = []
+    labels = [PEERS[b] for b in wanted] + [f"minnet {method}" for method in methods]
     status = _Status(enabled=sys.stderr.isatty() and not args.quiet)
-    for name, _, net, X, Y in workloads:
-        found = _bench_peers(args, wanted, name, net, X, Y, status)
-        found += _minnet_rows(args, name, net, X, Y, threads=threads, methods=methods, status=status)
-        _ratios(found, wanted)
-        rows.extend(found)
-    status.show("")
-    _show(args, rows, wanted, plot)
+    rows = _Rows(args, wanted, [_about(name, dims, m, args.hidden) for name, dims, m in planned], labels, status)
+    try:
+        _warm_up(methods, threads[0], args.hidden)
+        rows.begin()
+        for name, dims, m in planned:
+            net, X, Y = _workload(dims, m, args.hidden)
+            for row in _bench_peers(args, wanted, name, net, X, Y, status):
+                rows.hold(row)  # printed with the workload's other baselines: their ratios need them all
+            rows.release()
+            for row in _minnet_rows(args, name, net, X, Y, threads=threads, methods=methods, status=status):
+                rows.add(row)
+    except KeyboardInterrupt:
+        return _interrupted(rows, plot)
+    except BaseException:
+        rows.close(failed=True)
+        raise
+    return _finish(rows, plot)
+
+
+def _require_memory(planned, methods, threads, hidden):
+    """Refuse, before any data is made, a workload whose data and check do not fit in the memory available."""
+    from .. import _memory
+    for name, dims, m in planned:
+        need = _memory.data_bytes(dims, m) + max(
+            _memory.check_bytes(dims, m, method=method, threads=max(threads), kinks=segment_applies(hidden))
+            for method in methods or ["auto"])
+        _memory.require(need, what=f"the {name} workload ({','.join(map(str, dims))}, m = {m:,})")
+
+
+def _warm_up(methods, threads, hidden):
+    """Compile (or load from the cache) every kernel first, so that no timing includes it."""
+    from .. import gradient_check
+    tiny, Xt, Yt = _workload([3, 4, 3], 5, hidden)
+    for method in methods:
+        gradient_check(tiny, Xt, Yt, method=method, threads=threads, progress=False)
+
+
+def _finish(rows, plot):
+    """After the last row: the table's footnote or the end of the JSON list, and the plot; 0."""
+    rows.close()
+    if plot:
+        _plot(rows, plot)
     return 0
 
 
-def _show(args, rows, wanted, plot):
-    """The rows as JSON or a table (ratios against the ``wanted`` baselines), and their plot if asked for."""
-    if args.json:
-        print(json.dumps(json_safe(rows), indent=2, allow_nan=False))
-    else:
-        print()
-        print(_bench_table(rows, wanted))
-        if any(r["estimated"] for r in rows):
-            print(f"\n~ : timed on {ESTIMATE_SAMPLE:,} random entries and scaled up (every entry costs the same "
-                  f"two forward passes); --full-baselines runs it in full.")
-    if plot:
-        from .. import plots
-        plots.plot_bench(rows, path=plot)
-        if not args.json:
-            print(f"\nPlot: {plot}")
+def _plot(rows, plot):
+    from .. import plots
+    with writing(plot, "--plot"):
+        plots.plot_bench(rows.rows, path=plot)
+    if not rows.json:
+        print(f"\nPlot: {plot}", flush=True)
+
+
+def _interrupted(rows, plot):
+    """Ctrl-C: the finished rows printed (the JSON list closed) and plotted, one line on stderr; INTERRUPTED.
+    A second Ctrl-C meanwhile is ignored, so that it cannot cut the output short."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to mask
+        previous = None
+    try:
+        rows.status.show("")
+        rows.close()
+        kept = f"the {len(rows.rows)} finished row(s) are kept" if rows.rows else "no row had finished"
+        if plot and any(r["seconds"] is not None for r in rows.rows):
+            _plot(rows, plot)
+            kept += f", and plotted in {plot}"
+        elif plot:
+            kept += "; nothing to plot"
+        print(f"{PROG}: interrupted: {kept}", file=sys.stderr, flush=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return INTERRUPTED
 
 
 def _run_user_code(args):
-    """``--user-code``: check_gradients on the course's network at each --jobs count, and the course's loop; 0."""
-    given = [name for name in NETWORK_ONLY if getattr(args, name) is not None]
+    """``--user-code``: check_gradients on the course's network at each --jobs count, and the course's loop,
+    printing each row as it finishes. Returns 0, or INTERRUPTED after Ctrl-C (the finished rows kept)."""
+    given = [name for name in NETWORK_ONLY if getattr(args, name) is not None] + (["full"] if args.full else [])
     if given:
         raise CliError(f"--{given[0]} applies to minnet's own networks, not to --user-code (which takes --layers, "
                        f"--examples, --jobs, --repeat and --full-baselines)")
@@ -285,15 +354,21 @@ def _run_user_code(args):
               f"best of {args.repeat} run(s) (runs over {REPEAT_LIMIT:g} s are not repeated), against the course's "
               f"loop, run once; BLAS on one thread.", flush=True)
     status = _Status(enabled=sys.stderr.isatty() and not args.quiet)
-    found = bench_user_code.timings(dims, m, jobs=jobs, repeat=args.repeat, full=args.full_baselines,
-                                    sample=ESTIMATE_SAMPLE, slow_above=SLOW_ABOVE, best_time=_best_time,
-                                    status=status.show)
     about = _about(bench_user_code.WORKLOAD, dims, m, None)
-    rows = [_bench_row(about, **timing) for timing in found]
-    _ratios(rows, ["course"])
-    status.show("")
-    _show(args, rows, ["course"], plot)
-    return 0
+    labels = [bench_user_code.LOOP] + [f"minnet n_jobs={count}" for count in bench_user_code.job_counts(jobs)]
+    rows = _Rows(args, ["course"], [about], labels, status)
+    try:
+        rows.begin()
+        for timing in bench_user_code.timings(dims, m, jobs=jobs, repeat=args.repeat, full=args.full_baselines,
+                                              sample=ESTIMATE_SAMPLE, slow_above=SLOW_ABOVE, best_time=_best_time,
+                                              status=status.show):
+            (rows.hold if timing["method"] == bench_user_code.LOOP else rows.add)(_bench_row(about, **timing))
+    except KeyboardInterrupt:
+        return _interrupted(rows, plot)
+    except BaseException:
+        rows.close(failed=True)
+        raise
+    return _finish(rows, plot)
 
 
 def _thread_counts_here(wanted):
@@ -325,7 +400,7 @@ def _what_runs(args, wanted):
 
 
 def _minnet_rows(args, name, net, X, Y, *, threads, methods, status):
-    """Rows of minnet's methods on one workload, one per thread count.
+    """Rows of minnet's methods on one workload, one per thread count, yielded as each finishes.
 
     Over SLOW_ABOVE parameters (unless --full-baselines) the "full" method gets one row that says it was skipped.
     """
@@ -333,60 +408,115 @@ def _minnet_rows(args, name, net, X, Y, *, threads, methods, status):
     n, m = net.layout.size, X.shape[1]
     slow_ok = args.full_baselines or n <= SLOW_ABOVE
     about = _about(name, net.layer_dims, m, args.hidden)
-    rows = []
     for t in threads:
         for method in methods:
             if method == "full" and not slow_ok:
                 if t == threads[0]:
-                    rows.append(_bench_row(about, "minnet full", None, note=SLOW_SKIPPED))
+                    yield _bench_row(about, "minnet full", None, note=SLOW_SKIPPED)
                 continue
             status.show(f"{name}: minnet {method} on {t} thread(s) over {n:,} entries ...")
             seconds, report = _best_time(
                 lambda: gradient_check(net, X, Y, method=method, threads=t, progress=False), args.repeat)
-            rows.append(_bench_row(about, f"minnet {method}", t, seconds=seconds, verdict=report.verdict))
-    return rows
+            yield _bench_row(about, f"minnet {method}", t, seconds=seconds, verdict=report.verdict)
 
 
-def _ratios(rows, wanted):
-    """Each row's speed-up against each baseline on the same workload: "vs_numpy" = numpy's time / its time."""
-    base = {b: next((r for r in rows if r["method"] == PEERS[b] and r["seconds"] is not None), None) for b in wanted}
-    for r in rows:
-        for b in wanted:
-            r[f"vs_{b}"] = None
-            if base[b] is not None and r["seconds"] is not None:
-                r[f"vs_{b}"] = base[b]["seconds"] / r["seconds"] if r["seconds"] > 0 else float("inf")
+class _Rows:
+    """The rows as they finish: each printed and flushed at once, a line of the table or one object of the
+    JSON list (which ``close`` ends), and kept (``rows``) for the plot.
 
+    A baseline's row waits in ``held`` until the workload's other baselines have run (``release``, or the
+    next ``add``), so that its ratios against them are known when it is printed; so do minnet's rows,
+    which come after. The table's columns are sized from the plan up front (``abouts``, ``labels``).
+    """
 
-def _bench_table(rows, wanted):
-    head = ["workload", "parameters", "m", "method", "threads", "seconds", "entries/s", "verdict"] + \
-        [f"vs {b}" for b in wanted]
-    estimated = {r["workload"]: set() for r in rows}
-    for r in rows:
-        if r["estimated"]:
-            estimated[r["workload"]].add(r["method"])
-    cells = []
-    for r in rows:
-        first = [r["workload"], f"{r['parameters']:,}", str(r["m"]), r["method"],
-                 "-" if r["threads"] is None else str(r["threads"])]
-        if r["seconds"] is None:
-            cells.append((first, r["note"]))
-            continue
-        seconds = f"~{r['seconds']:.3g} (est.)" if r["estimated"] else f"{r['seconds']:.3g}"
+    def __init__(self, args, wanted, abouts, labels, status):
+        self.json, self.wanted, self.status = args.json, wanted, status
+        self.in_full = ("--full-baselines" if args.user_code else
+                        f"--full (up to {SLOW_ABOVE:,} parameters) or --full-baselines (on every workload)")
+        self.rows, self.held, self.base, self.rough = [], [], {}, set()
+        self.open = self.closed = False
+        names = ["workload", "parameters", "m", "method", "threads"]
+        cells = [[a["workload"], f"{a['parameters']:,}", str(a["m"])] for a in abouts]
+        self.widths = [max([len(names[k])] + [len(c[k]) for c in cells]) for k in range(3)]
+        self.widths += [max(len(label) for label in labels + ["method"]), len("threads"), WIDTHS["seconds"],
+                        WIDTHS["entries/s"], WIDTHS["verdict"]] + [max(WIDTHS["vs"], 3 + len(b)) for b in wanted]
+        self.head = names + ["seconds", "entries/s", "verdict"] + [f"vs {b}" for b in wanted]
+
+    def begin(self):
+        """The table's header (JSON opens its list with the first row)."""
+        if not self.json:
+            print()
+            print(self._line(self.head).rstrip())
+            print("  ".join("-" * w for w in self.widths), flush=True)
+
+    def hold(self, row):
+        """A baseline's row: its time is the workload's base for the ratios; printed by ``release``."""
+        if row["seconds"] is not None:
+            peer = next(b for b in self.wanted if PEERS[b] == row["method"])
+            self.base[(row["workload"], peer)] = row["seconds"]
+            if row["estimated"]:
+                self.rough.add((row["workload"], peer))
+        self.held.append(row)
+
+    def release(self):
+        held, self.held = self.held, []
+        for row in held:
+            self._print(row)
+
+    def add(self, row):
+        self.release()
+        self._print(row)
+
+    def close(self, *, failed=False):
+        """The held rows, then the end of the JSON list or the table's footnote; once."""
+        if self.closed:
+            return
+        self.closed = True
+        if failed:  # an error on its way to the caller: end the JSON list if it was begun, and no more
+            try:
+                if self.json and self.open:
+                    print("]", flush=True)
+            except OSError:  # a closed pipe, say: the error that is raised says so
+                pass
+            return
+        self.release()
+        if self.json:
+            print("]" if self.open else "[]", flush=True)
+        elif any(r["estimated"] for r in self.rows):
+            print(f"\n~ : timed on {ESTIMATE_SAMPLE:,} random entries and scaled up (every entry costs the same "
+                  f"two forward passes); {self.in_full} runs it in full.", flush=True)
+
+    def _print(self, row):
+        for b in self.wanted:
+            base, seconds = self.base.get((row["workload"], b)), row["seconds"]
+            row[f"vs_{b}"] = None if base is None or seconds is None else base / seconds if seconds > 0 else \
+                float("inf")
+        self.status.show("")
+        if self.json:
+            text = ("[ " if not self.open else ", ") + json.dumps(json_safe(row), allow_nan=False)
+            self.open = True
+        else:
+            text = self._table_line(row)
+        self.rows.append(row)
+        print(text, flush=True)
+
+    def _table_line(self, row):
+        first = [row["workload"], f"{row['parameters']:,}", str(row["m"]), row["method"],
+                 "-" if row["threads"] is None else str(row["threads"])]
+        if row["seconds"] is None:  # a skipped run: its reason spans the timing columns
+            return self._line(first) + "  " + row["note"]
+        seconds = f"~{row['seconds']:.3g} (est.)" if row["estimated"] else f"{row['seconds']:.3g}"
         ratios = []
-        for b in wanted:
-            ratio = r[f"vs_{b}"]
-            rough = "~" if r["estimated"] or PEERS[b] in estimated[r["workload"]] else ""
-            ratios.append("-" if ratio is None else f"{rough}{ratio:,.0f}x" if ratio >= 1000 else f"{rough}{ratio:.3g}x")
-        cells.append((first + [seconds, _rate(r["parameters"], r["seconds"]), r["verdict"] or "-"] + ratios, None))
-    widths = [max([len(head[k])] + [len(c[k]) for c, note in cells if note is None or k < 5])
-              for k in range(len(head))]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip(), "  ".join("-" * w for w in widths)]
-    for c, note in cells:
-        if note is None:
-            lines.append("  ".join(x.ljust(w) for x, w in zip(c, widths)).rstrip())
-        else:  # a skipped run: its reason spans the timing columns
-            lines.append("  ".join(x.ljust(w) for x, w in zip(c, widths[:5])) + "  " + note)
-    return "\n".join(lines)
+        for b in self.wanted:
+            ratio = row[f"vs_{b}"]
+            rough = "~" if row["estimated"] or (row["workload"], b) in self.rough else ""
+            ratios.append("-" if ratio is None else f"{rough}{ratio:,.0f}x" if ratio >= 1000 else
+                          f"{rough}{ratio:.3g}x")
+        return self._line(first + [seconds, _rate(row["parameters"], row["seconds"]), row["verdict"] or "-"] +
+                          ratios).rstrip()
+
+    def _line(self, cells):
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, self.widths))
 
 
 class _Status:

@@ -1,7 +1,7 @@
 """``minnet bench --user-code``: a learner's own NumPy backprop (``minnet.course``) checked by ``check_gradients``
 at several ``--jobs`` counts, beside the course's plain ``gradient_check_n`` loop over the same cost.
-Returns the timings; their rows, table, JSON and plot are ``bench``'s (which imports this module, never the
-reverse). Imports ``_common`` only, of the CLI; no command module."""
+Yields the timings as each finishes; their rows, table, JSON and plot are ``bench``'s (which imports this
+module, never the reverse). Imports ``_common`` only, of the CLI; no command module."""
 import argparse
 import time
 
@@ -28,6 +28,12 @@ def default_jobs():
     """1, 2 and every core when there are more: the counts timed without ``--jobs``."""
     import joblib
     return sorted({1, 2, joblib.cpu_count()})
+
+
+def job_counts(jobs):
+    """The distinct process counts that ``jobs`` (joblib n_jobs, -1 every core) come to here, in order."""
+    import joblib
+    return list(dict.fromkeys(joblib.effective_n_jobs(j) for j in jobs))
 
 
 def course_problem(layer_dims, m):
@@ -71,44 +77,43 @@ def course_loop(cost_fn, parameters, *, indices=None, epsilon=EPSILON):
 
 
 def timings(layer_dims, m, *, jobs, repeat, full, sample, slow_above, best_time, status):
-    """What ``minnet bench --user-code`` measures: the course loop, then ``check_gradients`` at each jobs count.
+    """What ``minnet bench --user-code`` measures, yielded as each finishes: the course loop, then
+    ``check_gradients`` at each jobs count.
 
     layer_dims, m : the course network's sizes and examples; jobs : list of joblib n_jobs;
     repeat : best of this many runs of each check; full : run the loop over every entry even above
     ``slow_above`` parameters (else it is timed on ``sample`` random entries and scaled up);
     best_time : ``best_time(run, repeat) -> (seconds, result)``; status : ``status(text)`` shows progress.
-    Returns a list of dicts with the rows' method, threads, jobs, seconds, estimated and verdict; the
-    checks run with BLAS on one thread (``check_gradients`` pins it), and so does the loop.
+    Yields dicts with the rows' method, threads, jobs, seconds, estimated and verdict; the checks run
+    with BLAS on one thread (``check_gradients`` pins it), and so does the loop.
     """
-    import joblib
     from threadpoolctl import threadpool_limits
 
     from .. import check_gradients, difference, gradients_to_vector
     from ..check.judge import THRESHOLDS
     cost_fn, grads_fn, parameters = course_problem(layer_dims, m)
     n = sum(p.size for p in parameters.values())
-    found = []
     with threadpool_limits(limits=1):
         if full or n <= slow_above:
             status(f"{WORKLOAD}: {LOOP} over {n:,} entries ...")
             seconds, approx = best_time(lambda: course_loop(cost_fn, parameters), 1)
             diff = difference(approx, gradients_to_vector(grads_fn(parameters)).ravel())
             verdict = "correct" if diff < THRESHOLDS[0] else "suspicious" if diff < THRESHOLDS[1] else "bug"
-            found.append(_timing(LOOP, None, seconds, verdict=verdict))
+            loop = _timing(LOOP, None, seconds, verdict=verdict)
         else:  # every entry costs the same two forward passes: time a sample and scale up
             chosen = np.random.default_rng(0).choice(n, size=min(sample, n), replace=False)
             status(f"{WORKLOAD}: {LOOP} on {chosen.size:,} of {n:,} entries ...")
             started = time.perf_counter()
             course_loop(cost_fn, parameters, indices=chosen)
-            found.append(_timing(LOOP, None, (time.perf_counter() - started) * n / chosen.size, estimated=True))
+            loop = _timing(LOOP, None, (time.perf_counter() - started) * n / chosen.size, estimated=True)
+    yield loop
     tiny = course_problem([3, 4, 1], 5)
-    for count in dict.fromkeys(joblib.effective_n_jobs(j) for j in jobs):
+    for count in job_counts(jobs):
         check_gradients(*tiny, n_jobs=count, progress=False)  # start the workers before the clock
         status(f"{WORKLOAD}: minnet check_gradients in {count} process(es) over {n:,} entries ...")
         seconds, report = best_time(lambda: check_gradients(cost_fn, grads_fn, parameters, n_jobs=count,
                                                             progress=False), repeat)
-        found.append(_timing(f"minnet n_jobs={count}", count, seconds, verdict=report.verdict))
-    return found
+        yield _timing(f"minnet n_jobs={count}", count, seconds, verdict=report.verdict)
 
 
 def _timing(method, jobs, seconds, *, estimated=False, verdict=None):

@@ -142,7 +142,7 @@ def _plot(report, path):
 
 
 def _check_network(args):
-    from .. import Network, gradient_check
+    from .. import Network, _memory, gradient_check
     least = min_output_units(args.output)
     if args.layers[-1] < least:
         raise CliError(f"--output {args.output} needs at least {least} output units, and --layers "
@@ -150,6 +150,8 @@ def _check_network(args):
                        f"--output {BINARY_OUTPUT}")
     net = Network(args.layers, hidden=args.hidden, output=args.output, lambd=args.lambd,
                   keep_prob=args.keep_prob, init=args.init, seed=args.seed)
+    _memory.require_network_check(net, args.examples, method=args.method, threads=args.threads, with_data=True,
+                                  advice="ask for fewer --examples or smaller --layers, or free memory")
     X, Y = synthetic_data(args.layers, args.output, args.examples, seed=args.seed)
     return gradient_check(net, X, Y, epsilon=args.epsilon, method=args.method, mode=args.mode,
                           sample=args.sample, dropout_seed=args.dropout_seed, threads=args.threads,

@@ -5,9 +5,9 @@ import time
 
 import numpy as np
 
-from ._common import (CliError, exit_status_line, fraction, layer_dims, nonnegative_float, nonnegative_int,
-                      output_file, percent, plot_path, positive_float, positive_int, probability, show_progress,
-                      summary, writing)
+from ._common import (TRAINING_DIVERGED, CliError, exit_status_line, fraction, layer_dims, nonnegative_float,
+                      nonnegative_int, output_file, percent, plot_path, positive_float, positive_int, probability,
+                      show_progress, summary, writing)
 from ._names import (BINARY_OUTPUT, CLASS_OUTPUT, DEFAULT_HIDDEN, HIDDEN_CHOICES, TRAIN_OUTPUT_CHOICES, auto_output,
                      needs_binary, output_units,
                      train_labels)
@@ -35,8 +35,10 @@ examples:
   minnet train --dataset spirals --layers 2,50,3 --epochs 3000 --boundary spirals.png
   minnet train --dataset digits --layers 64,64,32,10 --epochs 300 --batch-size 64 --test-split 0.2
   minnet train --dataset moons --layers 2,16,8,1 --check --save models/moons.npz --plot cost.png
-""".format(CHECK_EXAMPLES=CHECK_EXAMPLES, EXIT_STATUS=exit_status_line("0 trained (the verdicts of --check are "
-                                                                      "reported, not made the status)"))
+""".format(CHECK_EXAMPLES=CHECK_EXAMPLES, EXIT_STATUS=exit_status_line(
+    "0 trained (the verdicts of --check are reported, not made the status)",
+    extra=f"{TRAINING_DIVERGED} training diverged: the cost became NaN or inf, or grew more than 1000-fold (try a "
+          f"smaller --lr); Ctrl-C stops between mini-batches and says where."))
 
 
 def add_arguments(parser):
@@ -154,7 +156,7 @@ def _save_and_plot(args, net, X, Y, history, *, test):
 
 def _dataset(name, *, examples, seed):
     """X, Y of a built-in dataset; digits has its own size and no seed."""
-    from .. import datasets
+    from .. import _memory, datasets
     kwargs = {}
     if name == "digits":
         if examples is not None:
@@ -162,6 +164,8 @@ def _dataset(name, *, examples, seed):
     else:
         kwargs["seed"] = seed
         if examples is not None:
+            _memory.require(_memory.dataset_bytes(examples), what=f"the {name} dataset of {examples:,} examples",
+                            advice="ask for fewer --examples, or free memory")
             kwargs["m"] = examples
     try:
         return datasets.load(name, **kwargs)

@@ -110,8 +110,15 @@ def tanh_change(z, g0, d):
 
 @njit(cache=True)
 def sigmoid_change(z, g0, d):
-    """s(z + d) - s(z) = s(z + d) (1 - s(z)) (1 - exp(-d))."""
-    return sigmoid(z + d) * (1.0 - g0) * -expm1_exact(-d)
+    """s(z + d) - s(z) = s(z + d) (1 - s(z)) (1 - exp(-d)) for d >= 0, s(z) s(-(z + d)) (exp(d) - 1) for d < 0.
+
+    The same identity with the roles of z and z + d swapped (1 - s(x) = s(-x)): every factor lies in [-1, 1],
+    so a step of either sign and any size gives a finite value. The first form alone multiplied 0 by inf where
+    z saturates at s = 1 and d < -709 (GELU's 2u moves that far for large z: NaN in the check).
+    """
+    if d >= 0.0:
+        return sigmoid(z + d) * (1.0 - g0) * -expm1_exact(-d)
+    return g0 * sigmoid(-(z + d)) * expm1_exact(d)
 
 
 @njit(cache=True)

@@ -181,8 +181,9 @@ def _train(net, training, options, verbose, progress, callbacks):
         done = {"epochs": steps // per_epoch, "batches": steps % per_epoch, "steps": steps}
         history["interrupted"] = done
         interrupted = TrainingInterrupted(
-            f"training interrupted after {done['epochs']} epochs and {done['batches']} mini-batches of the next "
-            f"({done['steps']} steps): the network is left at its last finished step")
+            f"training interrupted after {_count(done['epochs'], 'epoch')} and "
+            f"{_count(done['batches'], 'mini-batch', 'mini-batches')} of the next ({_count(done['steps'], 'step')}): "
+            f"the network is left at its last finished step")
         interrupted.epochs, interrupted.batches, interrupted.steps = done["epochs"], done["batches"], done["steps"]
         interrupted.history = history
         raise interrupted from None
@@ -190,6 +191,11 @@ def _train(net, training, options, verbose, progress, callbacks):
         runner.close()
         if bar is not None:
             bar.close()
+
+
+def _count(n, one, many=None):
+    """'1 epoch', '2 epochs'."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def _diverged(net, history, state, J, finite, epoch, lr, steps):

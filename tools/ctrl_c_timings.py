@@ -2,7 +2,8 @@
 
     python tools/ctrl_c_timings.py [--layers 784,4096,4096,10] [--examples 64] [--delays 2,5,10,20,40]
 
-For each job (the check's auto, incremental and full methods through the command line, and ``Network.fit``
+For each job (the check's auto (tanh: incremental; relu: segment), incremental and full methods through the
+command line, and ``Network.fit``
 in mini-batches through the Python API) and each delay, a fresh process starts the job, gets SIGINT after
 that many seconds, and the table shows the seconds from the signal to the process's exit, its exit status,
 and the last line it printed on stderr. The delays fall in different phases of a wide network's check
@@ -35,6 +36,7 @@ def jobs(layers, examples):
     cli = [sys.executable, "-m", "minnet", "check", "--layers", layers, "--examples", str(examples), "--quiet"]
     return {
         "check auto": cli + ["--hidden", "tanh"],
+        "check relu auto": cli + ["--hidden", "relu"],
         "check incremental": cli + ["--hidden", "tanh", "--method", "incremental"],
         "check full": cli + ["--method", "full"],
         "fit (batches of 256)": [sys.executable, "-c", FIT, layers],

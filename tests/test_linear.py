@@ -294,3 +294,16 @@ def test_bad_input_is_refused_before_any_kernel_runs():
     huge.parameters["W1"][...] = 10.0  # finite parameters and data whose forward pass overflows
     with pytest.raises(ValueError, match="finite"), np.errstate(over="ignore", invalid="ignore"):
         check(huge, np.full_like(X, 1e308), labels)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+def test_sorted_position_is_numpys_searchsorted(dtype):
+    """plan's own binary search (one small compile where NumPy's took three large ones), on sorted arrays with
+    repeats, values before, between, on and after the entries, both sides; and on an empty array."""
+    rng = np.random.default_rng(0)
+    for size in (0, 1, 2, 7, 100):
+        a = np.sort(rng.integers(0, 20, size)).astype(dtype)
+        for x in np.arange(-2, 23, 0.5 if dtype == np.float64 else 1).astype(dtype):
+            for right in (False, True):
+                expected = np.searchsorted(a, x, side="right" if right else "left")
+                assert plan.sorted_position(a, x, right) == expected, (a, x, right)

@@ -122,14 +122,14 @@ def _check_source(path):
         found = sorted(name for name in os.listdir(path) if name.endswith(".py"))[:3]
         example = f", like {os.path.join(path, found[0])}" if found else ""
         raise CliError(f"{path} is a folder; give one of its .py files{example} (or MODULE:NAME)")
+    if not stat.S_ISREG(info.st_mode):
+        raise CliError(f"{path} is not a regular file (a {_kind(info.st_mode)}); give a .py file")
     suffix = os.path.splitext(path)[1]
     if suffix != ".py":
         given = f"a {suffix} file" if suffix else "a file without the .py suffix"
         hint = ("a notebook: export its code as a .py file first (jupyter nbconvert --to script)"
                 if suffix == ".ipynb" else "minnet check imports Python source: give FILE.py")
         raise CliError(f"{path} is {given}, not a .py file ({hint})")
-    if not stat.S_ISREG(info.st_mode):
-        raise CliError(f"{path} is not a regular file (a {_kind(info.st_mode)}); give a .py file")
     if info.st_size > MAX_SOURCE_BYTES:
         raise CliError(f"{path} is {info.st_size / 2**20:.0f} MB, more than the {MAX_SOURCE_BYTES // 2**20} MB of "
                        f"source a file to check may have")

@@ -259,7 +259,8 @@ def run(args):
     labels = [PEERS[b] for b in wanted] + [f"minnet {method}" for method in methods]
     status = _Status(enabled=sys.stderr.isatty() and not args.quiet)
     rows = _Rows(args, wanted, [_about(name, dims, m, args.hidden) for name, dims, m in planned], labels, status)
-    try:
+
+    def produce():
         _warm_up(methods, threads[0], args.hidden)
         rows.begin()
         for name, dims, m in planned:
@@ -269,12 +270,8 @@ def run(args):
             rows.release()
             for row in _minnet_rows(args, name, net, X, Y, threads=threads, methods=methods, status=status):
                 rows.add(row)
-    except KeyboardInterrupt:
-        return _interrupted(rows, plot)
-    except BaseException:
-        rows.close(failed=True)
-        raise
-    return _finish(rows, plot)
+
+    return _stream(rows, plot, produce)
 
 
 def _require_memory(planned, methods, threads, hidden):
@@ -293,6 +290,19 @@ def _warm_up(methods, threads, hidden):
     tiny, Xt, Yt = _workload([3, 4, 3], 5, hidden)
     for method in methods:
         gradient_check(tiny, Xt, Yt, method=method, threads=threads, progress=False)
+
+
+def _stream(rows, plot, produce):
+    """produce() adds the rows, each printed as it finishes; then ``_finish``, or on Ctrl-C ``_interrupted`` (the
+    finished rows kept); any other failure closes the table before it is raised."""
+    try:
+        produce()
+    except KeyboardInterrupt:
+        return _interrupted(rows, plot)
+    except BaseException:
+        rows.close(failed=True)
+        raise
+    return _finish(rows, plot)
 
 
 def _finish(rows, plot):
@@ -357,18 +367,15 @@ def _run_user_code(args):
     about = _about(bench_user_code.WORKLOAD, dims, m, None)
     labels = [bench_user_code.LOOP] + [f"minnet n_jobs={count}" for count in bench_user_code.job_counts(jobs)]
     rows = _Rows(args, ["course"], [about], labels, status)
-    try:
+
+    def produce():
         rows.begin()
         for timing in bench_user_code.timings(dims, m, jobs=jobs, repeat=args.repeat, full=args.full_baselines,
                                               sample=ESTIMATE_SAMPLE, slow_above=SLOW_ABOVE, best_time=_best_time,
                                               status=status.show):
             (rows.hold if timing["method"] == bench_user_code.LOOP else rows.add)(_bench_row(about, **timing))
-    except KeyboardInterrupt:
-        return _interrupted(rows, plot)
-    except BaseException:
-        rows.close(failed=True)
-        raise
-    return _finish(rows, plot)
+
+    return _stream(rows, plot, produce)
 
 
 def _thread_counts_here(wanted):

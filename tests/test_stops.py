@@ -288,7 +288,7 @@ def test_ctrl_c_within_an_epoch_leaves_the_network_at_its_last_finished_step():
     theta0 = net.theta.copy()
     caught = interrupted_within_limit(lambda: net.fit(X, labels, epochs=2, batch_size=batch, seed=7), K,
                                       "train_epoch", delay=0.5)
-    assert isinstance(caught, training.TrainingInterrupted) and isinstance(caught, KeyboardInterrupt)
+    assert isinstance(caught, minnet.TrainingInterrupted) and isinstance(caught, KeyboardInterrupt)
     assert caught.epochs == 0 and 0 <= caught.batches < X.shape[1] // batch and caught.steps == caught.batches
     assert caught.history["cost"] == [] and caught.history["interrupted"] == {
         "epochs": 0, "batches": caught.batches, "steps": caught.steps}

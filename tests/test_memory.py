@@ -137,6 +137,7 @@ def measured_peak(kind, dims, m, method, threads, hidden):
     return int(out.stdout.split()[-1])
 
 
+@pytest.mark.slow_without_jit  # the compiled check's and training's memory, measured in processes of their own
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the peak from /proc/self/status")
 @pytest.mark.parametrize("kind, dims, m, method, kinks", [
     ("check", [20, 500, 10], 5000, "incremental", True),     # the forward cache dominates; kinks judged nearby

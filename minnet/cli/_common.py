@@ -1,7 +1,8 @@
 """What the ``minnet`` commands share: CliError and the exit statuses, the argument types, checks of
 output files and plots before any work (and of their writing after it), the one-line summary of a check, JSON.
-Imports no command module and no other part of the CLI; of minnet only ``check.judge`` at import
-time (for its verdict order), and matplotlib only inside the functions that need it."""
+Imports no command module and no other part of the CLI; of minnet only ``check.judge`` (for its verdict
+order) and ``training`` (its divergence rule) at import time, and matplotlib only inside the functions that
+need it."""
 import argparse
 import difflib
 import functools
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..check import judge
+from ..training import GROWTH
 
 PROG = "minnet"
 # The exit statuses, all of them: the one place they are defined and documented (EXIT_STATUS_HELP).
@@ -42,7 +44,7 @@ exit status:
   {EXIT_STATUS['inconclusive']}    inconclusive: the check could not reach a verdict (see the report)
   {USER_CODE_ERROR}    your code failed: it raised an exception or called sys.exit(), exit() or quit()
        (the message names the function, your file and line), or a worker process running it died
-  {TRAINING_DIVERGED}    (minnet train) training diverged: the cost became NaN or inf, or grew 1000-fold
+  {TRAINING_DIVERGED}    (minnet train) training diverged: the cost became NaN or inf, or grew {GROWTH:g}-fold
   {INTERNAL_ERROR}   minnet itself failed, a bug in minnet: it prints the traceback to report to its maintainers
   {INTERRUPTED}  interrupted (Ctrl-C)
   {BROKEN_PIPE}  the reader of the output went away (a closed pipe)

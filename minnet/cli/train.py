@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from ..training import GROWTH
 from ._common import (TRAINING_DIVERGED, CliError, exit_status_line, fraction, layer_dims, nonnegative_float,
                       nonnegative_int, output_file, percent, plot_path, positive_float, positive_int, probability,
                       show_progress, summary, writing)
@@ -37,8 +38,8 @@ examples:
   minnet train --dataset moons --layers 2,16,8,1 --check --save models/moons.npz --plot cost.png
 """.format(CHECK_EXAMPLES=CHECK_EXAMPLES, EXIT_STATUS=exit_status_line(
     "0 trained (the verdicts of --check are reported, not made the status)",
-    extra=f"{TRAINING_DIVERGED} training diverged: the cost became NaN or inf, or grew more than 1000-fold (try a "
-          f"smaller --lr); Ctrl-C stops between mini-batches and says where."))
+    extra=f"{TRAINING_DIVERGED} training diverged: the cost became NaN or inf, or grew more than {GROWTH:g}-fold "
+          f"(try a smaller --lr); Ctrl-C stops between mini-batches and says where."))
 
 
 def add_arguments(parser):

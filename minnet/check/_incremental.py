@@ -27,7 +27,7 @@ from .._kernels import block_offsets, layer_offsets
 from ..ops._series import SERIES_LIMIT
 from ..ops.activations import change, left_slope, piecewise
 from ..ops.losses import loss_change
-from ._parallel import parallel_kernel, stopped, tick
+from ._parallel import go_on, parallel_kernel, stopped
 from ._point import decode, fill_dz, finish_group, gather_output, gather_row, group_params, store_group
 
 
@@ -170,9 +170,8 @@ def incremental_group(params, point, hidden, output, lambd, epsilon, use_drop, o
                     nxt = (scratch.buf_a if in_a else scratch.buf_b)[:n_next * n_cols].reshape(n_next, n_cols)
                     nxt[:, :] = 0.0
                     for r in range(n_k):
-                        if stopped(counters):
+                        if not go_on(counters, c):
                             return
-                        tick(counters, c)
                         gather_row(Z, G, Dm, use_drop, off[k] + r * m, examples, n_ex, z0, g0, dmul)
                         if k == l + 1:
                             activation_change(hidden, z0, g0, dmul, da, theta[w_off[k] + r * n_l + i], unit,

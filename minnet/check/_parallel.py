@@ -31,9 +31,9 @@ class Counters:
     that no store in the loop can change: measured, a prange loop over rows
     that read a flag of its own never stopped), and never stop it. Kernels
     read it with ``stopped``; they count finished entries with
-    ``buffer[c] += 1``, and a loop that counts no entries calls
-    ``tick(buffer, c)`` in every turn that reads the flag (the store keeps the
-    read in the loop).
+    ``buffer[c] += 1``, and a loop that counts no entries opens every turn
+    with ``go_on(buffer, c)``, which reads the flag and ticks (the store
+    keeps the read in the loop).
     """
 
     def __init__(self, n_chunks):
@@ -63,6 +63,22 @@ def tick(counters, c):
     """In a kernel: one turn of chunk c's loop that reads ``stopped`` but counts no entries (c < TICKS: a slot of
     its own, written by no other thread meanwhile; no thread id, which a serial twin cannot ask for)."""
     counters[counters.shape[0] - 2 - c] += 1
+
+
+@njit(cache=True)
+def go_on(counters, c):
+    """In a kernel, at the top of a turn of chunk c's loop: False once the stop flag is up (leave the loop), else
+    the turn's ``tick`` and True."""
+    if stopped(counters):
+        return False
+    tick(counters, c)
+    return True
+
+
+@njit(cache=True)
+def share(c, n, n_chunks):
+    """Chunk c's part [start, stop) of n items (rows, units) cut into n_chunks runs of (about) equal length."""
+    return c * n // n_chunks, (c + 1) * n // n_chunks
 
 
 def show_progress(progress, n_entries):

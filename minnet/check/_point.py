@@ -35,7 +35,7 @@ from numba import njit, prange
 from .._kernels import block_offsets, data_loss, hidden_activation, l2_term, layer_offsets, matmul, times_slope
 from ..ops.activations import activate
 from ..ops.losses import output_activation, output_delta
-from ._parallel import parallel_kernel, stopped, tick
+from ._parallel import go_on, parallel_kernel, share, stopped
 
 
 @njit(cache=True)
@@ -188,12 +188,6 @@ def prepare(dims, X, Y, Z, A, hidden):
 # runs for the threads (n_chunks <= ``_parallel.TICKS``). Every row reads the stop flag (``_parallel.Counters``):
 # a wide layer's rows take seconds in all.
 @njit(cache=True)
-def rows_of(c, n, n_chunks):
-    """The rows [start, stop) of chunk c when n rows are cut into n_chunks runs of (about) equal length."""
-    return c * n // n_chunks, (c + 1) * n // n_chunks
-
-
-@njit(cache=True)
 def layer_rows(theta, dims, l, A_prev, Z, A, drop, use_drop, hidden, start, stop, counters, c):
     """Rows [start, stop) of layer index l's forward pass: Z_l = W_l A_prev (+ b_l), and A_l = g(Z_l) on hidden
     layers (the output activation is the caller's, once all rows are in). Each row reads the stop flag in
@@ -209,9 +203,8 @@ def layer_rows(theta, dims, l, A_prev, Z, A, drop, use_drop, hidden, start, stop
     Dl = drop[off[l]:off[l + 1]].reshape(n, m) if use_drop else Zl
     hidden_layer = l < dims.shape[0] - 2
     for i in range(start, stop):
-        if stopped(counters):
+        if not go_on(counters, c):
             return False
-        tick(counters, c)
         matmul(W[i:i + 1], A_prev, Zl[i:i + 1])
         if hidden_layer:
             hidden_activation(Zl[i:i + 1], b[i:i + 1], hidden, Dl[i:i + 1], use_drop, Al[i:i + 1])
@@ -239,7 +232,7 @@ def forward_cost(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A,
     for l in range(L):
         n = dims[l + 1]
         for c in prange(n_chunks):
-            start, stop = rows_of(c, n, n_chunks)
+            start, stop = share(c, n, n_chunks)
             layer_rows(theta, dims, l, A_prev, Z, A, drop, use_drop, hidden, start, stop, counters, c)
         if stopped(counters):
             return np.nan
@@ -277,11 +270,10 @@ def backprop(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, gra
             for j in range(n_prev):
                 A_prev_T[e, j] = A_prev[j, e]
         for c in prange(n_chunks):
-            start, stop = rows_of(c, n, n_chunks)
+            start, stop = share(c, n, n_chunks)
             for i in range(start, stop):
-                if stopped(counters):
+                if not go_on(counters, c):
                     break
-                tick(counters, c)
                 matmul(dZ[i:i + 1], A_prev_T, dW[i:i + 1])
                 if reg != 0.0:
                     for j in range(n_prev):
@@ -296,21 +288,19 @@ def backprop(theta, dims, X, Y, hidden, output, lambd, drop, use_drop, Z, A, gra
             dA = buf2[:n_prev * m].reshape(n_prev, m)
             W_T = scratch[:n * n_prev].reshape(n_prev, n)
             for c in prange(n_chunks):
-                start, stop = rows_of(c, n_prev, n_chunks)
+                start, stop = share(c, n_prev, n_chunks)
                 for j in range(start, stop):
-                    if stopped(counters):
+                    if not go_on(counters, c):
                         break
-                    tick(counters, c)
                     for i in range(n):
                         W_T[j, i] = W[i, j]
             Zp = Z[off[l - 1]:off[l]].reshape(n_prev, m)
             Dp = drop[off[l - 1]:off[l]].reshape(n_prev, m) if use_drop else Zp
             for c in prange(n_chunks):
-                start, stop = rows_of(c, n_prev, n_chunks)
+                start, stop = share(c, n_prev, n_chunks)
                 for j in range(start, stop):
-                    if stopped(counters):
+                    if not go_on(counters, c):
                         break
-                    tick(counters, c)
                     matmul(W_T[j:j + 1], dZ, dA[j:j + 1])
                     times_slope(dA[j:j + 1], Zp[j:j + 1], Dp[j:j + 1], use_drop, hidden)
             # copied, not swapped: with dZ rebound to the other buffer between parallel loops,

@@ -72,7 +72,7 @@ from .._kernels import block_offsets, layer_offsets
 from ..ops.activations import left_slope
 from ..ops.losses import has_moments, loss_change, moment_loss, moment_sums
 from ._incremental import activation_change, all_small
-from ._parallel import parallel_kernel, stopped, tick
+from ._parallel import go_on, parallel_kernel, stopped
 from ._point import decode, fill_dz, finish_group, group_params, store_group
 
 
@@ -157,9 +157,8 @@ def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff, counters, 
                 nxt = u_buf[which, :n_k * n_l].reshape(n_k, n_l)
                 which = 1 - which
                 for r in range(n_k):
-                    if stopped(counters):
+                    if not go_on(counters, c):
                         return
-                    tick(counters, c)
                     row = nxt[r]
                     row[:] = 0.0
                     for q in range(n_prev):
@@ -207,9 +206,8 @@ def directions(cache, hidden, output, use_drop, bounds, counters):
         u_buf = np.empty((2, width * width)) if L >= 4 else np.empty((2, 1))
         ratio = np.empty(width)
         for t in range(bounds[c], bounds[c + 1]):
-            if stopped(counters):
+            if not go_on(counters, c):
                 break
-            tick(counters, c)
             for l in range(L - 1):
                 for r in range(dims[l + 1]):
                     q = off[l] + r * m + t

@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from .. import _validation as v
 from ..ops.activations import ACTIVATIONS, PIECEWISE_LINEAR
-from ._parallel import CHUNKS_PER_THREAD, parallel_kernel, stopped, tick
+from ._parallel import CHUNKS_PER_THREAD, go_on, parallel_kernel, share
 
 METHODS = ("auto", "segment", "incremental", "full")
 # CHUNKS_PER_THREAD: the segment kernel's chunks per thread, taken dynamically (its scratch per chunk is small)
@@ -213,31 +213,10 @@ def row_runs(dims, indices, every=False):
 FILL_UNIT = 16384  # positions of ``order`` one thread fills at a time
 
 
-@njit(cache=True)
-def units_of_chunk(c, n_units, n_chunks):
-    """The units [start, stop) of chunk c when n_units are cut into n_chunks runs of (about) equal length."""
-    return c * n_units // n_chunks, (c + 1) * n_units // n_chunks
-
-
-@parallel_kernel
-@njit(cache=True, parallel=True, nogil=True)
 def fill_range(out, counters=None, n_chunks=1):
-    """out[q] = q for every position, in units of FILL_UNIT positions, n_chunks runs of them in parallel.
-
-    counters : ``_parallel.Counters.buffer`` (n_chunks at most its ticks), or None: every unit reads its
-    stop flag (filling 20 million entries, first touch of fresh memory included, takes a tenth of a second).
-    """
-    k = out.shape[0]
-    n_units = (k + FILL_UNIT - 1) // FILL_UNIT
-    for c in prange(n_chunks):
-        first, last = units_of_chunk(c, n_units, n_chunks)
-        for u in range(first, last):
-            if counters is not None:
-                if stopped(counters):
-                    break
-                tick(counters, c)
-            for q in range(u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)):
-                out[q] = q
+    """out[q] = q for every position: ``fill_rows`` with one row of out.size weights (and so its counters)."""
+    fill_rows(np.array([0, out.shape[0]], np.int64), np.zeros(1, np.int64), np.full(1, -1, np.int64), out,
+              counters, n_chunks)
 
 
 @parallel_kernel
@@ -245,17 +224,18 @@ def fill_range(out, counters=None, n_chunks=1):
 def fill_rows(count, w_first, bias, order, counters=None, n_chunks=1):
     """Write ``order`` from ``row_runs``: every row's weights by increasing index, then its bias.
 
-    In units of FILL_UNIT positions, n_chunks runs of them in parallel; counters as in ``fill_range``.
+    In units of FILL_UNIT positions, n_chunks runs of them in parallel. counters : ``_parallel.Counters.buffer``
+    (n_chunks at most its ticks), or None: every unit reads its stop flag (filling 20 million entries, first
+    touch of fresh memory included, takes a tenth of a second).
     """
     k = order.shape[0]
     n_units = (k + FILL_UNIT - 1) // FILL_UNIT
     for c in prange(n_chunks):
-        first, last = units_of_chunk(c, n_units, n_chunks)
+        first, last = share(c, n_units, n_chunks)
         for u in range(first, last):
             if counters is not None:
-                if stopped(counters):
+                if not go_on(counters, c):
                     break
-                tick(counters, c)
             start, stop = u * FILL_UNIT, min((u + 1) * FILL_UNIT, k)
             r = sorted_position(count, start, True) - 1  # the row position start falls in
             p = start

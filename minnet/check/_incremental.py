@@ -39,11 +39,31 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
     Columns are ordered (example t, run): column t * n_runs + run belongs to
     example t. z0, g0, dmul : (n_ex,) pre-activation, activation and dropout
     multiplier of the unit. kinks[run] counts crossings of a piecewise-linear
-    activation's kink at 0; active[t] is False when no column of example t can
+    activation's kink at 0 (``kink_change``); active[t] is False when no column of example t can
     have changed. Smooth activations use their exact change (``activations.change``).
     """
-    kinked = piecewise(hidden)
-    slope = left_slope(hidden) if kinked else 0.0
+    if piecewise(hidden):
+        kink_change(left_slope(hidden), z0, dmul, src, scale, out, kinks, active, n_ex, n_runs)
+        return
+    for t in range(n_ex):
+        base = t * n_runs
+        src_t = src[base:base + n_runs]
+        out_t = out[base:base + n_runs]
+        z = z0[t]
+        mul = dmul[t]
+        active[t] = mul != 0.0
+        a0 = g0[t]
+        for run in range(n_runs):
+            out_t[run] = mul * change(hidden, z, a0, scale * src_t[run])
+
+
+@njit(cache=True, inline="always")  # its loop as it was inside activation_change: the same code for both
+def kink_change(slope, z0, dmul, src, scale, out, kinks, active, n_ex, n_runs):
+    """``activation_change`` of the piecewise-linear activation with this slope below its kink at 0 (above: 1).
+
+    The exact difference of the two linear pieces, whether or not the step crosses the kink; kinks[run]
+    counts the crossings. The segment kernel calls it alone: it never compiles the smooth activations' changes.
+    """
     for t in range(n_ex):
         # slices per example: indexing them with the loop counter lets the
         # compiler drop negative-index checks and vectorize
@@ -52,26 +72,20 @@ def activation_change(hidden, z0, g0, dmul, src, scale, out, kinks, active, n_ex
         out_t = out[base:base + n_runs]
         z = z0[t]
         mul = dmul[t]
-        if kinked:
-            on0 = z > 0.0
-            a0 = z if on0 else slope * z
-            same = mul if on0 else slope * mul
-            crossings = 0
-            for run in range(n_runs):
-                d = scale * src_t[run]
-                z1 = z + d
-                on1 = z1 > 0.0
-                crossed = on0 != on1
-                a1 = z1 if on1 else slope * z1
-                out_t[run] = mul * (a1 - a0) if crossed else same * d
-                kinks[run] += crossed
-                crossings += crossed
-            active[t] = mul != 0.0 and (on0 or slope != 0.0 or crossings > 0)
-            continue
-        active[t] = mul != 0.0
-        a0 = g0[t]
+        on0 = z > 0.0
+        a0 = z if on0 else slope * z
+        same = mul if on0 else slope * mul
+        crossings = 0
         for run in range(n_runs):
-            out_t[run] = mul * change(hidden, z, a0, scale * src_t[run])
+            d = scale * src_t[run]
+            z1 = z + d
+            on1 = z1 > 0.0
+            crossed = on0 != on1
+            a1 = z1 if on1 else slope * z1
+            out_t[run] = mul * (a1 - a0) if crossed else same * d
+            kinks[run] += crossed
+            crossings += crossed
+        active[t] = mul != 0.0 and (on0 or slope != 0.0 or crossings > 0)
 
 
 @njit(cache=True)

@@ -18,7 +18,7 @@ Perturbing W_l[i, j] or b_l[i] by delta (delta = (w +- eps) - w in floating
 point) changes only row i of Z_l, by ``dz_t = delta * A_{l-1}[j, t]`` per
 example t. The activation of unit i then changes by the scalar
 ``s_t = D_l[i, t] (g(z_t + dz_t) - g(z_t))``, computed with the exact
-identities of ``_incremental.activation_change`` (for relu and leaky_relu the exact
+identities of ``_incremental.kink_change`` (for relu and leaky_relu the exact
 difference, whether or not unit i itself crosses its kink, which sets the
 entry's kink flag as today). The output layer's own entries change the
 logits directly: s_t = dz_t along the unit vector e_i.
@@ -71,7 +71,7 @@ from numba import njit, prange
 from .._kernels import block_offsets, layer_offsets
 from ..ops.activations import left_slope
 from ..ops.losses import has_moments, loss_change, moment_loss, moment_sums
-from ._incremental import activation_change, all_small
+from ._incremental import all_small, kink_change
 from ._parallel import go_on, parallel_kernel, stopped
 from ._point import decode, fill_dz, finish_group, group_params, store_group
 
@@ -129,7 +129,7 @@ def add_ratios(U, rows, cols, Z, start, m, t, ratio):
                 ratio[i] = max(ratio[i], abs(urow[i]) * inv)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # one caller: no library of its own to optimize and link
 def forward_ratios(cache, d, t, u_buf, ratio, w_off, off, hoff, voff, counters, c):
     """R of example t for every hidden unit (see ``directions``): the largest |u| / |Z| over the later units.
 
@@ -243,7 +243,7 @@ def directions(cache, hidden, output, use_drop, bounds, counters):
 
 
 # ------------------------------------------------------------ one group
-@njit(cache=True)
+@njit(cache=True, inline="always")  # one caller: no library of its own to optimize and link
 def segment_group(params, cache, hidden, output, lambd, epsilon, use_drop, approx, kinks, scales, unsafe_out, s):
     """Centered differences for ``params``: entries of one row i of one layer.
 
@@ -300,13 +300,12 @@ def segment_group(params, cache, hidden, output, lambd, epsilon, use_drop, appro
         for a in range(n_ex):
             active[a] = True
     else:
-        z0, g0, dmul = s.z0, s.g0, s.dmul
+        z0, dmul = s.z0, s.dmul
         for a in range(n_ex):
             t = examples[a]
             z0[a] = cache.Z[row + t]
-            g0[a] = z0[a]  # not read for relu kinds
             dmul[a] = cache.Dm[row + t] if use_drop else 1.0
-        activation_change(hidden, z0, g0, dmul, dz, 1.0, change, kinked, active, n_ex, n_runs)
+        kink_change(left_slope(hidden), z0, dmul, dz, 1.0, change, kinked, active, n_ex, n_runs)
         limit = 1.0 - MARGIN
         for a in range(n_ex):
             ratio = cache.R[row + examples[a]]

@@ -12,6 +12,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import _kernels as _base
+from ..ops.activations import PIECEWISE_LINEAR
 from ..ops.losses import N_SUMS
 from . import _full, _incremental, _parallel, _point, _segment, _tally, plan
 from .judge import N_WORST, ROUNDING, UNIT_ROUNDOFF, Estimates
@@ -316,6 +317,8 @@ class SegmentEntries:
     """
 
     def __init__(self, net, X, Y, *, drop, use_drop, epsilon, indices, n_threads, factor, serial=False):
+        if net.hidden not in PIECEWISE_LINEAR:  # its kernel knows the linear pieces only (``plan.method_for``)
+            raise ValueError(f"the segment kernel needs piecewise-linear hidden layers, got {net.hidden!r}")
         self.net, self.X, self.Y, self.drop, self.use_drop = net, X, Y, drop, use_drop
         self.epsilon, self.indices, self.n_threads, self.factor = epsilon, indices, n_threads, factor
         self.serial = serial

@@ -166,7 +166,9 @@ def rows_of(dims, indices, by_index):
     return order, count
 
 
-@njit(cache=True)
+DESCENT_CHUNK = 1 << 20  # indices compared per step when looking for a descent (bounded scratch)
+
+
 def row_runs(dims, indices, every=False):
     """For entries listed by increasing index, where every row's entries are: a run of weights, then its bias.
 
@@ -174,40 +176,40 @@ def row_runs(dims, indices, every=False):
     sorted order, w_first (n_rows,) the position in indices of the row's
     first weight, bias (n_rows,) the position of its bias or -1), or three
     empty arrays when the indices are not increasing. every=True: the
-    entries are all of theta, in order (indices is not read).
+    entries are all of theta, in order (indices is not read). NumPy over the
+    rows (a few searches each), not compiled: it runs once per check.
     """
+    dims = np.asarray(dims, dtype=np.int64)
     k = indices.shape[0]
-    descents = 0
-    for q in range(1, 0 if every else k):  # no early exit: an integer sum the compiler vectorizes
-        descents += indices[q] <= indices[q - 1]
-    if descents:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
-    L = dims.shape[0] - 1
-    n_rows, n_parameters = 0, 0
-    for l in range(L):
-        n_rows += dims[l + 1]
-        n_parameters += dims[l + 1] * (dims[l] + 1)
+    if not every:
+        for a in range(0, k - 1, DESCENT_CHUNK):  # a descent anywhere: not increasing
+            b = min(a + DESCENT_CHUNK, k - 1)
+            if np.any(indices[a + 1:b + 1] <= indices[a:b]):
+                return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64)
+    n_in, n_out = dims[:-1], dims[1:]
+    sizes = n_out * (n_in + 1)
+    n_parameters = int(sizes.sum())
     # n increasing integers from 0 to n - 1 are every entry: each one is at its own position
     every = every or (k == n_parameters and k > 0 and indices[0] == 0 and indices[k - 1] == k - 1)
     k = n_parameters if every else k
-    count = np.zeros(n_rows + 1, np.int64)
-    w_first, bias = np.empty(n_rows, np.int64), np.empty(n_rows, np.int64)
-    offset, row = 0, 0
-    for l in range(L):
-        n_in, n_out = dims[l], dims[l + 1]
-        for i in range(n_out):
-            b = offset + n_out * n_in + i
-            if every:
-                w_first[row], w_stop, bias[row] = offset + i * n_in, offset + (i + 1) * n_in, b
-            else:
-                w_first[row] = sorted_position(indices, offset + i * n_in, False)
-                w_stop = sorted_position(indices, offset + (i + 1) * n_in, False)
-                p = sorted_position(indices, b, False)
-                bias[row] = p if p < k and indices[p] == b else -1
-            count[row + 1] = count[row] + (w_stop - w_first[row]) + (1 if bias[row] >= 0 else 0)
-            row += 1
-        offset += n_out * (n_in + 1)
-    return count, w_first, bias
+    layer = np.repeat(np.arange(n_out.size), n_out)  # the layer of every row
+    i = np.arange(layer.size) - np.repeat(np.cumsum(n_out) - n_out, n_out)  # the row within its layer
+    offset = (np.cumsum(sizes) - sizes)[layer]
+    w_start = offset + i * n_in[layer]
+    w_end = w_start + n_in[layer]
+    b = offset + n_out[layer] * n_in[layer] + i
+    if every:
+        w_first, w_stop, bias = w_start, w_end, b
+    else:
+        w_first = np.searchsorted(indices, w_start)
+        w_stop = np.searchsorted(indices, w_end)
+        p = np.searchsorted(indices, b)
+        found = p < k
+        found[found] = indices[p[found]] == b[found]
+        bias = np.where(found, p, -1)
+    count = np.zeros(layer.size + 1, np.int64)
+    np.cumsum(w_stop - w_first + (bias >= 0), out=count[1:])
+    return count, w_first.astype(np.int64), bias.astype(np.int64)
 
 
 FILL_UNIT = 16384  # positions of ``order`` one thread fills at a time
@@ -281,30 +283,32 @@ def row_groups(dims, indices, group_size, *, fill=True):
     return order, groups, rows, runs
 
 
-@njit(cache=True)
 def cut_rows(row_start, group_size):
     """Cut every row [row_start[r], row_start[r + 1]) of the order into groups of at most group_size.
 
-    Returns (bounds (n_groups + 1,) into the order, the row of every group (n_groups,)).
+    Returns (bounds (n_groups + 1,) into the order, the row of every group (n_groups,)). Besides them,
+    only arrays of one entry per row: bounds are the running sum of their steps (group_size within a
+    row, a jump to the next row's start between rows).
     """
-    n_rows = row_start.shape[0] - 1
-    n_groups = 0
-    for r in range(n_rows):
-        n_groups += (row_start[r + 1] - row_start[r] + group_size - 1) // group_size
-    bounds, rows = np.empty(n_groups + 1, np.int64), np.empty(n_groups, np.int64)
-    g = 0
-    for r in range(n_rows):
-        for start in range(row_start[r], row_start[r + 1], group_size):
-            bounds[g], rows[g] = start, r
-            g += 1
-    bounds[n_groups] = row_start[n_rows]
+    per_row = (np.diff(row_start) + group_size - 1) // group_size
+    rows = np.repeat(np.arange(per_row.size, dtype=np.int64), per_row)
+    bounds = np.full(rows.size + 1, group_size, np.int64)
+    filled = np.flatnonzero(per_row)  # the rows with entries
+    if filled.size:
+        first = (np.cumsum(per_row) - per_row)[filled]  # every such row's first group
+        last = row_start[filled] + (per_row[filled] - 1) * group_size  # and where its last group starts
+        bounds[0] = row_start[filled[0]]
+        bounds[first[1:]] = row_start[filled[1:]] - last[:-1]
+        np.cumsum(bounds[:-1], out=bounds[:-1])
+    bounds[-1] = row_start[-1]
     return bounds, rows
 
 
 @njit(cache=True)
 def sorted_position(a, x, right):
     """``np.searchsorted(a, x, side="right" if right else "left")`` for a sorted 1-D array a without NaN: a
-    binary search of its own, one small compile per dtype where NumPy's compiled three large ones."""
+    binary search of its own for the compiled ``fill_rows`` (one small compile where Numba's searchsorted is a large
+    one); the planning in Python calls NumPy's."""
     lo, hi = 0, a.shape[0]
     while lo < hi:
         mid = (lo + hi) // 2
@@ -315,35 +319,26 @@ def sorted_position(a, x, right):
     return lo
 
 
-@njit(cache=True)
 def balanced_bounds(costs, n_chunks):
     """Chunk boundaries (n_chunks + 1 at most, from 0 to costs.size) so that every chunk carries about the
     same total cost: chunk j ends after the first item where the running cost reaches j / n_chunks of it all."""
     n = costs.shape[0]
-    n_chunks = max(1, min(n_chunks, n))
+    if n == 0:
+        return np.zeros(1, np.int64)
+    n_chunks = min(n_chunks, n)
     cumulative = np.cumsum(costs)
-    bounds = np.zeros(n_chunks + 1, np.int64)
-    c = 0
-    for j in range(1, n_chunks):
-        inner = min(sorted_position(cumulative, cumulative[n - 1] * j / n_chunks, False) + 1, n)
-        if inner > bounds[c]:
-            c += 1
-            bounds[c] = inner
-    if n > bounds[c]:
-        c += 1
-        bounds[c] = n
-    return bounds[:c + 1].copy()
+    inner = np.searchsorted(cumulative, cumulative[n - 1] * np.arange(1, n_chunks) / n_chunks) + 1
+    return np.unique(np.concatenate(([0], np.minimum(inner, n), [n]))).astype(np.int64)
 
 
-@njit(cache=True)
 def balanced_chunks(groups, rows, row_cost, group_cost, n_chunks):
     """``balanced_bounds`` over groups that cost (entries x row_cost[row] + group_cost) each.
 
     groups : (n_groups + 1,) bounds; rows : (n_groups,); row_cost : (n_rows,) per entry.
     """
-    costs = np.empty(rows.shape[0])
-    for g in range(rows.shape[0]):
-        costs[g] = (groups[g + 1] - groups[g]) * row_cost[rows[g]] + group_cost
+    costs = row_cost[rows]
+    costs *= np.diff(groups)
+    costs += group_cost
     return balanced_bounds(costs, n_chunks)
 
 

@@ -23,7 +23,7 @@ UNIT = 8192  # entries summed on their own: fixed, so that no sum depends on the
 PARALLEL_FROM = 4 * UNIT  # fewer entries are tallied in the calling thread
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # one caller, block_tally: optimized once, inside it
 def units_of(starts, k):
     """Cut every block [starts[b], starts[b + 1]) (the last one ends at k) into units of at most UNIT entries.
 
@@ -68,7 +68,7 @@ def _keep(top, top_score, top_gap, filled, q, score, gap):
     return min(filled + 1, n)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")  # one caller, block_tally: optimized once, inside it
 def unit_tally(approx, value, grad, error, grad_error, counted, start, stop, sums, top, top_score, top_gap):
     """The sums and the ranked worst entries of positions [start, stop), written into sums (9,) and top (n,).
 
@@ -168,7 +168,7 @@ def block_tally(approx, value, grad, error, grad_error, counted, starts, n_worst
     return combine(partial, tops, scores, gaps, block, starts.shape[0])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # one caller, block_tally: optimized once, inside it
 def combine(partial, tops, scores, gaps, block, n_blocks):
     """Add the units' sums block by block in position order, and merge their ranked lists the same way."""
     n_worst = tops.shape[1]

@@ -12,7 +12,6 @@ from collections import namedtuple
 import numpy as np
 
 from .. import _kernels as _base
-from ..ops.activations import PIECEWISE_LINEAR
 from ..ops.losses import N_SUMS
 from . import _full, _incremental, _parallel, _point, _segment, _tally, plan
 from .judge import N_WORST, ROUNDING, UNIT_ROUNDOFF, Estimates
@@ -294,14 +293,15 @@ class SegmentEntries:
 
     Made before the forward cache exists, so that a check can run it in the
     same call of the kernels as the forward pass (``start``). ``run``
-    plans the groups and threads (compiled, from the cache: relu units off
+    plans the groups and threads (from the cache: relu units off
     for an example skip it) and runs the kernels; ``finish``, in the calling
     thread, hands the entries a step could take across a later kink to the
     incremental kernel.
 
     Parameters
     ----------
-    net : Network with relu or leaky_relu hidden layers
+    net : Network with piecewise-linear hidden layers (``plan.method_for`` sends no other here: the kernel
+        knows their linear pieces only)
     X, Y : validated float64 (n_0, m), (n_L, m)
     drop, use_drop : the fixed dropout multipliers (``Network._dropout``)
     epsilon : float, a step that moves every listed entry
@@ -317,8 +317,6 @@ class SegmentEntries:
     """
 
     def __init__(self, net, X, Y, *, drop, use_drop, epsilon, indices, n_threads, factor, serial=False):
-        if net.hidden not in PIECEWISE_LINEAR:  # its kernel knows the linear pieces only (``plan.method_for``)
-            raise ValueError(f"the segment kernel needs piecewise-linear hidden layers, got {net.hidden!r}")
         self.net, self.X, self.Y, self.drop, self.use_drop = net, X, Y, drop, use_drop
         self.epsilon, self.indices, self.n_threads, self.factor = epsilon, indices, n_threads, factor
         self.serial = serial

@@ -96,11 +96,12 @@ def group_size(method, m):
 
 
 def selection(layout, *, mode, sample, rng):
-    """Which entries to check one by one: all, k per block, or none (directional), in theta order."""
+    """Which entries to check one by one: k per block (int64 indices in theta order), none (directional: an
+    empty array), or None for every entry (no list of theta's size is made)."""
     if mode == "directional":
         return np.empty(0, np.int64)
     if sample is None:
-        return np.arange(layout.size, dtype=np.int64)
+        return None
     picks = [b.offset + np.sort(rng.choice(b.size, size=min(sample, b.size), replace=False))
              for b in layout.blocks]
     return np.concatenate(picks).astype(np.int64)

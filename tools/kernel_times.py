@@ -1,7 +1,7 @@
 """Where a check's time goes on 1 and N threads: each kernel, the Python between them, the kernel thread's hand-offs.
 
     python tools/kernel_times.py                     # the mnist check, 1 and 2 threads, 25 rounds
-    python tools/kernel_times.py --threads 1 4 16 --rounds 40 --dims 784 128 64 10 --m 64
+    python tools/kernel_times.py --threads 1 4 16 --rounds 40 --dims 784 128 64 10 --m 64 --output softmax
 
 Thread counts run interleaved, round by round, in one process (a shared
 machine's load then falls on all of them alike); medians per check. Rows:
@@ -32,11 +32,13 @@ def main():
     parser.add_argument("--dims", type=int, nargs="+", default=[784, 128, 64, 10])
     parser.add_argument("--m", type=int, default=64)
     parser.add_argument("--hidden", default="relu")
+    parser.add_argument("--output", default="softmax")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
-    net = minnet.Network(args.dims, hidden=args.hidden, output="softmax", lambd=0.7, seed=0)
-    X, labels = rng.standard_normal((args.dims[0], args.m)), rng.integers(0, args.dims[-1], args.m)
+    net = minnet.Network(args.dims, hidden=args.hidden, output=args.output, lambd=0.7, seed=0)
+    X = rng.standard_normal((args.dims[0], args.m))
+    labels = rng.integers(0, args.dims[-1], args.m) if args.output == "softmax" else rng.random((args.dims[-1], args.m))
     now = {"threads": args.threads[0], "job": {}}
     times = {t: collections.defaultdict(float) for t in args.threads}  # this check's seconds, by row
 
